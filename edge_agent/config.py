@@ -1,0 +1,394 @@
+"""One settings model for the whole agent, loaded with pydantic-settings.
+
+Sources, later wins:
+  1. the defaults below;
+  2. a TOML file: ``--config FILE``, else ``$EDGE_AGENT_CONFIG``, else ``/etc/edge-agent/config.toml`` if it exists;
+  3. environment variables ``EDGE_AGENT_<SECTION>__<KEY>`` (e.g. ``EDGE_AGENT_MQTT__HOST``);
+  4. secrets from files in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``), one file per
+     setting, named ``<section>__<key>`` or ``<section>.<key>`` (e.g. ``mqtt__password``).
+
+Unknown keys are errors everywhere: a typo must not be silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from edge_agent.errors import ConfigError
+
+SYSTEM_CONFIG = Path("/etc/edge-agent/config.toml")
+ENV_PREFIX = "EDGE_AGENT_"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def default_models_dir() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "edge-agent" / "models"
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+class AudioConfig(Section):
+    input_device: str | int | None = None
+    """Microphone: PortAudio device name (substring match) or index; None = the system default."""
+    output_device: str | int | None = None
+    """Speaker: PortAudio device name (substring match) or index; None = the system default."""
+    sample_rate: int = Field(16000, ge=8000, le=192000)
+    """The input sample rate the pipeline works at (wake word, VAD, turn model and STT want 16000)."""
+    device_sample_rate: int | None = Field(None, ge=8000, le=192000)
+    """Rate to open the microphone at, when the device cannot do ``sample_rate``; resampled in software."""
+    output_sample_rate: int | None = Field(None, ge=8000, le=192000)
+    """Rate to open the speaker at; None = the voice's own rate (22050 for the default voice)."""
+    frame_ms: int = Field(10, ge=5, le=100)
+    """Samples per PortAudio callback, in milliseconds."""
+    ring_seconds: float = Field(30.0, ge=1.0, le=600.0)
+    """Capacity of the microphone ring buffer (look-back for pre-roll and the turn model)."""
+    volume: float = Field(1.0, ge=0.0, le=2.0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+    """Longest backoff between attempts to reopen a device that disappeared (e.g. unplugged USB)."""
+
+
+class WakeEngine(StrEnum):
+    MICRO = "micro"
+    OPEN = "open"
+    PORCUPINE = "porcupine"
+
+
+class WakeConfig(Section):
+    enabled: bool = True
+    engine: WakeEngine = WakeEngine.MICRO
+    keywords: list[str] = Field(default_factory=lambda: ["okay_nabu"])
+    """Built-in keyword names, or paths to custom model files (.tflite + .json, or .ppn)."""
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    window: int = Field(5, ge=1, le=100)
+    """Sliding window (in detector steps) the probability is averaged over."""
+    refractory_s: float = Field(2.0, ge=0.0)
+    """After a detection, ignore further ones for this long."""
+    verify: Literal["none", "stt"] = "none"
+    """Second stage: ``stt`` re-checks the buffered wake audio with the speech-to-text engine."""
+    porcupine_access_key: SecretStr | None = None
+    """Picovoice AccessKey (a secret: environment or credentials file ``wake__porcupine_access_key``)."""
+    porcupine_sensitivity: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class VadConfig(Section):
+    engine: Literal["silero"] = "silero"
+    precision: Literal["int8", "fp32"] = "int8"
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    speech_start_ms: int = Field(60, ge=0)
+    """Speech must last this long before ``speech_start``."""
+    barge_in_ms: int = Field(200, ge=0)
+    """Speech over the agent's own voice must last this long to interrupt it."""
+    playback_threshold: float = Field(0.85, gt=0.0, lt=1.0)
+    """VAD threshold while the agent speaks, so its own voice in the microphone doesn't interrupt it."""
+
+
+class TurnConfig(Section):
+    enabled: bool = True
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    """Turn-model probability at or above which the turn is complete."""
+    first_check_ms: int = Field(200, ge=0, le=5000)
+    """Silence after speech before the turn model is first asked."""
+    recheck_ms: int = Field(200, ge=10, le=5000)
+    """Ask again every this many ms while the silence grows."""
+    max_silence_ms: int = Field(2000, ge=100, le=30000)
+    """Silence that ends the turn whatever the model says."""
+    max_context_s: float = Field(8.0, gt=0.0, le=8.0)
+    """How much of the turn the model sees (Smart Turn takes at most 8 s)."""
+    max_turn_s: float = Field(30.0, gt=1.0, le=600.0)
+    """A turn longer than this is cut (a monologue must not grow buffers without bound)."""
+
+
+class SttConfig(Section):
+    engine: Literal["whisper", "vosk"] = "whisper"
+    model: str = "whisper-tiny-en"
+    """Model name from the manifest, or a path to a model directory."""
+    language: str = "en"
+    compute_type: str = "int8"
+    beam_size: int = Field(1, ge=1, le=10)
+    threads: int = Field(1, ge=1, le=16)
+    speculative: bool = True
+    """Decode as soon as silence starts; throw the result away if the user goes on."""
+
+
+class CloudRegion(Section):
+    name: str
+    base_url: str
+    """Up to and including ``/v1``, e.g. ``https://eu.example.com/v1``."""
+    model: str
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class CloudConfig(Section):
+    api_key: SecretStr | None = None
+    """A secret: environment ``EDGE_AGENT_LLM__CLOUD__API_KEY`` or credentials file ``llm__cloud__api_key``."""
+    regions: list[CloudRegion] = Field(default_factory=list)
+    probe_interval_s: float = Field(30.0, gt=0)
+    probe_timeout_s: float = Field(2.0, gt=0)
+    ewma_alpha: float = Field(0.3, gt=0, le=1)
+    breaker_failures: int = Field(3, ge=1)
+    breaker_cooldown_s: float = Field(30.0, gt=0)
+    connect_timeout_ms: int = Field(1000, ge=10)
+    hedge: bool = False
+    """Start the next-best region in parallel when the chosen one is slower than its usual p95."""
+
+
+class LocalLlmConfig(Section):
+    model: str = "smollm2-135m-instruct"
+    """Model name from the manifest, or a path to any GGUF file."""
+    n_ctx: int = Field(2048, ge=256)
+    threads: int = Field(2, ge=1, le=64)
+    max_tokens: int = Field(96, ge=1)
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    history_tokens: int = Field(768, ge=0)
+    """Older turns are dropped once the history exceeds this many tokens."""
+
+
+class LlmPolicy(StrEnum):
+    LOCAL_FIRST = "local_first"
+    CLOUD_FIRST = "cloud_first"
+    LOCAL_ONLY = "local_only"
+    CLOUD_ONLY = "cloud_only"
+
+
+class LlmConfig(Section):
+    policy: LlmPolicy = LlmPolicy.LOCAL_FIRST
+    first_token_budget_ms: int = Field(800, ge=10)
+    """A backend that has not produced a first token by then is abandoned for the next one."""
+    total_timeout_s: float = Field(30.0, gt=0)
+    persona: str = "Edge"
+    system_prompt: str = (
+        "You are {persona}, a friendly voice assistant in a kiosk. Answer in one or two short "
+        "spoken sentences. No markdown, no lists, no emoji."
+    )
+    escalate_keywords: list[str] = Field(default_factory=list)
+    """If the user's words contain one of these, go to the cloud first (``local_first`` only)."""
+    local: LocalLlmConfig = Field(default_factory=LocalLlmConfig)
+    cloud: CloudConfig = Field(default_factory=CloudConfig)
+
+
+class TtsConfig(Section):
+    engine: Literal["piper"] = "piper"
+    voice: str = "piper-joe-medium"
+    """Voice name from the manifest, or a path to a Piper ``.onnx`` (with its ``.onnx.json`` beside it)."""
+    speaker_id: int | None = None
+    length_scale: float = Field(1.0, gt=0.1, le=5.0)
+    threads: int = Field(1, ge=1, le=16)
+
+
+class ConversationConfig(Section):
+    follow_up_s: float = Field(6.0, ge=0.0)
+    """After a reply, listen without the wake word for this long."""
+    barge_in: bool = True
+    apology: str = "Sorry, I couldn't answer that just now."
+
+
+class ToolConfig(Section):
+    name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
+    description: str = ""
+    topic: str
+    """Topic template, e.g. ``home/{room}/light/set``."""
+    payload: str = "{}"
+    """Payload template, e.g. ``{{"state": "{on}"}}`` (Python ``str.format`` on the arguments)."""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    """JSON schema of the arguments."""
+    confirm: bool = False
+    """Ask the user before running it."""
+    qos: int = Field(1, ge=0, le=2)
+    retain: bool = False
+
+
+class MqttConfig(Section):
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_insecure: bool = False
+    device_id: str = Field(default_factory=lambda: socket.gethostname().split(".")[0] or "edge-agent")
+    topic_prefix: str = "edge-agent"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    keepalive: int = Field(30, ge=5, le=3600)
+    metrics_interval: float = Field(30.0, gt=0)
+    max_queued_messages: int = Field(1000, ge=10)
+    tools: list[ToolConfig] = Field(default_factory=list)
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: LogFormat = LogFormat.TEXT
+
+
+class PathsConfig(Section):
+    models_dir: Path = Field(default_factory=default_models_dir)
+    state_dir: Path | None = None
+
+
+# --- the settings -------------------------------------------------------------------------------
+
+
+class Settings(BaseSettings):
+    """Everything the agent can be told. See the module docstring for where values come from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+        case_sensitive=False,
+    )
+
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    wake: WakeConfig = Field(default_factory=WakeConfig)
+    vad: VadConfig = Field(default_factory=VadConfig)
+    turn: TurnConfig = Field(default_factory=TurnConfig)
+    stt: SttConfig = Field(default_factory=SttConfig)
+    llm: LlmConfig = Field(default_factory=LlmConfig)
+    tts: TtsConfig = Field(default_factory=TtsConfig)
+    conversation: ConversationConfig = Field(default_factory=ConversationConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins in pydantic-settings; init holds the TOML file's contents.
+        return (CredentialsSource(settings_cls), env_settings, init_settings)
+
+
+class CredentialsSource(PydanticBaseSettingsSource):
+    """Secrets from ``$CREDENTIALS_DIRECTORY``: a file ``mqtt__password`` sets ``mqtt.password``."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole dict
+
+    def __call__(self) -> dict[str, Any]:
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not directory or not Path(directory).is_dir():
+            return {}
+        out: dict[str, Any] = {}
+        for entry in sorted(Path(directory).iterdir()):
+            if not entry.is_file():
+                continue
+            parts = entry.name.replace(".", "__").lower().split("__")
+            if len(parts) < 2 or parts[0] not in Settings.model_fields:
+                continue  # other credentials of the unit are none of our business
+            node = out
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = entry.read_text(encoding="utf-8").strip()
+        return out
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("EDGE_AGENT_CONFIG")
+    if env:
+        return Path(env)
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Load the settings; every expected problem becomes a :class:`ConfigError` naming the field."""
+    file = config_path(path)
+    data: dict[str, Any] = {}
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {file} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {file} cannot be read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+    _merge(data, overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, file)) from None
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def describe_validation_error(exc: ValidationError, file: Path | None = None) -> str:
+    """One line per problem: the dotted field, the bad value, and what is allowed."""
+    where = f" in {file}" if file else ""
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {loc!r}{where} (check the spelling; `edge-agent config schema` lists them)")
+            continue
+        value = err.get("input")
+        shown = "***" if _is_secret_loc(err["loc"]) else repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        lines.append(f"invalid value for {loc!r}{where}: {shown}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def _is_secret_loc(loc: tuple[Any, ...]) -> bool:
+    return any(str(p) in {"password", "api_key", "porcupine_access_key"} for p in loc)
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The settings as plain JSON-able data with every secret shown as ``***``."""
+    data = settings.model_dump(mode="json")
+
+    def mask(node: Any, model: Any) -> Any:
+        if isinstance(model, SecretStr):
+            return "***"
+        if isinstance(model, BaseModel) and isinstance(node, dict):
+            return {k: mask(node[k], getattr(model, k)) for k in node}
+        if isinstance(model, list) and isinstance(node, list):
+            return [mask(n, m) for n, m in zip(node, model, strict=False)]
+        return node
+
+    return mask(data, settings)  # type: ignore[no-any-return]
