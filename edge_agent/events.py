@@ -155,6 +155,9 @@ class ReplyText(Event):
     text: str = ""
     truncated: bool = False
     """True when barge-in cut the reply short; ``text`` is what was actually spoken."""
+    reply_to: str | None = None
+    """The ``reply_to`` token given to ``AgentControl.ask`` (echoed so MQTT can answer on the
+    request's MQTT 5 response topic); None for replies to spoken turns."""
 
 
 @dataclass(frozen=True, kw_only=True)
