@@ -228,10 +228,17 @@ class MqttConfig(Section):
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
     password: SecretStr | None = None
+    """A secret: credentials file ``mqtt__password`` (systemd ``LoadCredential=``), or ``password_file``."""
+    password_file: Path | None = None
+    """A file holding the password (read at start; its contents are never logged)."""
+    tls: bool = False
+    """Connect with TLS (implied by ``tls_ca``); without ``tls_ca`` the system CA store is used."""
     tls_ca: Path | None = None
     tls_cert: Path | None = None
+    """Client certificate (PEM), with ``tls_key``, for brokers that require one."""
     tls_key: Path | None = None
     tls_insecure: bool = False
+    """Skip the broker host name check (testing only)."""
     device_id: str = Field(default_factory=lambda: socket.gethostname().split(".")[0] or "edge-agent")
     topic_prefix: str = "edge-agent"
     discovery: bool = True
@@ -239,7 +246,25 @@ class MqttConfig(Section):
     keepalive: int = Field(30, ge=5, le=3600)
     metrics_interval: float = Field(30.0, gt=0)
     max_queued_messages: int = Field(1000, ge=10)
+    """Bound on paho's offline queue of QoS 1 events; retained topics are kept apart (newest only)."""
+    reconnect_min_s: int = Field(1, ge=1, le=60)
+    reconnect_max_s: int = Field(30, ge=1, le=3600)
+    """Reconnect backoff doubles from ``reconnect_min_s`` up to this."""
     tools: list[ToolConfig] = Field(default_factory=list)
+
+    @field_validator("device_id", "topic_prefix", "discovery_prefix")
+    @classmethod
+    def _topic_safe(cls, v: str) -> str:
+        if not v or any(c in v for c in "+#\0") or v.startswith("/") or v.endswith("/"):
+            raise ValueError("must be non-empty, without +, # or NUL, and not start or end with /")
+        return v
+
+    @field_validator("device_id")
+    @classmethod
+    def _one_level(cls, v: str) -> str:
+        if "/" in v:
+            raise ValueError("must be a single topic level (no /)")
+        return v
 
 
 class LogFormat(StrEnum):
