@@ -1,0 +1,610 @@
+"""Test audio the project makes for itself: deterministic, seeded, cached.
+
+Tests and benchmarks (wake word, turn policy, STT, latency) need speech with known words and
+known timing. Nothing here is recorded: speech comes from the Piper voice (at several lengths and,
+by a resampling trick, several pitches) and from several espeak-ng voices, which are "unusual"
+on purpose; noise (white, pink, babble) is mixed in at several SNRs. Everything is 16 kHz mono int16.
+
+One function per set; each returns a list of :class:`Utterance` with the text and timings of what
+was said. Results are cached under ``~/.cache/edge-agent/testaudio/`` by a hash of the parameters
+(and :data:`GENERATOR_VERSION`), so the second call costs a file read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_agent.audio.wav import read_wav, resample, write_wav
+from edge_agent.errors import InputDataError, ModelError
+
+RATE = 16000
+GENERATOR_VERSION = 3
+"""Bump when generation changes, so stale caches are not reused."""
+
+# --- what an item is -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One spoken piece inside an utterance, with where its speech starts and ends (seconds)."""
+
+    text: str
+    start_t: float
+    end_t: float
+
+
+@dataclass(frozen=True)
+class Utterance:
+    samples: np.ndarray = field(repr=False, compare=False)
+    """16 kHz mono int16."""
+    text: str
+    """Everything said, in order (the STT reference)."""
+    kind: str
+    """wake, confusable, ordinary, pause, complete, command, demo."""
+    voice: str
+    noise: str = "none"
+    snr_db: float | None = None
+    keyword: str | None = None
+    """The wake keyword said (kind wake), or the keyword this is confusable with."""
+    segments: tuple[Segment, ...] = ()
+    last_word_t: float | None = None
+    """End of the last word's audio (seconds into ``samples``)."""
+    pause_at: float | None = None
+    """Start of the mid-sentence pause (kind pause)."""
+    reference: str = ""
+    """What an STT should transcribe, without the wake phrase (kind command, demo)."""
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / RATE
+
+
+# --- voices ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Voice:
+    engine: str
+    """``piper`` or ``espeak``."""
+    name: str = ""
+    """espeak-ng voice, e.g. ``en-us+f3``."""
+    speed: float = 1.0
+    """Piper length_scale, or espeak words per minute."""
+    pitch: float = 1.0
+    """Piper: resampling factor (>1 raises pitch); espeak: ``-p`` 0..99."""
+
+    @property
+    def label(self) -> str:
+        if self.engine == "piper":
+            return f"piper:joe:ls{self.speed:g}:p{self.pitch:g}"
+        return f"espeak:{self.name}:s{self.speed:g}:p{self.pitch:g}"
+
+
+PIPER_VOICES = tuple(
+    Voice("piper", speed=ls, pitch=p) for ls in (0.8, 1.0, 1.25) for p in (0.9, 1.0, 1.12)
+)
+ESPEAK_VOICES = (
+    Voice("espeak", "en-us", 150, 50),
+    Voice("espeak", "en-us+f3", 150, 60),
+    Voice("espeak", "en-us+m3", 170, 40),
+    Voice("espeak", "en-gb+f2", 140, 70),
+    Voice("espeak", "en-gb-scotland", 160, 45),
+    Voice("espeak", "en-029+m2", 135, 50),
+    Voice("espeak", "en-gb-x-rp+f4", 180, 55),
+    Voice("espeak", "en-us+m1", 125, 30),
+)
+ALL_VOICES = PIPER_VOICES + ESPEAK_VOICES
+
+
+def models_dir() -> Path:
+    from edge_agent.config import default_models_dir
+
+    return Path(os.environ.get("EDGE_AGENT_PATHS__MODELS_DIR", default_models_dir()))
+
+
+def cache_root() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "edge-agent" / "testaudio"
+
+
+@lru_cache(maxsize=1)
+def _piper() -> Any:
+    from edge_agent.models import ModelManager
+    from edge_agent.tts.piper_tts import PiperTts
+
+    path = ModelManager(models_dir()).require("piper-joe-medium", "en_US-joe-medium.onnx")
+    return PiperTts(path, threads=1)
+
+
+def _espeak(text: str, voice: Voice) -> np.ndarray:
+    with tempfile.TemporaryDirectory(prefix="edge-agent-espeak-") as tmp:
+        out = Path(tmp) / "out.wav"
+        cmd = ["espeak-ng", "-v", voice.name, "-s", str(int(voice.speed)), "-p", str(int(voice.pitch)),
+               "-w", str(out), text]
+        try:
+            subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+        except FileNotFoundError:
+            raise ModelError("espeak-ng is not installed (apt-get install espeak-ng)") from None
+        except subprocess.CalledProcessError as exc:
+            raise InputDataError(f"espeak-ng failed for voice {voice.name}: {exc.stderr.decode(errors='replace')}") from None
+        audio, _ = read_wav(out, RATE)
+    return audio
+
+
+def _trim(audio: np.ndarray) -> np.ndarray:
+    """Cut leading/trailing silence so that timings are those of the words themselves."""
+    if audio.size == 0:
+        return audio
+    hop = RATE // 100
+    n = len(audio) // hop
+    if n == 0:
+        return audio
+    frames = audio[: n * hop].astype(np.float32).reshape(n, hop)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    loud = np.nonzero(rms > max(rms.max() * 0.02, 30.0))[0]
+    if loud.size == 0:
+        return audio[:0]
+    return audio[loud[0] * hop : (loud[-1] + 1) * hop]
+
+
+def speak(text: str, voice: Voice) -> np.ndarray:
+    """``text`` said by ``voice``: 16 kHz int16, silence trimmed at both ends."""
+    if voice.engine == "piper":
+        tts = _piper()
+        # Playing audio `pitch` times faster raises pitch and shortens it by the same factor;
+        # lengthening synthesis by that factor first keeps the speaking rate of `speed`.
+        raw = tts.synthesize_all(text, length_scale=voice.speed * voice.pitch)
+        audio = resample(raw, int(round(tts.sample_rate * voice.pitch)), RATE)
+    elif voice.engine == "espeak":
+        audio = _espeak(text, voice)
+    else:
+        raise ValueError(f"unknown voice engine {voice.engine!r}")
+    return _trim(np.asarray(audio, dtype=np.int16))
+
+
+# --- noise ----------------------------------------------------------------------------------------
+
+NOISES = ("white", "pink", "babble")
+BABBLE_TEXT = (
+    "The committee will meet again next week to discuss the budget.",
+    "She told me the train was late again this morning.",
+    "We should probably paint the fence before the summer ends.",
+    "Prices at the market went up by almost ten percent.",
+    "He keeps his bicycle in the hallway next to the door.",
+    "Nobody expected the match to go into extra time.",
+)
+
+
+@lru_cache(maxsize=1)
+def _babble_bed() -> np.ndarray:
+    """Several espeak talkers at once: speech-like noise with no intelligible words."""
+    layers = []
+    for i, text in enumerate(BABBLE_TEXT):
+        layers.append(speak(text, ESPEAK_VOICES[i % len(ESPEAK_VOICES)]).astype(np.float32))
+    n = max(len(x) for x in layers)
+    bed = np.zeros(n, np.float32)
+    for i, x in enumerate(layers):
+        bed += np.roll(np.pad(x, (0, n - len(x))), i * 3217)
+    return bed / (np.sqrt((bed**2).mean()) + 1e-9)
+
+
+def noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-RMS float32 noise of ``kind`` (white, pink, babble)."""
+    if kind == "white":
+        x = rng.standard_normal(n).astype(np.float32)
+    elif kind == "pink":
+        spec = np.fft.rfft(rng.standard_normal(n))
+        f = np.arange(len(spec), dtype=np.float64)
+        f[0] = 1.0
+        x = np.fft.irfft(spec / np.sqrt(f), n).astype(np.float32)
+    elif kind == "babble":
+        bed = _babble_bed()
+        start = int(rng.integers(0, len(bed)))
+        x = np.resize(np.roll(bed, -start), n).astype(np.float32)
+    else:
+        raise ValueError(f"unknown noise {kind!r}")
+    return x / (np.sqrt((x**2).mean()) + 1e-9)
+
+
+def _speech_rms(audio: np.ndarray) -> float:
+    a = audio.astype(np.float32)
+    loud = np.abs(a) > 100
+    return float(np.sqrt((a[loud] ** 2).mean())) if loud.any() else 1.0
+
+
+def mix_noise(audio: np.ndarray, kind: str, snr_db: float | None, rng: np.random.Generator,
+              speech_rms: float | None = None) -> np.ndarray:
+    """Noise of ``kind`` added at ``snr_db`` below the speech level (None: a faint floor only)."""
+    level = speech_rms if speech_rms is not None else _speech_rms(audio)
+    gain = level * 10 ** (-snr_db / 20) if snr_db is not None else 3.0
+    mixed = audio.astype(np.float32) + gain * noise(kind if snr_db is not None else "white", len(audio), rng)
+    return np.clip(np.round(mixed), -32768, 32767).astype(np.int16)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(round(seconds * RATE)), np.int16)
+
+
+def _compose(pieces: Sequence[tuple[str, np.ndarray] | float]) -> tuple[np.ndarray, tuple[Segment, ...]]:
+    """Join spoken pieces ``(text, audio)`` and gaps (seconds), recording each piece's timing."""
+    parts: list[np.ndarray] = []
+    segs: list[Segment] = []
+    pos = 0
+    for p in pieces:
+        if isinstance(p, tuple):
+            text, audio = p
+            segs.append(Segment(text, pos / RATE, (pos + len(audio)) / RATE))
+        else:
+            text, audio = "", silence(p)
+        parts.append(audio)
+        pos += len(audio)
+    return np.concatenate(parts) if parts else np.zeros(0, np.int16), tuple(segs)
+
+
+# --- cache ----------------------------------------------------------------------------------------
+
+
+def _cached(name: str, params: dict[str, Any], make: Callable[[], list[Utterance]],
+            cache_dir: Path | None) -> list[Utterance]:
+    key = hashlib.sha256(json.dumps([name, params, GENERATOR_VERSION], sort_keys=True).encode()).hexdigest()[:16]
+    root = cache_dir if cache_dir is not None else cache_root()
+    path = root / f"{name}-{key}.npz"
+    if path.exists():
+        try:
+            return _load(path)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry is simply made again
+    items = make()
+    _save(path, items)
+    return items
+
+
+def _save(path: Path, items: list[Utterance]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = []
+    for u in items:
+        d = asdict(u)
+        d.pop("samples")
+        meta.append(d)
+    offsets = np.cumsum([0] + [len(u.samples) for u in items])
+    audio = np.concatenate([u.samples for u in items]) if items else np.zeros(0, np.int16)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, audio=audio, offsets=offsets, meta=np.array(json.dumps(meta)))
+    os.replace(tmp, path)
+
+
+def _load(path: Path) -> list[Utterance]:
+    with np.load(path) as z:
+        audio, offsets, meta = z["audio"], z["offsets"], json.loads(str(z["meta"]))
+    items = []
+    for i, d in enumerate(meta):
+        d["segments"] = tuple(Segment(**s) for s in d["segments"])
+        items.append(Utterance(samples=audio[offsets[i] : offsets[i + 1]].copy(), **d))
+    return items
+
+
+# --- the sets -------------------------------------------------------------------------------------
+
+WAKE_TEXT = {
+    "okay_nabu": ("Okay Nabu.", "Okay, Nabu.", "OK Nabu."),
+    "hey_jarvis": ("Hey Jarvis.", "Hey, Jarvis."),
+    "alexa": ("Alexa.",),
+    "hey_mycroft": ("Hey Mycroft.", "Hey, Mycroft."),
+}
+CONFUSABLE_TEXT = {
+    "okay_nabu": ("Okay nah boo.", "Okay now.", "Okay Google.", "Obey Nabu.", "Okay, not now.",
+                  "Okay, Naomi.", "Okay, bamboo.", "Hey Nadia."),
+    "hey_jarvis": ("Hey Travis.", "Hey jars.", "Hey Marvin.", "Hey Charlie.", "Hey, are we there?",
+                   "Hey Davis.", "Harvest."),
+    "alexa": ("Alexander.", "A Lexus.", "Electra."),
+    "hey_mycroft": ("Hey Microsoft.", "Hey my craft.", "Hey Minecraft."),
+}
+COMMANDS = (
+    "What time is it?",
+    "Turn on the kitchen lights.",
+    "Set a timer for ten minutes.",
+    "What is the weather like tomorrow?",
+    "Play some jazz music.",
+    "How many days until Christmas?",
+    "Turn the volume down a little.",
+    "Remind me to call my mother at six.",
+    "What is the capital of France?",
+    "Switch off the heating in the bedroom.",
+    "Add milk and eggs to the shopping list.",
+    "Tell me a short joke.",
+    "How far away is the moon?",
+    "Open the garage door.",
+    "What can you do?",
+    "Is it going to rain this afternoon?",
+)
+PAUSE_SENTENCES = (
+    ("I would like to order", "a large pizza with mushrooms."),
+    ("Can you tell me", "how long it takes to boil an egg?"),
+    ("Please remind me to", "water the plants on Sunday."),
+    ("My favourite kind of music is", "probably jazz from the fifties."),
+    ("I think we should", "leave a little earlier tomorrow."),
+    ("Could you turn on", "the lights in the living room?"),
+    ("The thing I really need is", "a quiet place to work."),
+    ("What I wanted to ask was", "whether the shop is open today."),
+    ("Set an alarm for", "seven thirty in the morning."),
+    ("I was wondering if", "you could play something relaxing."),
+    ("Tell me about", "the history of the Roman empire."),
+    ("We need to buy", "bread, cheese and some apples."),
+)
+COMPLETE_SENTENCES = (
+    "I would like to order a large pizza with mushrooms.",
+    "Please turn off the lights in the kitchen.",
+    "What is the weather going to be like tomorrow?",
+    "Remind me to call the dentist on Monday.",
+    "Play the latest episode of my favourite podcast.",
+    "How long does it take to drive to the airport?",
+    "Set a timer for twenty minutes.",
+    "Tell me something interesting about octopuses.",
+    "Can you add coffee to my shopping list?",
+    "I need to be up at six tomorrow morning.",
+    "What is the square root of one hundred and forty four?",
+    "Lock the front door please.",
+)
+
+_SUBJECTS = ("My neighbour", "The teacher", "Our dog", "A friend of mine", "The old man next door",
+             "My sister", "The manager", "Everyone at work", "The little girl", "Her brother",
+             "The bus driver", "Somebody in the office")
+_VERBS = ("bought", "forgot", "painted", "found", "repaired", "borrowed", "cooked", "lost",
+          "described", "cleaned", "ordered", "remembered")
+_OBJECTS = ("a blue bicycle", "the kitchen table", "three loaves of bread", "an umbrella",
+            "the garden fence", "a birthday present", "some fresh tomatoes", "the broken window",
+            "a book about birds", "the car keys", "a cup of strong coffee", "the weekly report")
+_TAILS = ("last Tuesday.", "before lunch.", "in the rain.", "without telling anyone.",
+          "near the station.", "for the second time this month.", "on the way home.",
+          "while we were on holiday.", "yesterday evening.", "at the market.")
+_CHATTER = (
+    "Okay, so what are we doing this weekend?",
+    "Hey, did you see the game last night?",
+    "I'm not sure, maybe we could go to the beach if the weather holds.",
+    "Honestly I think the movie was a bit too long.",
+    "Can you pass me the salt please?",
+    "We really need to fix the leaking tap in the bathroom.",
+    "The meeting has been moved to Thursday afternoon.",
+    "Okay, fine, I'll call them tomorrow morning.",
+    "My phone battery keeps dying before lunch.",
+    "Hey, have you got a minute to look at this?",
+    "I'll have a coffee with a little milk, thanks.",
+    "There was a huge queue at the post office today.",
+    "Don't forget to take the rubbish out tonight.",
+    "The new bakery on the corner is actually pretty good.",
+    "Is it me, or is it getting colder every evening?",
+    "Jarvis Cocker was the singer of Pulp, wasn't he?",
+    "We visited an old temple dedicated to the god Nabu in Babylon.",
+    "Okay, now let's try that again from the top.",
+)
+
+
+def _rng(*parts: object) -> np.random.Generator:
+    seed = int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little")
+    return np.random.default_rng(seed)
+
+
+def _noise_plan(i: int) -> tuple[str, float | None]:
+    """Cycle through clean and white/pink/babble at 20 and 10 dB SNR."""
+    plan: tuple[tuple[str, float | None], ...] = (
+        ("none", None), ("pink", 20.0), ("babble", 20.0), ("white", 20.0),
+        ("none", None), ("pink", 10.0), ("babble", 10.0), ("white", 10.0),
+    )
+    return plan[i % len(plan)]
+
+
+def _finish(audio: np.ndarray, noise_kind: str, snr: float | None, rng: np.random.Generator) -> np.ndarray:
+    return mix_noise(audio, noise_kind, snr, rng)
+
+
+def wake_set(keyword: str = "okay_nabu", n: int = 48, with_command: bool = True,
+             voices: Sequence[Voice] = ALL_VOICES, cache_dir: Path | None = None) -> list[Utterance]:
+    """``n`` clips of the wake phrase between silences, in noise; every other one followed by a command.
+
+    ``segments[0]`` is the wake phrase; ``last_word_t`` is the end of the last word of the clip."""
+    if keyword not in WAKE_TEXT:
+        raise ValueError(f"no wake text for {keyword!r}; known: {', '.join(WAKE_TEXT)}")
+    params = {"keyword": keyword, "n": n, "cmd": with_command, "voices": [v.label for v in voices]}
+
+    def make() -> list[Utterance]:
+        out = []
+        for i in range(n):
+            rng = _rng("wake", keyword, i)
+            voice = voices[i % len(voices)]
+            text = WAKE_TEXT[keyword][i % len(WAKE_TEXT[keyword])]
+            pieces: list[tuple[str, np.ndarray] | float] = [float(rng.uniform(0.6, 1.2)), (text, speak(text, voice))]
+            reference = ""
+            if with_command and i % 2 == 1:
+                reference = COMMANDS[i % len(COMMANDS)]
+                pieces += [float(rng.uniform(0.3, 0.8)), (reference, speak(reference, voice))]
+            pieces.append(1.2)
+            audio, segs = _compose(pieces)
+            kind, snr = _noise_plan(i)
+            out.append(Utterance(_finish(audio, kind, snr, rng), " ".join(s.text for s in segs), "wake",
+                                 voice.label, kind, snr, keyword, segs, segs[-1].end_t, None, reference))
+        return out
+
+    return _cached("wake", params, make, cache_dir)
+
+
+def confusable_set(keywords: Sequence[str] | None = None, voices_per_phrase: int = 4,
+                   cache_dir: Path | None = None) -> list[Utterance]:
+    """Phrases that sound like a wake phrase but are not one, each said by several voices, in noise."""
+    keys = list(keywords) if keywords is not None else list(CONFUSABLE_TEXT)
+    params = {"keywords": keys, "vpp": voices_per_phrase}
+
+    def make() -> list[Utterance]:
+        out = []
+        j = 0
+        for kw in keys:
+            for text in CONFUSABLE_TEXT[kw]:
+                for k in range(voices_per_phrase):
+                    rng = _rng("confusable", kw, text, k)
+                    voice = ALL_VOICES[(j * 5 + k * 3) % len(ALL_VOICES)]
+                    audio, segs = _compose([float(rng.uniform(0.5, 1.0)), (text, speak(text, voice)), 1.2])
+                    kind, snr = _noise_plan(j + k)
+                    out.append(Utterance(_finish(audio, kind, snr, rng), text, "confusable", voice.label, kind,
+                                         snr, kw, segs, segs[-1].end_t))
+                j += 1
+        return out
+
+    return _cached("confusable", params, make, cache_dir)
+
+
+def ordinary_sentences(count: int, seed: int = 0) -> list[str]:
+    """``count`` different everyday sentences (chatter first, then made from parts)."""
+    rng = _rng("sentences", seed)
+    out = list(_CHATTER)
+    seen = set(out)
+    while len(out) < count:
+        s = (f"{_SUBJECTS[rng.integers(len(_SUBJECTS))]} {_VERBS[rng.integers(len(_VERBS))]} "
+             f"{_OBJECTS[rng.integers(len(_OBJECTS))]} {_TAILS[rng.integers(len(_TAILS))]}")
+        if s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out[:count]
+
+
+def ordinary_speech(minutes: float = 10.0, segment_s: float = 60.0,
+                    cache_dir: Path | None = None) -> list[Utterance]:
+    """About ``minutes`` of ordinary speech (no wake phrase) by all voices, in segments of about
+    ``segment_s`` seconds of sentences with short gaps, for false accepts per hour."""
+    params = {"minutes": minutes, "segment_s": segment_s}
+
+    def make() -> list[Utterance]:
+        target = minutes * 60.0
+        sentences = ordinary_sentences(int(target / 2.0) + 50)
+        out: list[Utterance] = []
+        total = 0.0
+        i = 0
+        seg_idx = 0
+        while total < target:
+            rng = _rng("ordinary", seg_idx)
+            pieces: list[tuple[str, np.ndarray] | float] = [0.3]
+            length = 0.3
+            while length < segment_s and total + length < target:
+                text = sentences[i % len(sentences)]
+                voice = ALL_VOICES[(i * 7) % len(ALL_VOICES)]
+                audio = speak(text, voice)
+                gap = float(rng.uniform(0.2, 0.9))
+                pieces += [(text, audio), gap]
+                length += len(audio) / RATE + gap
+                i += 1
+            audio, segs = _compose(pieces)
+            kind, snr = _noise_plan(seg_idx)
+            out.append(Utterance(_finish(audio, kind, snr, rng), " ".join(s.text for s in segs), "ordinary",
+                                 "mixed", kind, snr, None, segs, segs[-1].end_t))
+            total += len(audio) / RATE
+            seg_idx += 1
+        return out
+
+    return _cached("ordinary", params, make, cache_dir)
+
+
+def pause_sentences(n: int = 24, pause_s: float = 0.7, tail_s: float = 2.5,
+                    cache_dir: Path | None = None) -> list[Utterance]:
+    """Sentences with a ``pause_s`` pause in the middle (the turn is NOT complete at the pause),
+    then ``tail_s`` of silence. ``pause_at`` = end of the first half, ``last_word_t`` = end of the sentence."""
+    params = {"n": n, "pause": pause_s, "tail": tail_s}
+
+    def make() -> list[Utterance]:
+        out = []
+        for i in range(n):
+            rng = _rng("pause", i)
+            first, second = PAUSE_SENTENCES[i % len(PAUSE_SENTENCES)]
+            voice = ALL_VOICES[(i * 5) % len(ALL_VOICES)]
+            audio, segs = _compose([0.5, (first, speak(first, voice)), pause_s, (second, speak(second, voice)), tail_s])
+            kind, snr = _noise_plan(i)
+            kind, snr = (kind, snr if snr is None else max(snr, 20.0))  # a turn test, not a noise test
+            out.append(Utterance(_finish(audio, kind, snr, rng), f"{first} {second}", "pause", voice.label, kind,
+                                 snr, None, segs, segs[-1].end_t, segs[0].end_t, f"{first} {second}"))
+        return out
+
+    return _cached("pause", params, make, cache_dir)
+
+
+def complete_sentences(n: int = 24, tail_s: float = 2.5, cache_dir: Path | None = None) -> list[Utterance]:
+    """Complete sentences followed by ``tail_s`` of silence; ``last_word_t`` is the end of speech."""
+    params = {"n": n, "tail": tail_s}
+
+    def make() -> list[Utterance]:
+        out = []
+        for i in range(n):
+            rng = _rng("complete", i)
+            text = COMPLETE_SENTENCES[i % len(COMPLETE_SENTENCES)]
+            voice = ALL_VOICES[(i * 5 + 2) % len(ALL_VOICES)]
+            audio, segs = _compose([0.5, (text, speak(text, voice)), tail_s])
+            kind, snr = _noise_plan(i)
+            kind, snr = (kind, snr if snr is None else max(snr, 20.0))
+            out.append(Utterance(_finish(audio, kind, snr, rng), text, "complete", voice.label, kind, snr,
+                                 None, segs, segs[-1].end_t, None, text))
+        return out
+
+    return _cached("complete", params, make, cache_dir)
+
+
+def commands(n: int = 16, voices: Sequence[Voice] = ALL_VOICES, noisy: bool = False,
+             tail_s: float = 1.0, cache_dir: Path | None = None) -> list[Utterance]:
+    """Spoken commands with their reference text (``reference``), for STT accuracy and latency.
+
+    Piper voices come first (they are the most intelligible); ``noisy`` adds pink/babble at 20 dB."""
+    params = {"n": n, "voices": [v.label for v in voices], "noisy": noisy, "tail": tail_s}
+
+    def make() -> list[Utterance]:
+        out = []
+        for i in range(n):
+            rng = _rng("command", i)
+            text = COMMANDS[i % len(COMMANDS)]
+            voice = voices[i % len(voices)]
+            audio, segs = _compose([0.3, (text, speak(text, voice)), tail_s])
+            kind, snr = (("pink", 20.0) if i % 2 else ("babble", 20.0)) if noisy else ("none", None)
+            out.append(Utterance(_finish(audio, kind, snr, rng), text, "command", voice.label, kind, snr,
+                                 None, segs, segs[-1].end_t, None, text))
+        return out
+
+    return _cached("commands", params, make, cache_dir)
+
+
+def demo_conversation(keyword: str = "okay_nabu", question: str = "What can you do?",
+                      cache_dir: Path | None = None) -> Utterance:
+    """A wake phrase, a short pause, a question, then silence: for the built-in demo.
+
+    ``segments`` holds the wake phrase and the question with their timings; ``reference`` is the question."""
+    params = {"keyword": keyword, "question": question}
+
+    def make() -> list[Utterance]:
+        voice = Voice("piper")
+        wake = WAKE_TEXT[keyword][0]
+        audio, segs = _compose([0.5, (wake, speak(wake, voice)), 0.6, (question, speak(question, voice)), 2.0])
+        return [Utterance(mix_noise(audio, "none", None, _rng("demo")), f"{wake} {question}", "demo",
+                          voice.label, "none", None, keyword, segs, segs[-1].end_t, None, question)]
+
+    return _cached("demo", params, make, cache_dir)[0]
+
+
+def write_set(items: Sequence[Utterance], out_dir: Path) -> Path:
+    """Write each item as a WAV plus one ``index.jsonl`` describing them; returns the index path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = out_dir / "index.jsonl"
+    with index.open("w", encoding="utf-8") as f:
+        for i, u in enumerate(items):
+            name = f"{u.kind}-{i:04d}.wav"
+            write_wav(out_dir / name, u.samples, RATE)
+            d = asdict(u)
+            d.pop("samples")
+            d["file"] = name
+            d["duration"] = u.duration
+            f.write(json.dumps(d) + "\n")
+    return index
