@@ -321,6 +321,9 @@ class Settings(BaseSettings):
         return (CredentialsSource(settings_cls), env_settings, init_settings)
 
 
+CREDENTIALS_DIR_PREFIX = "edge-agent_"
+
+
 class CredentialsSource(PydanticBaseSettingsSource):
     """Secrets from ``$CREDENTIALS_DIRECTORY``: a file ``mqtt__password`` sets ``mqtt.password``."""
 
@@ -335,7 +338,10 @@ class CredentialsSource(PydanticBaseSettingsSource):
         for entry in sorted(Path(directory).iterdir()):
             if not entry.is_file():
                 continue
-            parts = entry.name.replace(".", "__").lower().split("__")
+            # "edge-agent_" is what systemd prefixes when the unit loads a whole directory
+            # (LoadCredential=edge-agent:/etc/edge-agent/credentials).
+            name = entry.name.removeprefix(CREDENTIALS_DIR_PREFIX)
+            parts = name.replace(".", "__").lower().split("__")
             if len(parts) < 2 or parts[0] not in Settings.model_fields:
                 continue  # other credentials of the unit are none of our business
             node = out

@@ -1,0 +1,188 @@
+"""The systemd side of the daemon: READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 (``Type=notify``).
+
+The listener loop calls :meth:`Heartbeat.beat` once per hop (one attribute store: cheap enough for
+the audio path). That heartbeat is the watchdog's only evidence of life:
+
+* ``READY=1`` goes out on the first heartbeat: models are loaded and audio frames are flowing
+  (or earlier, if the daemon calls :meth:`SystemdService.ready` itself);
+* ``WATCHDOG=1`` goes out every ``WATCHDOG_USEC/2`` from an asyncio task, and only while the last
+  heartbeat is younger than that interval. A hung listener thread, a dead audio source or a blocked
+  event loop all stop the pings, and systemd restarts the service after ``WatchdogSec=``;
+* ``STATUS=`` follows the conversation state (``StateChanged`` events on the bus);
+* ``STOPPING=1`` is sent when the daemon stops the service.
+
+Test hook: ``EDGE_AGENT_TEST_STALL_LISTENER_AFTER_S=N`` makes the heartbeat block the listener
+thread N seconds after READY (until shutdown), to prove that a stalled pipeline stops the pings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from edge_agent.events import AgentState, ErrorEvent, Event, StateChanged
+from edge_agent.sdnotify import Notifier
+
+log = logging.getLogger(__name__)
+
+STALL_ENV = "EDGE_AGENT_TEST_STALL_LISTENER_AFTER_S"
+
+
+class Heartbeat:
+    """Proof of life from the listener loop: ``beat()`` once per processed hop."""
+
+    __slots__ = ("_clock", "_release", "_stall_at", "last")
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.last: float | None = None
+        self._stall_at: float | None = None
+        self._release = threading.Event()
+
+    def beat(self) -> None:
+        self.last = self._clock()
+        if self._stall_at is not None and self.last >= self._stall_at:
+            self._stall()
+
+    def age(self) -> float | None:
+        """Seconds since the last beat (None before the first)."""
+        last = self.last
+        return None if last is None else self._clock() - last
+
+    def stall_after(self, seconds: float) -> None:
+        """Test hook: block the caller of :meth:`beat` ``seconds`` from now, until :meth:`release`."""
+        self._stall_at = self._clock() + seconds
+
+    def release(self) -> None:
+        self._release.set()
+
+    def _stall(self) -> None:
+        self._stall_at = None
+        log.warning("test hook %s: stalling the listener thread", STALL_ENV)
+        self._release.wait()
+
+
+class SystemdService:
+    """A daemon service (``start(daemon)`` / ``stop()``) that keeps systemd informed.
+
+    ``daemon`` needs a ``bus`` (:class:`edge_agent.bus.EventBus`); the daemon's listener loop must
+    call ``service.heartbeat.beat()`` (the daemon wires that when it adds the service).
+    """
+
+    def __init__(
+        self,
+        notifier: Notifier | None = None,
+        heartbeat: Heartbeat | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        env = dict(os.environ) if env is None else env
+        self.notifier = notifier or Notifier.from_env(env)
+        self.heartbeat = heartbeat or Heartbeat()
+        self._stall_after = _float_env(env, STALL_ENV)
+        self._ready = False
+        self._state: AgentState | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.pings = 0
+        """WATCHDOG=1 messages sent (for tests and logs)."""
+
+    @property
+    def is_ready(self) -> bool:
+        return self._ready
+
+    async def start(self, daemon: Any) -> None:
+        bus = getattr(daemon, "bus", None)
+        if bus is not None:
+            self._unsubscribe = bus.subscribe(self._on_event)
+        self.notifier.status("loading models")
+        self._task = asyncio.create_task(self._run(), name="sd_notify")
+        interval = self.notifier.watchdog_interval()
+        log.info("systemd notify socket %s; watchdog %s", self.notifier.socket_path,
+                 f"every {interval:.1f} s" if interval else "off")
+
+    def ready(self) -> None:
+        """Tell systemd the agent is up (idempotent). Called on the first heartbeat if not before."""
+        if self._ready:
+            return
+        self._ready = True
+        self.notifier.ready(self._status_text())
+        log.info("ready: told systemd (READY=1)")
+        if self._stall_after is not None:
+            self.heartbeat.stall_after(self._stall_after)
+
+    async def stop(self) -> None:
+        self.notifier.stopping("stopping")
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.heartbeat.release()  # a test-stalled listener must be able to exit
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.notifier.close()
+
+    def tick(self) -> bool:
+        """One watchdog decision: READY on the first heartbeat, then WATCHDOG=1 while it is fresh."""
+        age = self.heartbeat.age()
+        if age is None:
+            return False
+        if not self._ready:
+            self.ready()
+        limit = self.notifier.watchdog_interval()
+        if limit is None:
+            return False
+        if age > limit:
+            log.warning("listener heartbeat is %.1f s old: withholding WATCHDOG=1", age)
+            return False
+        if self.notifier.watchdog():
+            self.pings += 1
+            return True
+        return False
+
+    async def _run(self) -> None:
+        # Poll quickly until READY, then at the watchdog's cadence (WATCHDOG_USEC/2).
+        while True:
+            self.tick()
+            if not self._ready:
+                await asyncio.sleep(0.05)
+                continue
+            interval = self.notifier.watchdog_interval()
+            if interval is None:
+                return  # no watchdog: READY was all there was to do here
+            await asyncio.sleep(interval)
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            self._state = event.state
+            self.notifier.status(self._status_text())
+        elif isinstance(event, ErrorEvent):
+            self.notifier.status(f"{self._status_text()}; last error ({event.stage}): {event.message}")
+
+    def _status_text(self) -> str:
+        return f"state: {self._state}" if self._state is not None else "listening"
+
+
+def _float_env(env: dict[str, str], name: str) -> float | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        log.warning("ignoring %s=%r: not a number", name, raw)
+        return None
+
+
+def service_from_env() -> SystemdService | None:
+    """The service if the agent runs under systemd (``$NOTIFY_SOCKET`` set), else None."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return None
+    return SystemdService()
