@@ -166,6 +166,8 @@ class LocalLlmConfig(Section):
     temperature: float = Field(0.3, ge=0.0, le=2.0)
     history_tokens: int = Field(768, ge=0)
     """Older turns are dropped once the history exceeds this many tokens."""
+    max_sentences: int = Field(2, ge=0)
+    """Stop a reply after this many sentences (0: no limit); a speaker should not lecture."""
 
 
 class LlmPolicy(StrEnum):
