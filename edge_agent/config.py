@@ -77,13 +77,19 @@ class WakeConfig(Section):
     engine: WakeEngine = WakeEngine.MICRO
     keywords: list[str] = Field(default_factory=lambda: ["okay_nabu"])
     """Built-in keyword names, or paths to custom model files (.tflite + .json, or .ppn)."""
-    threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    window: int = Field(5, ge=1, le=100)
-    """Sliding window (in detector steps) the probability is averaged over."""
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    """Probability (window mean) at or above which the first stage fires; None = the engine's own
+    default (microWakeWord: the model's ``probability_cutoff``; openWakeWord: 0.5)."""
+    window: int | None = Field(None, ge=1, le=100)
+    """Sliding window (in detector steps) the probability is averaged over; None = the engine's
+    default (microWakeWord: the model's ``sliding_window_size``, 30 ms steps; openWakeWord: 1, 80 ms steps)."""
     refractory_s: float = Field(2.0, ge=0.0)
-    """After a detection, ignore further ones for this long."""
-    verify: Literal["none", "stt"] = "none"
-    """Second stage: ``stt`` re-checks the buffered wake audio with the speech-to-text engine."""
+    """After a detection, ignore further ones for this long (audio time)."""
+    verify: Literal["none", "stt", "engine"] = "none"
+    """Second stage on each first-stage detection: ``stt`` transcribes the buffered wake audio with
+    Whisper tiny.en and matches the keyword's spellings; ``engine`` asks the other local engine."""
+    verify_threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    """First-stage threshold used when ``verify`` is on (lower, so the second stage sees more); None = default."""
     porcupine_access_key: SecretStr | None = None
     """Picovoice AccessKey (a secret: environment or credentials file ``wake__porcupine_access_key``)."""
     porcupine_sensitivity: float = Field(0.5, ge=0.0, le=1.0)
@@ -115,6 +121,15 @@ class TurnConfig(Section):
     """How much of the turn the model sees (Smart Turn takes at most 8 s)."""
     max_turn_s: float = Field(30.0, gt=1.0, le=600.0)
     """A turn longer than this is cut (a monologue must not grow buffers without bound)."""
+    early_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    """Threshold in force before ``early_ms`` of silence (stricter early = fewer cut-ins at pauses)."""
+    early_ms: int = Field(0, ge=0, le=5000)
+    confirm_votes: int = Field(1, ge=1, le=10)
+    """Consecutive 'complete' answers needed to end the turn."""
+    listen_timeout_s: float = Field(8.0, gt=0.0, le=600.0)
+    """Woken (or asked to listen) but nobody speaks for this long: back to idle."""
+    pre_roll_ms: int = Field(300, ge=0, le=2000)
+    """Audio before the detected speech start that the turn audio includes."""
 
 
 class SttConfig(Section):
@@ -127,6 +142,9 @@ class SttConfig(Section):
     threads: int = Field(1, ge=1, le=16)
     speculative: bool = True
     """Decode as soon as silence starts; throw the result away if the user goes on."""
+    min_encoder_s: float = Field(10.0, ge=1.0, le=30.0)
+    """Whisper: shortest window the encoder sees (stock Whisper pads to 30 s; 10 s measured as
+    accurate for commands at a quarter of the cost)."""
 
 
 class CloudRegion(Section):
@@ -155,6 +173,10 @@ class CloudConfig(Section):
     connect_timeout_ms: int = Field(1000, ge=10)
     hedge: bool = False
     """Start the next-best region in parallel when the chosen one is slower than its usual p95."""
+    stall_timeout_ms: int = Field(5000, ge=10)
+    """After the first token, a gap longer than this between chunks ends the reply (with a short note)."""
+    max_tokens: int = Field(200, ge=1)
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
 
 
 class LocalLlmConfig(Section):
