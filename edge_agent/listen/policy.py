@@ -1,0 +1,262 @@
+"""The end-of-turn decision as a clock-free state machine.
+
+It is driven only by what it is given: ``process(frame_s, speech_prob)`` once per VAD frame (the audio
+time advances by ``frame_s``), and a ``turn_probability()`` callable it invokes when it wants the turn
+model's opinion (the listener runs Smart Turn on the ring buffer's look-back; tests pass a script).
+No clock, no audio, no model: tests drive it with synthetic sequences.
+
+Rules (times are audio time):
+  - a frame is speech when P >= threshold, silence when P < threshold - HYSTERESIS, else it keeps
+    the current state (Silero's own recommendation for its output);
+  - ``speech_start`` once speech lasted ``speech_start_ms`` (audio_t = where that speech began);
+  - ``speech_end`` at the first silent frame after speech (audio_t = end of the last speech frame):
+    the moment a speculative transcription may start; speech that comes back (again
+    ``speech_start_ms`` long) emits ``speech_start`` again and the speculation is stale;
+  - after ``first_check_ms`` of silence the turn model is asked, then every ``recheck_ms``; the turn ends
+    (reason ``model``) when ``confirm_votes`` consecutive answers are >= the threshold in force
+    (``early_threshold`` before ``early_ms`` of silence, ``threshold`` after);
+  - ``max_silence_ms`` of silence ends the turn whatever the model said (``max_silence``);
+  - a turn longer than ``max_turn_s`` is cut (``max_length``);
+  - listening with no speech for ``listen_timeout_s`` ends with ``timeout`` (nobody spoke);
+  - while playback is active the speech threshold is ``playback_threshold``, and speech lasting
+    ``barge_in_ms`` emits ``barge_in`` (once per stretch of speech), even when not listening; the
+    barge-in speech becomes the start of a new turn.
+
+Semantic signal (for later): ``set_semantic_hint(p)`` or a ``semantic`` callable can give the
+probability that the partial transcript is a complete utterance. When one is present the decision
+uses ``(1 - semantic_weight) * P_model + semantic_weight * P_text``; unused by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from edge_agent.events import BargeIn, Event, SpeechEnd, SpeechStart, TurnEnd
+
+if TYPE_CHECKING:
+    from edge_agent.config import Settings
+
+HYSTERESIS = 0.15
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    threshold: float = 0.5
+    speech_start_ms: float = 60.0
+    playback_threshold: float = 0.85
+    barge_in_ms: float = 200.0
+    turn_threshold: float = 0.5
+    early_threshold: float = 0.5
+    early_ms: float = 0.0
+    confirm_votes: int = 1
+    first_check_ms: float = 200.0
+    recheck_ms: float = 200.0
+    max_silence_ms: float = 2000.0
+    max_turn_s: float = 30.0
+    listen_timeout_s: float = 8.0
+    semantic_weight: float = 0.5
+    use_turn_model: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PolicyConfig:
+        v, t = settings.vad, settings.turn
+        return cls(
+            threshold=v.threshold, speech_start_ms=v.speech_start_ms, playback_threshold=v.playback_threshold,
+            barge_in_ms=v.barge_in_ms, turn_threshold=t.threshold,
+            early_threshold=t.early_threshold, early_ms=t.early_ms,
+            confirm_votes=t.confirm_votes, first_check_ms=t.first_check_ms,
+            recheck_ms=t.recheck_ms, max_silence_ms=t.max_silence_ms, max_turn_s=t.max_turn_s,
+            listen_timeout_s=t.listen_timeout_s, use_turn_model=t.enabled,
+        )
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    """Not listening (only barge-in is watched, while playback is active)."""
+    WAITING = "waiting"
+    """Listening, no speech yet."""
+    SPEECH = "speech"
+    SILENCE = "silence"
+    """Silence after speech: the turn may be over."""
+
+
+TurnProbability = Callable[[], float]
+NO_EVENTS: tuple[Event, ...] = ()
+
+
+class TurnPolicy:
+    def __init__(self, config: PolicyConfig | None = None, turn_probability: TurnProbability | None = None,
+                 semantic: Callable[[], float | None] | None = None) -> None:
+        self.cfg = config or PolicyConfig()
+        self.turn_probability = turn_probability
+        self.semantic = semantic
+        self.t = 0.0
+        self.phase = Phase.IDLE
+        self.playback = False
+        self.turn_checks = 0
+        """How many times the turn model was asked (all turns)."""
+        self._semantic_hint: float | None = None
+        self._clear_turn()
+        self._barge_run = 0.0
+        self._barged = False
+
+    # --- control (the listener calls these on its own thread) ------------------------------------
+
+    def start(self, t: float | None = None) -> None:
+        """Begin listening for a turn at audio time ``t`` (default: now)."""
+        if t is not None:
+            self.t = t
+        self._clear_turn()
+        self.phase = Phase.WAITING
+        self._listen_start_t = self.t
+
+    def stop(self) -> None:
+        self._clear_turn()
+        self.phase = Phase.IDLE
+
+    def set_playback_active(self, active: bool) -> None:
+        self.playback = active
+        self._barge_run, self._barged = 0.0, False
+
+    def set_semantic_hint(self, p: float | None) -> None:
+        """Probability that the partial transcript is a complete utterance (None: no opinion)."""
+        self._semantic_hint = p
+
+    @property
+    def listening(self) -> bool:
+        return self.phase is not Phase.IDLE
+
+    # --- the state machine ---------------------------------------------------------------------
+
+    def _clear_turn(self) -> None:
+        self._run_start: float | None = None  # where the current run of speech frames began
+        self._run = 0.0
+        self.speech_start_t: float | None = None
+        self.last_speech_t: float | None = None
+        self._next_check_ms = 0.0
+        self._votes = 0
+        self.last_probability: float | None = None
+        self._listen_start_t = self.t
+        self._semantic_hint = None
+
+    def process(self, frame_s: float, speech_prob: float) -> tuple[Event, ...]:
+        """One VAD frame of ``frame_s`` seconds ending now; returns the events it caused."""
+        start, self.t = self.t, self.t + frame_s
+        threshold = self.cfg.playback_threshold if self.playback else self.cfg.threshold
+        if speech_prob >= threshold:
+            speech: bool | None = True
+        elif speech_prob < max(threshold - HYSTERESIS, 0.01):
+            speech = False
+        else:
+            speech = None  # ambiguous: keep the current state
+
+        events: tuple[Event, ...] = NO_EVENTS
+        if self.playback:
+            events = self._barge_in(frame_s, start, speech)
+            if events:
+                return events
+        if self.phase is Phase.IDLE:
+            return NO_EVENTS
+        if self.phase is Phase.WAITING:
+            return self._waiting(frame_s, start, speech)
+        if self.phase is Phase.SPEECH:
+            return self._speaking(frame_s, start, speech)
+        return self._silence(frame_s, start, speech)
+
+    def _count_run(self, frame_s: float, start: float, speech: bool | None) -> bool:
+        """Track consecutive speech; True when it has lasted speech_start_ms."""
+        if speech:
+            if self._run_start is None:
+                self._run_start, self._run = start, 0.0
+            self._run += frame_s
+        elif speech is False:
+            self._run_start, self._run = None, 0.0
+        return self._run_start is not None and self._run * 1000.0 >= self.cfg.speech_start_ms - 1e-6
+
+    def _barge_in(self, frame_s: float, start: float, speech: bool | None) -> tuple[Event, ...]:
+        if speech:
+            self._barge_run += frame_s
+        elif speech is False:
+            self._barge_run, self._barged = 0.0, False
+        if self._barged or self._barge_run * 1000.0 < self.cfg.barge_in_ms - 1e-6:
+            return NO_EVENTS
+        self._barged = True
+        began = self.t - self._barge_run
+        self._clear_turn()
+        self.phase = Phase.SPEECH
+        self.speech_start_t, self.last_speech_t = began, self.t
+        return (BargeIn(audio_t=self.t), SpeechStart(audio_t=began))
+
+    def _waiting(self, frame_s: float, start: float, speech: bool | None) -> tuple[Event, ...]:
+        if self._count_run(frame_s, start, speech):
+            self.phase = Phase.SPEECH
+            self.speech_start_t = self._run_start
+            self.last_speech_t = self.t
+            return (SpeechStart(audio_t=self._run_start),)
+        if self.t - self._listen_start_t >= self.cfg.listen_timeout_s - 1e-9:
+            self.phase = Phase.IDLE
+            return (TurnEnd(audio_t=self.t, reason="timeout"),)
+        return NO_EVENTS
+
+    def _speaking(self, frame_s: float, start: float, speech: bool | None) -> tuple[Event, ...]:
+        if speech is False:
+            self.phase = Phase.SILENCE
+            self._run_start, self._run = None, 0.0
+            self._next_check_ms = self.cfg.first_check_ms
+            self._votes = 0
+            return (SpeechEnd(audio_t=self.last_speech_t),)
+        self.last_speech_t = self.t
+        return self._max_length() or NO_EVENTS
+
+    def _silence(self, frame_s: float, start: float, speech: bool | None) -> tuple[Event, ...]:
+        if self._count_run(frame_s, start, speech):
+            self.phase = Phase.SPEECH  # the user goes on: this turn continues
+            self.last_speech_t = self.t
+            return (SpeechStart(audio_t=self._run_start),)
+        cut = self._max_length()
+        if cut:
+            return cut
+        assert self.last_speech_t is not None
+        silence_ms = (self.t - self.last_speech_t) * 1000.0
+        if silence_ms >= self.cfg.max_silence_ms - 1e-6:
+            return self._end("max_silence")
+        if (self.cfg.use_turn_model and self.turn_probability is not None and self._run_start is None
+                and silence_ms >= self._next_check_ms - 1e-6):
+            self._next_check_ms += self.cfg.recheck_ms
+            p = self._combined(self.turn_probability())
+            self.turn_checks += 1
+            self.last_probability = p
+            limit = self.cfg.early_threshold if silence_ms < self.cfg.early_ms else self.cfg.turn_threshold
+            self._votes = self._votes + 1 if p >= limit else 0
+            if self._votes >= self.cfg.confirm_votes:
+                return self._end("model")
+        return NO_EVENTS
+
+    def _combined(self, p_model: float) -> float:
+        hint = self.semantic() if self.semantic is not None else self._semantic_hint
+        if hint is None:
+            return p_model
+        w = self.cfg.semantic_weight
+        return (1.0 - w) * p_model + w * hint
+
+    def _max_length(self) -> tuple[Event, ...]:
+        if self.speech_start_t is not None and self.t - self.speech_start_t >= self.cfg.max_turn_s - 1e-9:
+            return self._end("max_length")
+        return NO_EVENTS
+
+    def _end(self, reason: str) -> tuple[Event, ...]:
+        event = TurnEnd(audio_t=self.t, probability=self.last_probability if reason != "max_length" else None,
+                        reason=reason, speech_start_t=self.speech_start_t, last_speech_t=self.last_speech_t)
+        self._clear_turn()
+        self.phase = Phase.IDLE
+        return (event,)
+
+    def force_end(self) -> tuple[Event, ...]:
+        """End the turn now (e.g. push-to-talk released); nothing if no speech was heard."""
+        if self.phase in (Phase.SPEECH, Phase.SILENCE):
+            return self._end("forced")
+        self.stop()
+        return NO_EVENTS

@@ -1,0 +1,162 @@
+"""The clock-free turn policy, driven by synthetic VAD sequences: no audio, no models."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.config import load_settings
+from edge_agent.events import BargeIn, EventType, SpeechEnd, SpeechStart, TurnEnd
+from edge_agent.listen.policy import Phase, PolicyConfig, TurnPolicy
+
+F = 0.032  # Silero frame
+
+
+def run(policy: TurnPolicy, seq: list[tuple[float, float]]) -> list:
+    """``seq``: (seconds, speech probability) stretches, fed frame by frame."""
+    events = []
+    for seconds, prob in seq:
+        for _ in range(round(seconds / F)):
+            events.extend(policy.process(F, prob))
+    return events
+
+
+def types(events) -> list[str]:
+    return [str(e.type) for e in events]
+
+
+class Script:
+    """A fake turn model: answers from a list (the last answer repeats); records when it was asked."""
+
+    def __init__(self, answers: list[float], policy_ref: list[TurnPolicy]) -> None:
+        self.answers, self.asked, self.ref = answers, [], policy_ref
+
+    def __call__(self) -> float:
+        pol = self.ref[0]
+        self.asked.append(round((pol.t - pol.last_speech_t) * 1000))
+        return self.answers[min(len(self.asked) - 1, len(self.answers) - 1)]
+
+
+def make(answers: list[float] | None = None, **cfg) -> tuple[TurnPolicy, Script | None]:
+    ref: list[TurnPolicy] = []
+    script = Script(answers, ref) if answers is not None else None
+    pol = TurnPolicy(PolicyConfig(**cfg), turn_probability=script)
+    ref.append(pol)
+    pol.start(0.0)
+    return pol, script
+
+
+def test_speech_start_needs_speech_start_ms() -> None:
+    pol, _ = make([0.9], speech_start_ms=96)
+    assert run(pol, [(0.064, 0.9), (0.064, 0.0)]) == []  # 64 ms blip: not speech
+    ev = run(pol, [(0.128, 0.9)])
+    assert types(ev) == ["speech_start"]
+    assert ev[0].audio_t == pytest.approx(0.128)
+
+
+def test_complete_turn_ends_at_first_check() -> None:
+    pol, script = make([0.9], first_check_ms=192, recheck_ms=96)
+    ev = run(pol, [(0.32, 0.0), (1.0, 0.95), (1.0, 0.01)])
+    assert types(ev) == ["speech_start", "speech_end", "turn_end"]
+    start, end, turn = ev
+    assert isinstance(start, SpeechStart) and start.audio_t == pytest.approx(0.32)
+    assert isinstance(end, SpeechEnd) and end.audio_t == pytest.approx(1.312, abs=1e-6)
+    assert isinstance(turn, TurnEnd)
+    assert turn.reason == "model" and turn.probability == 0.9
+    assert turn.last_speech_t == pytest.approx(1.312, abs=1e-6)
+    assert turn.audio_t - turn.last_speech_t == pytest.approx(0.192, abs=1e-6)
+    assert script is not None and script.asked == [192]
+    assert pol.phase is Phase.IDLE
+
+
+def test_incomplete_rechecks_then_max_silence() -> None:
+    pol, script = make([0.1], first_check_ms=192, recheck_ms=192, max_silence_ms=992)
+    ev = run(pol, [(0.5, 0.9), (2.0, 0.0)])
+    assert types(ev) == ["speech_start", "speech_end", "turn_end"]
+    assert ev[-1].reason == "max_silence" and ev[-1].probability == 0.1
+    assert ev[-1].audio_t - ev[-1].last_speech_t == pytest.approx(0.992, abs=1e-6)
+    assert script is not None and script.asked == [192, 384, 576, 768, 960]
+
+
+def test_incomplete_then_complete_as_silence_grows() -> None:
+    pol, script = make([0.2, 0.3, 0.8], first_check_ms=192, recheck_ms=192)
+    ev = run(pol, [(0.5, 0.9), (1.0, 0.0)])
+    assert ev[-1].reason == "model" and ev[-1].probability == 0.8
+    assert script is not None and script.asked == [192, 384, 576]
+
+
+def test_pause_then_more_speech_continues_the_turn() -> None:
+    pol, script = make([0.2, 0.9], first_check_ms=192, recheck_ms=192)
+    ev = run(pol, [(0.5, 0.9), (0.3, 0.0), (0.5, 0.9), (0.5, 0.0)])
+    assert types(ev) == ["speech_start", "speech_end", "speech_start", "speech_end", "turn_end"]
+    turn = ev[-1]
+    assert turn.speech_start_t == pytest.approx(0.0)
+    assert turn.last_speech_t == pytest.approx(1.3, abs=0.04)
+
+
+def test_confirm_votes_and_early_threshold() -> None:
+    pol, script = make([0.7], first_check_ms=96, recheck_ms=96, confirm_votes=2)
+    ev = run(pol, [(0.5, 0.9), (1.0, 0.0)])
+    assert script is not None and script.asked == [96, 192]
+    assert ev[-1].audio_t - ev[-1].last_speech_t == pytest.approx(0.192, abs=1e-6)
+
+    pol, script = make([0.7], first_check_ms=96, recheck_ms=96, early_threshold=0.8, early_ms=300)
+    ev = run(pol, [(0.5, 0.9), (1.0, 0.0)])
+    assert script is not None and script.asked == [96, 192, 288, 320 + 64]
+    assert ev[-1].reason == "model"
+
+
+def test_hysteresis_keeps_speech_through_ambiguous_frames() -> None:
+    pol, script = make([0.9])
+    ev = run(pol, [(0.5, 0.9), (0.5, 0.45), (0.5, 0.0)])  # 0.45 is between 0.35 and 0.5
+    assert types(ev) == ["speech_start", "speech_end", "turn_end"]
+    assert ev[1].audio_t == pytest.approx(1.0, abs=0.04)
+
+
+def test_silence_only_policy_without_model() -> None:
+    pol, _ = make(None, max_silence_ms=512)
+    ev = run(pol, [(0.5, 0.9), (1.0, 0.0)])
+    assert ev[-1].reason == "max_silence" and ev[-1].probability is None
+
+
+def test_max_turn_cuts_a_monologue() -> None:
+    pol, _ = make([0.1], max_turn_s=2.0)
+    ev = run(pol, [(3.0, 0.9)])
+    assert types(ev) == ["speech_start", "turn_end"]
+    assert ev[-1].reason == "max_length"
+    assert ev[-1].audio_t == pytest.approx(2.0, abs=0.04)
+
+
+def test_nobody_speaks_times_out() -> None:
+    pol, _ = make([0.9], listen_timeout_s=1.0)
+    ev = run(pol, [(2.0, 0.0)])
+    assert types(ev) == ["turn_end"] and ev[0].reason == "timeout" and ev[0].speech_start_t is None
+    assert not pol.listening
+    assert run(pol, [(1.0, 0.9)]) == []  # idle: speech is ignored
+
+
+def test_barge_in_during_playback_uses_the_playback_threshold() -> None:
+    pol = TurnPolicy(PolicyConfig(barge_in_ms=192, playback_threshold=0.85))
+    pol.set_playback_active(True)
+    assert run(pol, [(1.0, 0.7)]) == []  # the agent's own voice leaking in: below 0.85
+    ev = run(pol, [(0.3, 0.95)])
+    assert [type(e) for e in ev] == [BargeIn, SpeechStart]
+    assert ev[0].audio_t - ev[1].audio_t == pytest.approx(0.192, abs=1e-6)
+    assert pol.phase is Phase.SPEECH
+    assert run(pol, [(1.0, 0.95)]) == []  # once per stretch of speech
+
+
+def test_semantic_hint_is_blended_when_given() -> None:
+    pol, _ = make([0.4], first_check_ms=96, recheck_ms=96, semantic_weight=0.5)
+    run(pol, [(0.5, 0.9), (0.05, 0.0)])
+    pol.set_semantic_hint(0.9)
+    ev = run(pol, [(0.2, 0.0)])
+    assert ev[-1].reason == "model" and ev[-1].probability == pytest.approx(0.65)
+
+
+def test_force_end_and_settings() -> None:
+    pol, _ = make([0.1])
+    run(pol, [(0.5, 0.9)])
+    ev = pol.force_end()
+    assert ev[0].type is EventType.TURN_END and ev[0].reason == "forced"
+    cfg = PolicyConfig.from_settings(load_settings(None, turn={"first_check_ms": 150, "confirm_votes": 2}))
+    assert cfg.first_check_ms == 150 and cfg.confirm_votes == 2
