@@ -76,9 +76,12 @@ def make_client(cfg: CloudConfig, region: CloudRegion) -> httpx.AsyncClient:
 class CloudRegionModel:
     """A :class:`~edge_agent.llm.base.ChatModel` for one region."""
 
-    def __init__(self, cfg: CloudConfig, region: CloudRegion, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, cfg: CloudConfig, region: CloudRegion, client: httpx.AsyncClient | None = None,
+                 system_prompt: str = "") -> None:
         self.region = region
         self.name = f"cloud:{region.name}"
+        self.system_prompt = system_prompt
+        """Sent first when the conversation's messages do not start with a system message."""
         self._cfg = cfg
         self._client = client or make_client(cfg, region)
 
@@ -101,6 +104,8 @@ class CloudRegionModel:
         return (time.perf_counter() - t0) * 1000
 
     async def stream(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> AsyncIterator[Delta]:
+        if self.system_prompt and not (messages and messages[0].get("role") == "system"):
+            messages = [{"role": "system", "content": self.system_prompt}, *messages]
         body: dict[str, Any] = {
             "model": self.region.model,
             "messages": messages,

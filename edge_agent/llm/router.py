@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.config import LlmConfig, LlmPolicy
-from edge_agent.errors import LlmError
+from edge_agent.errors import EdgeAgentError, LlmError
 from edge_agent.events import Event, LlmFirstToken, LlmRoute
 from edge_agent.llm.base import ChatModel, Delta, Message
 from edge_agent.llm.regions import RegionHealth, RegionMonitor
@@ -89,11 +89,14 @@ class LlmRouter:
         local: ChatModel | None,
         monitor: RegionMonitor | None,
         on_event: OnEvent | None = None,
+        local_loader: Callable[[], ChatModel] | None = None,
     ) -> None:
         self.cfg = cfg
         self.local = local
         self.monitor = monitor
         self.on_event = on_event
+        self._local_loader = local_loader
+        """Blocking (loads a model file): run by :meth:`start` in a thread while the regions are probed."""
         self.last_route: Route | None = None
         """The route that answered the latest turn (for TurnDone)."""
         self._keywords = [
@@ -104,13 +107,26 @@ class LlmRouter:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start probing every region in parallel (returns at once; the first round runs in the background)."""
+        """Start probing every region in parallel (in the background) and, meanwhile, load the local
+        model in a thread. Returns when the local model is ready. A local model that cannot be
+        loaded is fatal only when nothing else could answer (``local_only``, or no region configured)."""
         if self.monitor is not None:
             self.monitor.start()
+        if self._local_loader is not None and self.local is None:
+            loader, self._local_loader = self._local_loader, None
+            try:
+                self.local = await asyncio.get_running_loop().run_in_executor(None, loader)
+            except EdgeAgentError as exc:
+                if self.cfg.policy is LlmPolicy.LOCAL_ONLY or self.monitor is None or not self.monitor.regions:
+                    raise
+                log.error("%s; carrying on with the cloud regions only", exc.message)
 
     async def stop(self) -> None:
         if self.monitor is not None:
             await self.monitor.stop()
+        close = getattr(self.local, "close", None)
+        if close is not None:
+            await asyncio.get_running_loop().run_in_executor(None, close)
 
     # --- planning --------------------------------------------------------------------------------
 
