@@ -1,0 +1,508 @@
+#!/usr/bin/env bash
+# Install edge-agent. Running it again upgrades in place.
+#
+#   ./install.sh --user [--dev]        a checkout-local .venv, models in ~/.cache/edge-agent/models
+#   sudo ./install.sh [--with-broker]  the service: user edge-agent, /opt/edge-agent, /var/lib/edge-agent,
+#                                      /etc/edge-agent, the systemd unit enabled and started
+#   sudo ./install.sh --uninstall [--purge]
+#
+# Run ./install.sh --help for every option. Debian 12 / Raspberry Pi OS bookworm, aarch64 or x86_64.
+set -euo pipefail
+
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PROG="install.sh"
+
+MODE=system
+DEV=0
+UNINSTALL=0
+PURGE=0
+ROOT=""
+SYSTEMCTL=1
+WITH_BROKER=0
+JETSON=0
+SKIP_PIP=0
+SKIP_MODELS=0
+SKIP_APT=0
+MODELS_FROM=""
+PYTHON="${PYTHON:-python3}"
+MIN_FREE_MB=2048
+
+SERVICE_USER=edge-agent
+AUDIO_GROUP=audio
+
+usage() {
+    cat <<'EOF'
+Usage: ./install.sh [--user] [options]
+
+Modes:
+  --user             install for this user: .venv in the checkout, models in ~/.cache/edge-agent/models
+  (default)          install the service (needs root): user edge-agent, venv /opt/edge-agent,
+                     models /var/lib/edge-agent/models, config /etc/edge-agent/config.toml,
+                     secrets /etc/edge-agent/credentials, unit edge-agent.service enabled and started
+  --uninstall        remove what was installed; config, credentials and models are kept
+  --purge            with --uninstall: remove config, credentials, models and the service user too
+
+Options:
+  --dev              --user only: also the development tools (pytest, ruff, mypy, ...)
+  --with-broker      also install and enable the mosquitto MQTT broker
+  --jetson           NVIDIA Jetson: CUDA builds of llama-cpp-python and onnxruntime-gpu (CPU if they fail)
+  --models-from DIR  seed the models from DIR (e.g. ~/.cache/edge-agent/models) before pulling
+  --no-models        do not fetch the models (edge-agent models pull does it later)
+  --no-apt           do not check or install Debian packages
+  --python PY        the Python to build the virtual environment with (default: python3, >= 3.11)
+  --root DIR         install under DIR instead of / (packaging and tests; implies --no-apt,
+                     skips creating the service user)
+  --no-systemctl     do not run systemctl (no daemon-reload, enable or start)
+  --skip-pip         create the virtual environment but install nothing into it (tests)
+  -h, --help         this text
+EOF
+}
+
+say() { printf '%s: %s\n' "$PROG" "$*"; }
+warn() { printf '%s: warning: %s\n' "$PROG" "$*" >&2; }
+die() {
+    printf '%s: error: %s\n' "$PROG" "$*" >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --user) MODE=user ;;
+        --dev) DEV=1 ;;
+        --uninstall) UNINSTALL=1 ;;
+        --purge) PURGE=1 ;;
+        --root)
+            [ $# -ge 2 ] || die "--root needs a directory"
+            ROOT="$2"
+            shift
+            ;;
+        --no-systemctl) SYSTEMCTL=0 ;;
+        --with-broker) WITH_BROKER=1 ;;
+        --jetson) JETSON=1 ;;
+        --skip-pip) SKIP_PIP=1 ;;
+        --no-models) SKIP_MODELS=1 ;;
+        --no-apt) SKIP_APT=1 ;;
+        --models-from)
+            [ $# -ge 2 ] || die "--models-from needs a directory"
+            MODELS_FROM="$2"
+            shift
+            ;;
+        --python)
+            [ $# -ge 2 ] || die "--python needs an interpreter"
+            PYTHON="$2"
+            shift
+            ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *) die "unknown option '$1' (see ./install.sh --help)" ;;
+    esac
+    shift
+done
+
+if [ "$PURGE" = 1 ] && [ "$UNINSTALL" = 0 ]; then
+    die "--purge only goes with --uninstall"
+fi
+if [ -n "$ROOT" ]; then
+    [ "$MODE" = system ] || die "--root is for the system install (drop --user)"
+    mkdir -p "$ROOT"
+    ROOT="$(cd "$ROOT" && pwd)"
+    SKIP_APT=1
+fi
+
+# Where things go (system mode; $ROOT is empty for a real install).
+OPT_DIR="$ROOT/opt/edge-agent"
+STATE_DIR="$ROOT/var/lib/edge-agent"
+MODELS_DIR="$STATE_DIR/models"
+CACHE_DIR="$ROOT/var/cache/edge-agent"
+ETC_DIR="$ROOT/etc/edge-agent"
+CONFIG_FILE="$ETC_DIR/config.toml"
+CRED_DIR="$ETC_DIR/credentials"
+UNIT_DIR="$ROOT/etc/systemd/system"
+UNIT_FILE="$UNIT_DIR/edge-agent.service"
+DROPIN_DIR="$UNIT_DIR/edge-agent.service.d"
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# --- prerequisites ---------------------------------------------------------------------------------
+
+check_platform() {
+    local arch id="" version="" codename=""
+    arch="$(uname -m)"
+    case "$arch" in
+        x86_64 | aarch64) ;;
+        *) warn "untested architecture $arch (supported: aarch64, x86_64)" ;;
+    esac
+    if [ -r /etc/os-release ]; then
+        # shellcheck disable=SC1091
+        id="$(. /etc/os-release && echo "${ID:-}")"
+        # shellcheck disable=SC1091
+        version="$(. /etc/os-release && echo "${VERSION_ID:-}")"
+        # shellcheck disable=SC1091
+        codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+    fi
+    if [ "$codename" != bookworm ] && ! { [ "$id" = debian ] && [ "$version" = 12 ]; }; then
+        warn "untested system ${id:-unknown} ${version:-} ${codename:-} (supported: Debian 12 / Raspberry Pi OS bookworm)"
+    fi
+}
+
+check_python() {
+    command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found. Fix: sudo apt-get install python3 python3-venv"
+    if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+        die "edge-agent needs Python >= 3.11, $PYTHON is $("$PYTHON" -c 'import platform; print(platform.python_version())'). Fix: use Debian 12 / bookworm, or --python /path/to/python3.11"
+    fi
+    "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null ||
+        die "$PYTHON cannot create virtual environments. Fix: sudo apt-get install python3-venv"
+}
+
+check_disk() {
+    local dir="$1" free_kb
+    while [ ! -d "$dir" ]; do dir="$(dirname "$dir")"; done
+    free_kb="$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')"
+    if [ -n "$free_kb" ] && [ "$free_kb" -lt $((MIN_FREE_MB * 1024)) ]; then
+        die "only $((free_kb / 1024)) MB free on $dir; the environment and models need about ${MIN_FREE_MB} MB. Fix: free some space (e.g. sudo apt-get clean)"
+    fi
+}
+
+# Packages this install needs: everything in tools/apt-packages.txt (build tools, PortAudio, the broker
+# for the tests, ...). Without --dev, only the ones needed to build and run the agent are required.
+REQUIRED_PACKAGES="python3-venv python3-dev gcc portaudio19-dev"
+
+missing_packages() {
+    local pkg
+    command -v dpkg-query >/dev/null 2>&1 || return 0
+    while read -r pkg; do
+        pkg="${pkg%%#*}"
+        pkg="${pkg//[[:space:]]/}"
+        [ -n "$pkg" ] || continue
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+            printf '%s\n' "$pkg"
+        fi
+    done <"$SRC/tools/apt-packages.txt"
+}
+
+apt_install() {
+    # apt_install PKG... : as root, or through password-less sudo; `apt-get update` only when needed.
+    local runner=()
+    if ! is_root; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            runner=(sudo -n)
+        else
+            return 1
+        fi
+    fi
+    say "installing Debian packages: $*"
+    "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+ensure_apt_packages() {
+    [ "$SKIP_APT" = 0 ] || return 0
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        warn "no dpkg: cannot check the Debian packages in tools/apt-packages.txt; make sure they are installed"
+        return 0
+    fi
+    local missing=() pkg required=()
+    while read -r pkg; do missing+=("$pkg"); done < <(missing_packages)
+    [ "${#missing[@]}" -gt 0 ] || return 0
+    if apt_install "${missing[@]}"; then
+        return 0
+    fi
+    for pkg in "${missing[@]}"; do
+        if [ "$DEV" = 1 ] || [[ " $REQUIRED_PACKAGES " == *" $pkg "* ]]; then
+            required+=("$pkg")
+        fi
+    done
+    if [ "${#required[@]}" -gt 0 ]; then
+        die "missing Debian packages: ${required[*]}. Fix: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+    fi
+    warn "optional Debian packages missing (tests and tools use them): ${missing[*]}. Fix: sudo apt-get install -y ${missing[*]}"
+}
+
+# --- the Python environment -------------------------------------------------------------------------
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# pip's cache is kept on purpose: llama-cpp-python builds from source (~11 min on 2 cores) only once.
+
+make_venv() {
+    local venv="$1"
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+        say "virtual environment $venv exists: upgrading in place"
+    else
+        say "creating virtual environment $venv"
+        rm -rf "$venv"
+        "$PYTHON" -m venv "$venv"
+    fi
+}
+
+pip_install() {
+    local venv="$1"
+    shift
+    local extra=()
+    if is_root; then extra+=(--root-user-action=ignore); fi
+    "$venv/bin/python" -m pip install -q "${extra[@]}" "$@"
+}
+
+jetson_gpu_builds() {
+    local venv="$1"
+    [ "$JETSON" = 1 ] || return 0
+    if [ ! -e /etc/nv_tegra_release ] && [ "$(uname -m)" != aarch64 ]; then
+        warn "--jetson on a machine that does not look like a Jetson; trying anyway"
+    fi
+    if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+        say "building llama-cpp-python with CUDA (GGML_CUDA=on; this takes a while)"
+        if ! PATH="/usr/local/cuda/bin:$PATH" CMAKE_ARGS="-DGGML_CUDA=on" FORCE_CMAKE=1 \
+            pip_install "$venv" --force-reinstall --no-deps --no-binary llama-cpp-python llama-cpp-python; then
+            warn "the CUDA build of llama-cpp-python failed: keeping the CPU build"
+        fi
+    else
+        warn "no CUDA compiler (nvcc) found: keeping the CPU build of llama-cpp-python (install JetPack's cuda-toolkit for the GPU)"
+    fi
+    # NVIDIA publishes onnxruntime-gpu wheels for JetPack on its own index; pass it as
+    # PIP_EXTRA_INDEX_URL (see docs/service.md). Without one, pip may find none: CPU then.
+    if pip_install "$venv" onnxruntime-gpu; then
+        "$venv/bin/python" -m pip uninstall -y -q onnxruntime >/dev/null 2>&1 || true
+        pip_install "$venv" --force-reinstall --no-deps onnxruntime-gpu ||
+            warn "reinstalling onnxruntime-gpu failed; fix: $venv/bin/pip install --force-reinstall onnxruntime-gpu"
+    else
+        warn "onnxruntime-gpu is not available for this system: keeping the CPU onnxruntime"
+    fi
+}
+
+pull_models() {
+    local venv="$1" dir="$2"
+    mkdir -p "$dir"
+    if [ -n "$MODELS_FROM" ]; then
+        [ -d "$MODELS_FROM" ] || die "--models-from $MODELS_FROM is not a directory"
+        say "seeding the models from $MODELS_FROM (then checked and repaired by models pull)"
+        cp -a "$MODELS_FROM/." "$dir/"
+    fi
+    if [ "$SKIP_MODELS" = 1 ] || [ "$SKIP_PIP" = 1 ]; then
+        say "models not fetched; later: $venv/bin/edge-agent models pull --dir $dir"
+        return 0
+    fi
+    say "fetching and verifying the models into $dir"
+    "$venv/bin/edge-agent" models pull --dir "$dir"
+}
+
+# --- user mode ---------------------------------------------------------------------------------------
+
+user_install() {
+    local venv="$SRC/.venv" spec="$SRC"
+    check_platform
+    check_python
+    check_disk "$SRC"
+    ensure_apt_packages
+    make_venv "$venv"
+    if [ "$SKIP_PIP" = 0 ]; then
+        local what="editable"
+        if [ "$DEV" = 1 ]; then
+            spec="${SRC}[dev]"
+            what="editable, with the development tools"
+        fi
+        say "installing edge-agent into $venv ($what)"
+        pip_install "$venv" --upgrade pip setuptools wheel
+        pip_install "$venv" -e "$spec"
+        jetson_gpu_builds "$venv"
+    fi
+    local models_dir
+    models_dir="${EDGE_AGENT_PATHS__MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-agent/models}"
+    pull_models "$venv" "$models_dir"
+    say "done. Start the agent: $venv/bin/edge-agent run   (check the machine: $venv/bin/edge-agent doctor)"
+}
+
+user_uninstall() {
+    local models_dir
+    models_dir="${EDGE_AGENT_PATHS__MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-agent/models}"
+    say "removing $SRC/.venv"
+    rm -rf "$SRC/.venv"
+    if [ "$PURGE" = 1 ]; then
+        say "removing the models in $models_dir"
+        rm -rf "$models_dir"
+        rmdir "$(dirname "$models_dir")" 2>/dev/null || true
+    else
+        say "kept the models in $models_dir (--purge removes them)"
+    fi
+}
+
+# --- system mode -------------------------------------------------------------------------------------
+
+run_systemctl() {
+    if [ "$SYSTEMCTL" = 0 ]; then
+        return 0
+    fi
+    if ! command -v systemctl >/dev/null 2>&1 || [ ! -d /run/systemd/system ]; then
+        warn "systemd is not running here: skipped 'systemctl $*'"
+        return 0
+    fi
+    systemctl "$@"
+}
+
+ensure_user() {
+    if [ -n "$ROOT" ]; then
+        say "note: --root: not creating the system user '$SERVICE_USER' (the target system's install does)"
+        return 0
+    fi
+    if ! getent group "$AUDIO_GROUP" >/dev/null; then
+        groupadd --system "$AUDIO_GROUP"
+    fi
+    if id "$SERVICE_USER" >/dev/null 2>&1; then
+        usermod -a -G "$AUDIO_GROUP" "$SERVICE_USER"
+    else
+        say "creating system user $SERVICE_USER (groups: $AUDIO_GROUP)"
+        useradd --system --user-group --groups "$AUDIO_GROUP" --home-dir /var/lib/edge-agent \
+            --no-create-home --shell /usr/sbin/nologin --comment "edge-agent voice agent" "$SERVICE_USER"
+    fi
+}
+
+# own USER:GROUP MODE PATH... : ownership only when the user exists (not under --root as non-root)
+own() {
+    local owner="$1" mode="$2"
+    shift 2
+    chmod "$mode" "$@"
+    if is_root && [ -z "$ROOT" ]; then
+        chown "$owner" "$@"
+    fi
+}
+
+write_config_once() {
+    if [ -e "$CONFIG_FILE" ]; then
+        say "kept the existing $CONFIG_FILE"
+        return 0
+    fi
+    say "writing $CONFIG_FILE (an example: every line commented out)"
+    local tmp="$CONFIG_FILE.tmp.$$"
+    cat >"$tmp" <<'EOF'
+# edge-agent settings. Every setting and its default: `edge-agent config schema`.
+# Check after editing: `sudo -u edge-agent /opt/edge-agent/bin/edge-agent config check --config /etc/edge-agent/config.toml`
+# Apply: `sudo systemctl reload edge-agent` (a bad config is refused and the running one kept).
+# Secrets do not belong here: put each in /etc/edge-agent/credentials/<section>__<key>
+# (mqtt__password, llm__cloud__api_key, wake__porcupine_access_key), mode 0600, owner root.
+
+# [audio]
+# input_device = "USB"            # PortAudio name substring or index; default: the system default
+# output_device = "USB"
+# sample_rate = 16000
+
+# [wake]
+# engine = "micro"                # micro, open, porcupine
+# keywords = ["okay_nabu"]
+
+# [llm]
+# policy = "local_first"          # local_first, cloud_first, local_only, cloud_only
+#
+# [[llm.cloud.regions]]
+# name = "eu"
+# base_url = "https://eu.example.com/v1"
+# model = "gpt-4o-mini"
+
+# [mqtt]
+# enabled = true
+# host = "localhost"
+# port = 1883
+# username = "edge-agent"
+
+# [logging]
+# level = "info"                  # debug, info, warning, error
+# format = "text"                 # text or json (journalctl -u edge-agent shows either)
+EOF
+    mv "$tmp" "$CONFIG_FILE"
+    own "root:$SERVICE_USER" 0640 "$CONFIG_FILE"
+}
+
+system_install() {
+    if ! is_root && [ -z "$ROOT" ]; then
+        die "the service install needs root. Fix: sudo ./install.sh   (or ./install.sh --user for this user only)"
+    fi
+    check_platform
+    check_python
+    check_disk "${ROOT:-/}/opt"
+    ensure_apt_packages
+    ensure_user
+
+    mkdir -p "$OPT_DIR" "$MODELS_DIR" "$CACHE_DIR" "$ETC_DIR" "$CRED_DIR" "$UNIT_DIR"
+    own "root:$SERVICE_USER" 0750 "$ETC_DIR"
+    own root:root 0700 "$CRED_DIR"
+    write_config_once
+
+    make_venv "$OPT_DIR"
+    if [ "$SKIP_PIP" = 0 ]; then
+        say "installing edge-agent into $OPT_DIR"
+        pip_install "$OPT_DIR" --upgrade pip setuptools wheel
+        pip_install "$OPT_DIR" --upgrade "$SRC"
+        jetson_gpu_builds "$OPT_DIR"
+    else
+        say "note: --skip-pip: nothing installed into $OPT_DIR"
+    fi
+    mkdir -p "$OPT_DIR/share/doc/edge-agent"
+    if [ -f "$SRC/docs/service.md" ]; then
+        install -m 0644 "$SRC/docs/service.md" "$OPT_DIR/share/doc/edge-agent/service.md"
+    fi
+    install -m 0644 "$SRC"/systemd/*.conf.example "$OPT_DIR/share/doc/edge-agent/"
+
+    pull_models "$OPT_DIR" "$MODELS_DIR"
+    own "$SERVICE_USER:$SERVICE_USER" 0750 "$STATE_DIR" "$CACHE_DIR"
+    if is_root && [ -z "$ROOT" ]; then
+        chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE_DIR" "$CACHE_DIR"
+    fi
+
+    # The unit is ours: always replaced (upgrade). Local changes live in drop-ins.
+    install -m 0644 "$SRC/systemd/edge-agent.service" "$UNIT_FILE.tmp"
+    mv "$UNIT_FILE.tmp" "$UNIT_FILE"
+    say "installed $UNIT_FILE"
+
+    if [ "$WITH_BROKER" = 1 ]; then
+        if [ -n "$ROOT" ]; then
+            say "note: --root: not installing mosquitto on this host"
+        else
+            if ! dpkg-query -W -f='${Status}' mosquitto 2>/dev/null | grep -q "install ok installed"; then
+                apt_install mosquitto mosquitto-clients || die "installing mosquitto failed. Fix: sudo apt-get install mosquitto"
+            fi
+            run_systemctl enable --now mosquitto.service
+        fi
+    fi
+
+    run_systemctl daemon-reload
+    run_systemctl enable edge-agent.service
+    if [ "$SYSTEMCTL" = 1 ] && [ -d /run/systemd/system ] && systemctl --quiet is-active edge-agent.service; then
+        run_systemctl restart edge-agent.service
+        say "restarted edge-agent (upgrade)"
+    else
+        run_systemctl start edge-agent.service || warn "edge-agent did not start: see journalctl -u edge-agent"
+    fi
+    say "done. Status: systemctl status edge-agent; logs: journalctl -u edge-agent -f; check: $OPT_DIR/bin/edge-agent doctor"
+}
+
+system_uninstall() {
+    if ! is_root && [ -z "$ROOT" ]; then
+        die "removing the service needs root. Fix: sudo ./install.sh --uninstall"
+    fi
+    run_systemctl disable --now edge-agent.service || true
+    rm -f "$UNIT_FILE"
+    run_systemctl daemon-reload || true
+    say "removing $OPT_DIR and $CACHE_DIR"
+    rm -rf "$OPT_DIR" "$CACHE_DIR"
+    if [ "$PURGE" = 1 ]; then
+        say "purging $ETC_DIR, $STATE_DIR and the unit's drop-ins"
+        rm -rf "$ETC_DIR" "$STATE_DIR" "$DROPIN_DIR"
+        if [ -z "$ROOT" ] && id "$SERVICE_USER" >/dev/null 2>&1; then
+            userdel "$SERVICE_USER" || warn "could not remove the user $SERVICE_USER"
+        fi
+    else
+        say "kept $ETC_DIR (config, credentials), $MODELS_DIR (models) and the service user (--purge removes them)"
+    fi
+    if [ -n "$ROOT" ]; then
+        # Leave the temporary root as we found it: drop the directories we made, if now empty.
+        local d
+        for d in "$ROOT/opt" "$ROOT/var/lib" "$ROOT/var/cache" "$ROOT/var" "$UNIT_DIR" "$ROOT/etc/systemd" "$ROOT/etc"; do
+            rmdir "$d" 2>/dev/null || true
+        done
+    fi
+}
+
+if [ "$MODE" = user ]; then
+    if [ "$UNINSTALL" = 1 ]; then user_uninstall; else user_install; fi
+else
+    if [ "$UNINSTALL" = 1 ]; then system_uninstall; else system_install; fi
+fi

@@ -1,0 +1,157 @@
+"""install.sh: system mode into a temporary root (twice: idempotent), uninstall keeping the data,
+purge leaving nothing; user mode in a scratch copy; the prerequisite checks; shellcheck."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+INSTALL = REPO / "install.sh"
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+        script: Path = INSTALL) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHON": sys.executable, **(env or {})}
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=full_env,
+                          cwd=cwd or REPO, timeout=120)
+
+
+def files(root: Path) -> dict[str, str]:
+    """Every file (and symlink) under root with a hash of its content, minus Python's byte code."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if "__pycache__" in p.parts or p.is_dir() and not p.is_symlink():
+            continue
+        rel = str(p.relative_to(root))
+        out[rel] = os.readlink(p) if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck missing: apt-get install shellcheck")
+def test_shellcheck_clean() -> None:
+    scripts = [str(INSTALL), *map(str, sorted((REPO / "tools").glob("*.sh")))]
+    r = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_system_mode_into_a_temporary_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    seed = tmp_path / "seed"
+    (seed / "fake-model").mkdir(parents=True)
+    (seed / "fake-model" / "weights.bin").write_bytes(b"\0" * 1024)
+    args = ("--root", str(root), "--no-systemctl", "--skip-pip", "--models-from", str(seed))
+
+    first = run(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "not creating the system user" in first.stdout  # under --root the host's users are left alone
+
+    unit = root / "etc/systemd/system/edge-agent.service"
+    config = root / "etc/edge-agent/config.toml"
+    creds = root / "etc/edge-agent/credentials"
+    assert unit.read_text() == (REPO / "systemd/edge-agent.service").read_text()
+    assert (root / "opt/edge-agent/bin/python").exists()
+    assert (root / "var/lib/edge-agent/models/fake-model/weights.bin").exists()
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o700
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+
+    # The example config is valid as written (every line commented out).
+    from edge_agent.config import load_settings
+
+    load_settings(config)
+
+    # Somebody edits the config and adds a secret; a second run upgrades in place and keeps both.
+    config.write_text(config.read_text() + '\n[logging]\nlevel = "debug"\n')
+    (creds / "mqtt__password").write_text("hunter2")
+    before = files(root)
+    second = run(*args)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "kept the existing" in second.stdout
+    assert files(root) == before
+    assert 'level = "debug"' in config.read_text()
+
+    # Uninstall: only the config, the credentials and the models stay.
+    un = run("--root", str(root), "--no-systemctl", "--uninstall")
+    assert un.returncode == 0, un.stdout + un.stderr
+    assert sorted(files(root)) == [
+        "etc/edge-agent/config.toml",
+        "etc/edge-agent/credentials/mqtt__password",
+        "var/lib/edge-agent/models/fake-model/weights.bin",
+    ]
+
+    # Purge: nothing at all.
+    purge = run("--root", str(root), "--no-systemctl", "--uninstall", "--purge")
+    assert purge.returncode == 0, purge.stdout + purge.stderr
+    assert list(root.rglob("*")) == []
+
+
+def test_user_mode_in_a_scratch_checkout(tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / "tools").mkdir(parents=True)
+    shutil.copy(INSTALL, checkout / "install.sh")
+    shutil.copy(REPO / "tools/apt-packages.txt", checkout / "tools/apt-packages.txt")
+    cache = tmp_path / "cache"
+    env = {"XDG_CACHE_HOME": str(cache), "HOME": str(tmp_path)}
+    r = run("--user", "--no-apt", "--skip-pip", env=env, script=checkout / "install.sh")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (checkout / ".venv/bin/python").exists()
+    assert (cache / "edge-agent/models").is_dir()
+    again = run("--user", "--no-apt", "--skip-pip", env=env, script=checkout / "install.sh")
+    assert again.returncode == 0 and "upgrading in place" in again.stdout
+    (cache / "edge-agent/models/m").write_text("x")
+    un = run("--user", "--uninstall", env=env, script=checkout / "install.sh")
+    assert un.returncode == 0 and not (checkout / ".venv").exists()
+    assert (cache / "edge-agent/models/m").exists()  # models kept
+    purge = run("--user", "--uninstall", "--purge", env=env, script=checkout / "install.sh")
+    assert purge.returncode == 0 and not (cache / "edge-agent").exists()
+
+
+def _fake_bin(tmp_path: Path, name: str, body: str) -> Path:
+    d = tmp_path / "bin"
+    d.mkdir(exist_ok=True)
+    p = d / name
+    p.write_text("#!/bin/sh\n" + body + "\n")
+    p.chmod(0o755)
+    return d
+
+
+def test_old_python_is_refused_with_a_fix(tmp_path: Path) -> None:
+    py = _fake_bin(tmp_path, "python3.9", 'case "$*" in *platform*) echo 3.9.2;; *) exit 1;; esac') / "python3.9"
+    r = run("--root", str(tmp_path / "root"), "--no-systemctl", "--python", str(py))
+    assert r.returncode == 1
+    assert "needs Python >= 3.11" in r.stderr and "3.9.2" in r.stderr and "Fix:" in r.stderr
+
+
+def test_missing_apt_package_prints_the_command(tmp_path: Path) -> None:
+    if shutil.which("dpkg-query") is None:
+        pytest.skip("no dpkg-query: not a Debian system")
+    checkout = tmp_path / "checkout"
+    (checkout / "tools").mkdir(parents=True)
+    shutil.copy(INSTALL, checkout / "install.sh")
+    (checkout / "tools/apt-packages.txt").write_text("# test\nbash\nedge-agent-no-such-package\n")
+    # Not root and no sudo: the script must not try apt-get itself, but say what to run.
+    bindir = _fake_bin(tmp_path, "id", 'if [ "$1" = -u ]; then echo 1000; else exec /usr/bin/id "$@"; fi')
+    _fake_bin(tmp_path, "sudo", "exit 1")
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    r = run("--user", "--dev", "--skip-pip", env=env, script=checkout / "install.sh")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "sudo apt-get install -y edge-agent-no-such-package" in r.stderr
+    assert "bash" not in r.stderr.split("missing Debian packages:")[1].split(".")[0]
+    # Without --dev an optional package only warns.
+    r = run("--user", "--skip-pip", env=env, script=checkout / "install.sh")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "warning: optional Debian packages missing" in r.stderr
+
+
+def test_bad_usage() -> None:
+    r = run("--frobnicate")
+    assert r.returncode == 1 and "unknown option '--frobnicate'" in r.stderr
+    r = run("--purge")
+    assert r.returncode == 1 and "--purge only goes with --uninstall" in r.stderr
