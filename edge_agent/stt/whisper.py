@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.errors import ModelError, SttError
-from edge_agent.stt.base import SAMPLE_RATE, UtteranceBuffer, as_float32, as_int16
+from edge_agent.stt.base import SAMPLE_RATE, SpeechToText, UtteranceBuffer, as_float32, as_int16
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class SpeculativeTranscriber:
 
     ``hits`` / ``misses`` count what happened, for benchmarks."""
 
-    def __init__(self, stt: WhisperStt | object, executor: ThreadPoolExecutor | None = None,
+    def __init__(self, stt: SpeechToText, executor: ThreadPoolExecutor | None = None,
                  silence_peak: int = 600) -> None:
         self._stt = stt
         self._own_executor = executor is None
@@ -224,7 +224,7 @@ class SpeculativeTranscriber:
         if self._future is not None and self._audio is not None and self._same(audio):
             return  # nothing new since the last speculation
         self._audio = np.array(audio, copy=True)
-        self._future = self._executor.submit(self._stt.transcribe, self._audio)  # type: ignore[attr-defined]
+        self._future = self._executor.submit(self._stt.transcribe, self._audio)
 
     def peek(self) -> str | None:
         """The speculative text if it is ready, else None (never blocks)."""
@@ -240,7 +240,7 @@ class SpeculativeTranscriber:
             self.misses += 1
         self._future = None
         self._audio = None
-        return str(self._stt.transcribe(np.array(audio, copy=True)))  # type: ignore[attr-defined]
+        return self._stt.transcribe(np.array(audio, copy=True))
 
     def cancel(self) -> None:
         """Forget the speculation (the result of a decode in flight is ignored)."""
