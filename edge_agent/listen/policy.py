@@ -254,9 +254,9 @@ class TurnPolicy:
         self.phase = Phase.IDLE
         return (event,)
 
-    def force_end(self) -> tuple[Event, ...]:
-        """End the turn now (e.g. push-to-talk released); nothing if no speech was heard."""
+    def force_end(self, reason: str = "forced") -> tuple[Event, ...]:
+        """End the turn now (push-to-talk released, end of input); nothing if no speech was heard."""
         if self.phase in (Phase.SPEECH, Phase.SILENCE):
-            return self._end("forced")
+            return self._end(reason)
         self.stop()
         return NO_EVENTS

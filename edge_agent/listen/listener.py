@@ -1,0 +1,289 @@
+"""The streaming listener: wake word -> VAD -> turn policy, on fixed hops of audio.
+
+:class:`ListenerCore` is source-agnostic: ``process_hop(samples)`` takes the next 512 samples (32 ms
+at 16 kHz) and calls ``on_event`` for each event. ``edge-agent listen`` feeds it from a WAV file as
+fast as the CPU allows; the daemon's :class:`Listener` thread feeds it from the microphone ring
+buffer. The same decisions either way; the clock is the sample count (``audio_t``).
+
+States:
+  idle       only the wake word runs (the VAD is off: idle cost is the wake engine alone), except
+             while playback is active, when the VAD also runs to detect barge-in;
+  listening  after a wake word, ``start_listening()`` (push-to-talk, follow-up) or a barge-in: VAD and
+             the turn policy; ``turn_end`` returns to idle (``always_listen`` starts the next turn).
+
+Audio for consumers: the core keeps the last ``history_s`` seconds it processed (its own C ring,
+written once per hop, so it is aligned with the sample clock in both modes).
+  - ``turn_audio()``: the current (or just-ended) turn, from ``pre_roll_ms`` before its speech start
+    to its end (or now);
+  - ``audio_between(t0, t1)``: any span by ``audio_t``.
+Both may be called from any thread. Speculative STT: react to ``speech_end`` (silence began; its
+``audio_t`` is the end of speech) by calling ``turn_audio()`` off the listener thread; a later
+``speech_start`` in the same turn means the user went on and the speculation is stale.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edge_agent.audio.ringbuf import RingBuffer
+from edge_agent.events import Event, SpeechStart, TurnEnd, Wake
+from edge_agent.listen.policy import PolicyConfig, TurnPolicy
+
+if TYPE_CHECKING:
+    from edge_agent.config import Settings
+    from edge_agent.listen.turn import TurnDetector
+    from edge_agent.listen.vad import Vad
+    from edge_agent.listen.wake import WakeWordDetector
+    from edge_agent.models import ModelManager
+
+log = logging.getLogger(__name__)
+
+RATE = 16000
+HOP = 512
+EventCallback = Callable[[Event], None]
+
+
+class ListenerCore:
+    def __init__(self, vad: Vad, turn: TurnDetector | None, wake: WakeWordDetector | None,
+                 on_event: EventCallback, policy: PolicyConfig | None = None, *,
+                 always_listen: bool = False, pre_roll_ms: float = 300.0, history_s: float = 40.0,
+                 max_context_s: float = 8.0) -> None:
+        self.vad, self.turn, self.wake = vad, turn, wake
+        self.on_event = on_event
+        cfg = policy or PolicyConfig()
+        if always_listen:
+            cfg = PolicyConfig(**{**cfg.__dict__, "listen_timeout_s": math.inf})
+        self.policy = TurnPolicy(cfg, turn_probability=self._turn_probability if turn is not None else None)
+        self.always_listen = always_listen
+        self.pre_roll_s = pre_roll_ms / 1000.0
+        self.samples = 0
+        """Samples processed since the start: the sample clock."""
+        self._history = RingBuffer(int(history_s * RATE))
+        self._history_lock = threading.Lock()
+        self._context = np.zeros(int(max_context_s * RATE), np.int16)
+        self._turn_span: tuple[float, float | None] | None = None
+        self.turn_calls = 0
+        if always_listen:
+            self.policy.start(0.0)
+
+    def reset(self) -> None:
+        """A fresh stream: clock at 0, history and detector states forgotten (models kept)."""
+        with self._history_lock:
+            self._history.clear()
+            self.samples = 0
+        self.vad.reset()
+        if self.wake is not None:
+            self.wake.reset()
+        self.policy = TurnPolicy(self.policy.cfg, self.policy.turn_probability, self.policy.semantic)
+        self._turn_span = None
+        if self.always_listen:
+            self.policy.start(0.0)
+
+    # --- control: call from the thread that calls process_hop (Listener queues them) -----------
+
+    @property
+    def t(self) -> float:
+        return self.samples / RATE
+
+    @property
+    def listening(self) -> bool:
+        return self.policy.listening
+
+    def start_listening(self) -> None:
+        """Listen for a turn now, without a wake word (push-to-talk, follow-up window)."""
+        if not self.policy.listening:
+            self.vad.reset()
+            self.policy.start(self.t)
+
+    def stop_listening(self) -> None:
+        """Back to idle; a turn in progress is dropped (no event)."""
+        self.policy.stop()
+        if self.wake is not None:
+            self.wake.reset()
+
+    def end_turn(self, reason: str = "forced") -> None:
+        """End the current turn now (push-to-talk released): emits ``turn_end`` with ``reason``."""
+        for event in self.policy.force_end(reason):
+            self._emit(event)
+
+    def set_playback_active(self, active: bool) -> None:
+        if active and not self.policy.listening:
+            self.vad.reset()
+        self.policy.set_playback_active(active)
+
+    def set_semantic_hint(self, p: float | None) -> None:
+        self.policy.set_semantic_hint(p)
+
+    def skip(self, n: int) -> None:
+        """``n`` samples were lost (ring overrun): keep the clock on stream time."""
+        self.samples += n
+        self.policy.t = self.t
+
+    # --- the hop -------------------------------------------------------------------------------
+
+    def process_hop(self, hop: np.ndarray) -> None:
+        """The next ``HOP`` int16 samples of the stream."""
+        with self._history_lock:
+            self._history.write(hop)
+            self.samples += len(hop)
+        hop_s = len(hop) / RATE
+        if not self.policy.listening and self.wake is not None:
+            det = self.wake.process(hop)
+            if det is not None:
+                self._emit(Wake(audio_t=self.t, keyword=det.keyword, score=det.score))
+                self.vad.reset()
+                self.policy.start(self.t)
+                return
+        if not self.policy.listening and not self.policy.playback:
+            self.policy.t = self.t  # VAD off while idle
+            return
+        prob = self.vad.process(hop)
+        for event in self.policy.process(hop_s, prob):
+            self._emit(event)
+
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, SpeechStart):
+            start = self.policy.speech_start_t if self.policy.speech_start_t is not None else event.audio_t or 0.0
+            self._turn_span = (max(0.0, start - self.pre_roll_s), None)  # same start when speech resumes
+        if isinstance(event, TurnEnd):
+            if self._turn_span is not None and event.speech_start_t is not None:
+                self._turn_span = (self._turn_span[0], event.audio_t)
+            if self.wake is not None:
+                self.wake.reset()
+            if self.always_listen:
+                self.vad.reset()
+                self.policy.start(self.t)
+        self.on_event(event)
+
+    # --- audio for the turn model and consumers -------------------------------------------------
+
+    def _turn_probability(self) -> float:
+        assert self.turn is not None
+        start = self.policy.speech_start_t
+        since = self.t - max(0.0, (start if start is not None else self.t) - self.pre_roll_s)
+        n = min(int(since * RATE), len(self._context), self.samples)
+        self._history.peek_latest_into(self._context[:n])  # same thread as the writer: no lock
+        self.turn_calls += 1
+        return self.turn.predict(self._context[:n])
+
+    def audio_between(self, t0: float, t1: float | None = None) -> np.ndarray:
+        """int16 samples from audio time ``t0`` to ``t1`` (default: now), as far as history reaches."""
+        with self._history_lock:
+            now = self.samples
+            end = now if t1 is None else min(now, int(round(t1 * RATE)))
+            start = max(0, int(round(t0 * RATE)), now - self._history.capacity)
+            if end <= start:
+                return np.zeros(0, np.int16)
+            latest = self._history.peek_latest(now - start)
+        return latest[: end - start].copy()
+
+    def turn_audio(self) -> np.ndarray:
+        """The current or last turn's audio, with pre-roll (empty if there was none)."""
+        span = self._turn_span
+        if span is None:
+            return np.zeros(0, np.int16)
+        return self.audio_between(span[0], span[1])
+
+
+class Listener:
+    """The daemon's listener thread: pulls ``HOP`` samples at a time from the microphone ring.
+
+    Control methods may be called from any thread (the conversation's event loop): they are queued
+    and applied by the listener thread between hops, so the core is only ever touched by it."""
+
+    def __init__(self, core: ListenerCore, ring: RingBuffer, rate: int = RATE) -> None:
+        self.core, self.ring, self.rate = core, ring, rate
+        self._hop = np.zeros(HOP, np.int16)
+        self._commands: collections.deque[Callable[[], None]] = collections.deque()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._dropped = ring.dropped
+
+    # thread-safe control
+    def start_listening(self) -> None:
+        self._commands.append(self.core.start_listening)
+
+    def stop_listening(self) -> None:
+        self._commands.append(self.core.stop_listening)
+
+    def end_turn(self) -> None:
+        self._commands.append(self.core.end_turn)
+
+    def set_playback_active(self, active: bool) -> None:
+        self._commands.append(lambda: self.core.set_playback_active(active))
+
+    def set_semantic_hint(self, p: float | None) -> None:
+        self._commands.append(lambda: self.core.set_semantic_hint(p))
+
+    def turn_audio(self) -> np.ndarray:
+        return self.core.turn_audio()
+
+    def audio_between(self, t0: float, t1: float | None = None) -> np.ndarray:
+        return self.core.audio_between(t0, t1)
+
+    # the thread
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.step()
+                missing = HOP - self.ring.available
+                if missing > 0:
+                    # wait for the rest of a hop (the ring has no blocking read); ~31 wake-ups/s
+                    self._stop.wait(missing / self.rate)
+        except Exception:
+            log.exception("the listener thread failed")
+            raise
+
+    def step(self) -> int:
+        """Apply queued commands and process every complete hop available; returns hops processed."""
+        while self._commands:
+            self._commands.popleft()()
+        done = 0
+        while self.ring.available >= HOP:
+            dropped = self.ring.dropped
+            if dropped != self._dropped:
+                log.warning("listener fell behind: %d samples lost", dropped - self._dropped)
+                self.core.skip(dropped - self._dropped)
+                self._dropped = dropped
+            self.ring.read_into(self._hop)
+            self.core.process_hop(self._hop)
+            done += 1
+        return done
+
+
+def build_listener_core(settings: Settings, models: ModelManager, on_event: EventCallback, *,
+                        wake: bool = True, always_listen: bool = False) -> ListenerCore:
+    """The core the settings describe; missing models raise ModelError naming ``models pull``."""
+    from edge_agent.listen.turn import load_turn_detector
+    from edge_agent.listen.vad import load_vad
+
+    vad = load_vad(settings, models)
+    turn = load_turn_detector(settings, models) if settings.turn.enabled else None
+    detector = None
+    if wake and settings.wake.enabled:
+        from edge_agent.listen.wake import build_wake_detector
+
+        detector = build_wake_detector(settings, models)
+    return ListenerCore(vad, turn, detector, on_event, PolicyConfig.from_settings(settings),
+                        always_listen=always_listen,
+                        pre_roll_ms=settings.turn.pre_roll_ms, max_context_s=settings.turn.max_context_s)
