@@ -239,7 +239,7 @@ class FaultProxy:
         self.cut_after = 600
         self.port = 0
         self._server: asyncio.Server | None = None
-        self._conns: set[asyncio.Task[None]] = set()
+        self._transports: set[asyncio.WriteTransport] = set()
 
     @property
     def base_url(self) -> str:
@@ -253,24 +253,31 @@ class FaultProxy:
         if self._server is not None:
             self._server.close()
             self._server = None
-        for task in list(self._conns):
-            task.cancel()
-        await asyncio.gather(*self._conns, return_exceptions=True)
+        await self._drop_connections()
+
+    async def set_mode(self, mode: str) -> None:
+        """Switch mode and drop open connections, so pooled keep-alive connections see it too."""
+        self.mode = mode
+        await self._drop_connections()
+
+    async def _drop_connections(self) -> None:
+        for transport in list(self._transports):
+            transport.abort()
+        self._transports.clear()
+        await asyncio.sleep(0.01)  # let the handlers see their sockets close
 
     async def revive(self) -> None:
         if self._server is None:
             await self.start()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._conns.add(task)
+        self._transports.add(writer.transport)
         try:
             await self._handle(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             pass
         finally:
-            self._conns.discard(task)
+            self._transports.discard(writer.transport)
             writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -285,6 +292,7 @@ class FaultProxy:
             await _send(writer, 500, b'{"error": {"message": "region overloaded"}}', close=True)
             return
         up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.target_port)
+        self._transports.add(up_writer.transport)
         try:
             limit = self.cut_after if mode == "cut" else None
             await asyncio.gather(
@@ -292,6 +300,7 @@ class FaultProxy:
                 self._pipe(up_reader, writer, limit, self.first_byte_delay_ms),
             )
         finally:
+            self._transports.discard(up_writer.transport)
             up_writer.close()
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, limit: int | None, first_delay_ms: float) -> None:
