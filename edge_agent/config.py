@@ -236,8 +236,9 @@ class ToolConfig(Section):
     description: str = ""
     topic: str
     """Topic template, e.g. ``home/{room}/light/set``."""
-    payload: str = "{}"
-    """Payload template, e.g. ``{{"state": "{on}"}}`` (Python ``str.format`` on the arguments)."""
+    payload: str = "{{}}"
+    """Payload template, e.g. ``{{"state": "{on}"}}`` (Python ``str.format``: literal braces doubled;
+    the default ``{{}}`` is the empty JSON object). Values are JSON-escaped."""
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
     """JSON schema of the arguments."""
     confirm: bool = False
@@ -399,9 +400,13 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
     _merge(data, overrides)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, file)) from None
+    from edge_agent.logs import register_secrets
+
+    register_secrets(settings)  # from now on no log line can carry these values
+    return settings
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
