@@ -359,7 +359,7 @@ RingBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (self == NULL) {
         return NULL;
     }
-    self->ring.data = PyMem_Malloc((size_t)capacity * sizeof(int16_t));
+    self->ring.data = PyMem_RawMalloc((size_t)capacity * sizeof(int16_t));
     if (self->ring.data == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
@@ -379,7 +379,7 @@ static void
 RingBuffer_dealloc(PyObject *op)
 {
     RingBufferObject *self = (RingBufferObject *)op;
-    PyMem_Free(self->ring.data);
+    PyMem_RawFree(self->ring.data);
     Py_TYPE(op)->tp_free(op);
 }
 
