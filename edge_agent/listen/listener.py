@@ -205,6 +205,8 @@ class Listener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dropped = ring.dropped
+        self.heartbeat: Callable[[], None] | None = None
+        """Called after each pass that processed audio: the systemd watchdog's proof of life."""
 
     # thread-safe control
     def start_listening(self) -> None:
@@ -245,7 +247,8 @@ class Listener:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                self.step()
+                if self.step() and self.heartbeat is not None:
+                    self.heartbeat()
                 missing = HOP - self.ring.available
                 if missing > 0:
                     # wait for the rest of a hop (the ring has no blocking read); ~31 wake-ups/s
