@@ -60,6 +60,7 @@ class WhisperStt:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # its per-call INFO lines are noise
         model_dir = Path(model_dir)
         if not (model_dir / "model.bin").is_file():
             raise ModelError(f"Whisper model directory {model_dir} has no model.bin "
