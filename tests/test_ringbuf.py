@@ -123,8 +123,12 @@ def test_concurrent_overwrite_never_returns_torn_samples() -> None:
     def consumer() -> None:
         nonlocal read_total
         out = np.empty(big + 5, dtype=np.int16)
+        reads = 0
         while True:
             done = stop.is_set()
+            reads += 1
+            if reads % 4 == 0:
+                time.sleep(0.001)  # fall behind now and then, so the producer surely laps us
             n = ring.read_into(out)
             if n > 1 and not _consecutive(out[:n], period):
                 bad.append(f"read of {n} not consecutive")
