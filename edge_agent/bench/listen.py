@@ -1,17 +1,313 @@
-"""``edge-agent bench listen`` (stub)."""
+"""``edge-agent bench listen [--json] [--runs N] [--tune]``: what listening costs and how well it decides.
+
+Measured on audio the project generates itself (:mod:`edge_agent.testaudio`):
+  - idle cost: CPU seconds per audio second of the idle listener (wake word only; and wake word + VAD)
+    on non-speech audio (white, pink and babble noise), through the real :class:`ListenerCore`;
+  - VAD: microseconds per 32 ms frame, fp32 and int8, and their frame agreement at ``vad.threshold``
+    on speech + noise (complete and pause sentences with their noise, plus noise alone);
+  - turn model: milliseconds per Smart Turn call (features + inference);
+  - turn policy (the configured one): false end of turn in the 0.7 s mid-sentence pause of the pause
+    sentences, and end latency (``turn_end`` minus the end of the last word) on complete sentences;
+  - wake word: recall / false accepts (:func:`edge_agent.bench.wake_eval.evaluate_wake`).
+Timings are the median of ``--runs`` runs. ``--tune`` also sweeps policy variants (replaying the
+recorded VAD output; turn-model answers are cached per frame) and prints the table.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from edge_agent.errors import UsageError
+import numpy as np
+
+if TYPE_CHECKING:
+    from edge_agent.config import Settings
+    from edge_agent.listen.policy import PolicyConfig
+    from edge_agent.listen.turn import TurnDetector
+    from edge_agent.models import ModelManager
+    from edge_agent.testaudio import Utterance
+
+RATE = 16000
+FRAME = 512
+LATENCY_TARGET_S = 0.7
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("listen", help="benchmark: listen")
+    p = sub.add_parser("listen", help="benchmark: idle cost, VAD fp32/int8, turn model and policy, wake word",
+                       description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--runs", type=int, default=3, help="timing runs (median reported; default 3)")
+    p.add_argument("--idle-s", type=float, default=60.0, help="seconds of noise for the idle cost")
+    p.add_argument("--wake-minutes", type=float, default=10.0, help="ordinary speech for wake false accepts/hour")
+    p.add_argument("--no-wake", action="store_true", help="skip the wake word accuracy part (slow)")
+    p.add_argument("--tune", action="store_true", help="also sweep turn-policy variants")
     p.set_defaults(func=run)
 
 
+# --- the pieces -------------------------------------------------------------------------------------
+
+
+def _frames(audio: np.ndarray) -> np.ndarray:
+    n = len(audio) // FRAME
+    return audio[: n * FRAME].reshape(n, FRAME)
+
+
+def vad_probs(vad: Any, audio: np.ndarray) -> np.ndarray:
+    vad.reset()
+    return np.array([vad.process(f) for f in _frames(audio)], np.float32)
+
+
+def vad_compare(models: ModelManager, sets: Sequence[np.ndarray], threshold: float, runs: int) -> dict[str, Any]:
+    from edge_agent.listen.vad import SileroVad, vad_model_path
+
+    out: dict[str, Any] = {"threshold": threshold, "frames": int(sum(len(a) // FRAME for a in sets))}
+    probs: dict[str, np.ndarray] = {}
+    for precision in ("fp32", "int8"):
+        vad = SileroVad(vad_model_path(models, precision))
+        times = []
+        for _ in range(runs):
+            t0 = time.process_time()
+            probs[precision] = np.concatenate([vad_probs(vad, a) for a in sets])
+            times.append((time.process_time() - t0) / out["frames"] * 1e6)
+        out[f"{precision}_us_per_frame"] = round(statistics.median(times), 1)
+        out[f"{precision}_us_runs"] = [round(t, 1) for t in times]
+    a, b = probs["fp32"] >= threshold, probs["int8"] >= threshold
+    out["agreement"] = round(float((a == b).mean()), 5)
+    out["speech_fraction_fp32"] = round(float(a.mean()), 3)
+    out["max_abs_diff"] = round(float(np.abs(probs["fp32"] - probs["int8"]).max()), 4)
+    return out
+
+
+def turn_ms(turn: TurnDetector, audio: np.ndarray, runs: int) -> dict[str, Any]:
+    turn.predict(audio[: RATE * 4])  # warm-up
+    times = []
+    for _ in range(runs):
+        calls = 10
+        t0 = time.perf_counter()
+        for k in range(calls):
+            turn.predict(audio[: RATE * (2 + k % 6)])
+        times.append((time.perf_counter() - t0) / calls * 1e3)
+    return {"ms_per_call": round(statistics.median(times), 1), "ms_runs": [round(t, 1) for t in times]}
+
+
+def idle_cost(settings: Settings, models: ModelManager, seconds: float, runs: int) -> dict[str, Any]:
+    """CPU s per audio s of the idle listener on noise: wake word only (the design), and + VAD."""
+    from edge_agent import testaudio
+    from edge_agent.listen.listener import HOP, ListenerCore
+    from edge_agent.listen.vad import load_vad
+    from edge_agent.listen.wake import build_wake_detector
+
+    rng = np.random.default_rng(7)
+    n = int(seconds * RATE)
+    part = n // 3
+    audio = np.concatenate([
+        np.clip(np.round(testaudio.noise(kind, part, rng) * 600.0), -32768, 32767).astype(np.int16)
+        for kind in ("white", "pink", "babble")])
+    vad = load_vad(settings, models)
+    wake = build_wake_detector(settings, models)
+    out: dict[str, Any] = {"audio_s": round(len(audio) / RATE, 1), "wake_engine": str(settings.wake.engine)}
+    try:
+        for label, vad_on in (("wake_only", False), ("wake_and_vad", True)):
+            fractions = []
+            for _ in range(runs):
+                core = ListenerCore(vad, None, wake, lambda e: None)
+                core.set_playback_active(vad_on)  # playback keeps the VAD running while idle (barge-in watch)
+                core.policy.cfg = replace(core.policy.cfg, barge_in_ms=1e9)
+                t0 = time.process_time()
+                for i in range(0, len(audio) - HOP + 1, HOP):
+                    core.process_hop(audio[i:i + HOP])
+                fractions.append((time.process_time() - t0) / (len(audio) / RATE))
+            out[f"{label}_cpu_fraction"] = round(statistics.median(fractions), 5)
+            out[f"{label}_runs"] = [round(f, 5) for f in fractions]
+    finally:
+        wake.close()
+    return out
+
+
+# --- turn policy replay ------------------------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    utt: Utterance
+    probs: np.ndarray
+
+
+class TurnCache:
+    """Smart Turn answers per (utterance, frame, context start), so policy variants replay cheaply."""
+
+    def __init__(self, turn: TurnDetector) -> None:
+        self.turn = turn
+        self.cache: dict[tuple[int, int, int], float] = {}
+        self.calls = 0
+
+    def get(self, idx: int, audio: np.ndarray, end: int, start: int) -> float:
+        key = (idx, end, start)
+        if key not in self.cache:
+            self.calls += 1
+            self.cache[key] = self.turn.predict(audio[start:end])
+        return self.cache[key]
+
+
+def replay(rec: Recorded, idx: int, cfg: PolicyConfig, cache: TurnCache, pre_roll_s: float,
+           context_s: float) -> list[Any]:
+    """The policy over one utterance's recorded VAD output, as the listener would run it."""
+    from edge_agent.listen.policy import TurnPolicy
+
+    state = {"frame": 0}
+    policy: TurnPolicy
+
+    def turn_probability() -> float:
+        end = state["frame"] * FRAME
+        s = policy.speech_start_t if policy.speech_start_t is not None else 0.0
+        start = max(0, int((s - pre_roll_s) * RATE), end - int(context_s * RATE))
+        return cache.get(idx, rec.utt.samples, end, start)
+
+    policy = TurnPolicy(cfg, turn_probability=turn_probability)
+    policy.start(0.0)
+    events: list[Any] = []
+    for i, p in enumerate(rec.probs):
+        state["frame"] = i + 1
+        events.extend(policy.process(FRAME / RATE, float(p)))
+        if any(e.type == "turn_end" for e in events):
+            break
+    return events
+
+
+def score_turns(pauses: Sequence[Recorded], completes: Sequence[Recorded], cfg: PolicyConfig, cache: TurnCache,
+                pre_roll_s: float, context_s: float) -> dict[str, Any]:
+    cut = 0
+    for k, rec in enumerate(pauses):
+        ends = [e for e in replay(rec, k, cfg, cache, pre_roll_s, context_s) if e.type == "turn_end"]
+        resume = rec.utt.segments[-1].start_t
+        if ends and ends[0].audio_t < resume + 0.05:
+            cut += 1
+    latencies = []
+    for k, rec in enumerate(completes):
+        ends = [e for e in replay(rec, 1000 + k, cfg, cache, pre_roll_s, context_s) if e.type == "turn_end"]
+        last = rec.utt.last_word_t or 0.0
+        latencies.append(ends[0].audio_t - last if ends else float("inf"))
+    lat = np.array(latencies)
+    finite = lat[np.isfinite(lat)]
+    return {
+        "pause_false_end_rate": round(cut / max(len(pauses), 1), 3),
+        "complete_within_700ms": round(float((lat <= LATENCY_TARGET_S).mean()), 3),
+        "end_latency_median_ms": round(float(np.median(finite)) * 1000, 0) if finite.size else None,
+        "end_latency_p90_ms": round(float(np.percentile(finite, 90)) * 1000, 0) if finite.size else None,
+        "pause_clips": len(pauses), "complete_clips": len(completes),
+    }
+
+
+def tune(pauses: Sequence[Recorded], completes: Sequence[Recorded], base: PolicyConfig, cache: TurnCache,
+         pre_roll_s: float) -> list[dict[str, Any]]:
+    rows = []
+    for context_s in (8.0, 4.0):
+        for first in (96, 160, 224):
+            for recheck in (64, 128):
+                for thr in (0.5, 0.7, 0.8, 0.9):
+                    for votes in (1, 2):
+                        cfg = replace(base, first_check_ms=first, recheck_ms=recheck, turn_threshold=thr,
+                                      early_threshold=thr, confirm_votes=votes, max_silence_ms=min(base.max_silence_ms, 2000))
+                        r = score_turns(pauses, completes, cfg, cache, pre_roll_s, context_s)
+                        rows.append({"context_s": context_s, "first_check_ms": first, "recheck_ms": recheck,
+                                     "threshold": thr, "confirm_votes": votes, **r})
+    return rows
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("`edge-agent bench listen` is not implemented yet")
+    from edge_agent import testaudio
+    from edge_agent.config import load_settings
+    from edge_agent.listen.policy import PolicyConfig
+    from edge_agent.listen.turn import load_turn_detector
+    from edge_agent.listen.vad import load_vad
+    from edge_agent.models import manager_from_settings
+
+    settings = load_settings(getattr(args, "config", None))
+    models = manager_from_settings(settings)
+    runs = max(1, args.runs)
+    log("generating the test set (cached after the first run)...")
+    pauses_u, completes_u = testaudio.pause_sentences(), testaudio.complete_sentences()
+    rng = np.random.default_rng(11)
+    noise_only = [np.clip(np.round(testaudio.noise(k, RATE * 10, rng) * a), -32768, 32767).astype(np.int16)
+                  for k in ("white", "pink", "babble") for a in (100.0, 1000.0)]
+    result: dict[str, Any] = {"runs": runs}
+
+    log("VAD fp32 vs int8...")
+    result["vad"] = vad_compare(models, [u.samples for u in pauses_u + completes_u] + noise_only,
+                                settings.vad.threshold, runs)
+    result["vad"]["default_precision"] = settings.vad.precision
+
+    log("turn model...")
+    turn = load_turn_detector(settings, models)
+    result["turn_model"] = turn_ms(turn, completes_u[0].samples, runs)
+
+    log("turn policy...")
+    vad = load_vad(settings, models)
+    pauses = [Recorded(u, vad_probs(vad, u.samples)) for u in pauses_u]
+    completes = [Recorded(u, vad_probs(vad, u.samples)) for u in completes_u]
+    cfg = PolicyConfig.from_settings(settings)
+    cache = TurnCache(turn)
+    pre_roll = settings.turn.pre_roll_ms / 1000.0
+    result["turn_policy"] = {
+        "config": {k: v for k, v in cfg.__dict__.items() if k not in ("semantic_weight",)},
+        "context_s": settings.turn.max_context_s,
+        **score_turns(pauses, completes, cfg, cache, pre_roll, settings.turn.max_context_s)}
+    silence_only = replace(cfg, use_turn_model=False, max_silence_ms=500)
+    result["turn_policy"]["silence_only_500ms"] = score_turns(pauses, completes, silence_only, cache, pre_roll, 8.0)
+    if args.tune:
+        log("sweeping policy variants...")
+        result["tune"] = tune(pauses, completes, cfg, cache, pre_roll)
+
+    log("idle cost...")
+    result["idle"] = idle_cost(settings, models, args.idle_s, runs)
+
+    if not args.no_wake:
+        log("wake word accuracy (slow)...")
+        from edge_agent.bench.wake_eval import evaluate_wake
+
+        wake = evaluate_wake(settings, models, minutes=args.wake_minutes)
+        for r in wake["configs"].values():
+            for k in ("missed", "false_accepts_at", "confusable_hits"):
+                if k in r:
+                    r[k] = r[k][:5]
+        result["wake"] = wake
+
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_summary(result)
+    return 0
+
+
+def print_summary(r: dict[str, Any]) -> None:
+    v, t, p, i = r["vad"], r["turn_model"], r["turn_policy"], r["idle"]
+    print(f"idle (wake only): {i['wake_only_cpu_fraction'] * 100:.2f}% of one core; "
+          f"wake + VAD: {i['wake_and_vad_cpu_fraction'] * 100:.2f}%")
+    print(f"VAD: fp32 {v['fp32_us_per_frame']} us/frame, int8 {v['int8_us_per_frame']} us/frame, "
+          f"agreement {v['agreement'] * 100:.2f}% over {v['frames']} frames (default {v['default_precision']})")
+    print(f"turn model: {t['ms_per_call']} ms/call")
+    print(f"turn policy: false end at 0.7 s pauses {p['pause_false_end_rate'] * 100:.0f}%, "
+          f"complete ended within 700 ms {p['complete_within_700ms'] * 100:.0f}% "
+          f"(median {p['end_latency_median_ms']} ms)")
+    s = p["silence_only_500ms"]
+    print(f"  silence-only 500 ms: false end {s['pause_false_end_rate'] * 100:.0f}%, "
+          f"within 700 ms {s['complete_within_700ms'] * 100:.0f}%")
+    if "wake" in r:
+        w = r["wake"]
+        print(f"wake ({w['keyword']}): recall {w['recall']:.3f}, false accepts/h {w['false_accepts_per_hour']:.2f}, "
+              f"confusables {w['confusable_false_accepts']}")
+    for row in r.get("tune", []):
+        print(json.dumps(row))

@@ -168,7 +168,7 @@ class ListenerCore:
         assert self.turn is not None
         start = self.policy.speech_start_t
         since = self.t - max(0.0, (start if start is not None else self.t) - self.pre_roll_s)
-        n = min(int(since * RATE), len(self._context), self.samples)
+        n = min(int(round(since * RATE)), len(self._context), self.samples)
         self._history.peek_latest_into(self._context[:n])  # same thread as the writer: no lock
         self.turn_calls += 1
         return self.turn.predict(self._context[:n])
