@@ -55,6 +55,14 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def close(self) -> None:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            self.run(cancel_all(), timeout=5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self.loop.close()
@@ -378,12 +386,19 @@ class LlamaServer:
                 raise RuntimeError(f"llama_cpp.server exited with {self.proc.returncode}: {err}")
             try:
                 if httpx.get(f"{self.base_url}/models", headers=headers, timeout=1).status_code == 200:
+                    self._warm(headers, max(1.0, deadline - time.monotonic()))
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.25)
         self.stop()
         raise RuntimeError(f"llama_cpp.server did not answer within {timeout_s:g} s")
+
+    def _warm(self, headers: dict[str, str], timeout_s: float) -> None:
+        """The first completion of a fresh server is slow (seconds: pages of the model are read in);
+        one throwaway request keeps that out of every measurement."""
+        body = {"model": "warm", "max_tokens": 4, "messages": [{"role": "user", "content": "Hi."}]}
+        httpx.post(f"{self.base_url}/chat/completions", json=body, headers=headers, timeout=timeout_s)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
