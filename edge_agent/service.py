@@ -6,8 +6,10 @@ the audio path). That heartbeat is the watchdog's only evidence of life:
 * ``READY=1`` goes out on the first heartbeat: models are loaded and audio frames are flowing
   (or earlier, if the daemon calls :meth:`SystemdService.ready` itself);
 * ``WATCHDOG=1`` goes out every ``WATCHDOG_USEC/2`` from an asyncio task, and only while the last
-  heartbeat is younger than that interval. A hung listener thread, a dead audio source or a blocked
-  event loop all stop the pings, and systemd restarts the service after ``WatchdogSec=``;
+  heartbeat is fresh: younger than half that interval, at most :data:`MAX_BEAT_AGE_S` (the listener
+  beats ~30 times a second, so seconds of silence mean it is stuck). A hung listener thread, a dead
+  audio source or a blocked event loop all stop the pings within one interval, and systemd restarts
+  the service after ``WatchdogSec=``;
 * ``STATUS=`` follows the conversation state (``StateChanged`` events on the bus);
 * ``STOPPING=1`` is sent when the daemon stops the service.
 
@@ -32,6 +34,8 @@ from edge_agent.sdnotify import Notifier
 log = logging.getLogger(__name__)
 
 STALL_ENV = "EDGE_AGENT_TEST_STALL_LISTENER_AFTER_S"
+MAX_BEAT_AGE_S = 5.0
+"""A heartbeat older than this is a stalled listener, whatever the watchdog interval."""
 
 
 class Heartbeat:
@@ -136,10 +140,10 @@ class SystemdService:
             return False
         if not self._ready:
             self.ready()
-        limit = self.notifier.watchdog_interval()
-        if limit is None:
+        interval = self.notifier.watchdog_interval()
+        if interval is None:
             return False
-        if age > limit:
+        if age > min(interval / 2, MAX_BEAT_AGE_S):
             log.warning("listener heartbeat is %.1f s old: withholding WATCHDOG=1", age)
             return False
         if self.notifier.watchdog():
