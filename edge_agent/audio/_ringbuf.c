@@ -192,7 +192,9 @@ ring_dropped(const ring_t *r)
  * takes well under a microsecond; dropping the GIL for it would cost more than the copy and
  * could leave the PortAudio callback thread waiting up to a switch interval (5 ms) to get the
  * GIL back from another thread. */
+#ifndef GIL_RELEASE_MIN_SAMPLES
 #define GIL_RELEASE_MIN_SAMPLES 32768
+#endif
 
 typedef struct {
     PyObject_HEAD
