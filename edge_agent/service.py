@@ -26,10 +26,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.events import AgentState, ErrorEvent, Event, StateChanged
 from edge_agent.sdnotify import Notifier
+
+if TYPE_CHECKING:
+    from edge_agent.bus import EventBus
+    from edge_agent.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +176,32 @@ class SystemdService:
 
     def _status_text(self) -> str:
         return f"state: {self._state}" if self._state is not None else "listening"
+
+
+def reload_settings(path: str | os.PathLike[str] | None, current: Settings, bus: EventBus | None = None,
+                    service: SystemdService | None = None) -> Settings:
+    """SIGHUP: the config read again, or ``current`` kept when the new one is invalid.
+
+    A refused config is logged and published as an ``error`` event (stage ``config``), so MQTT and
+    ``systemctl status`` show it while the agent goes on with the settings it had."""
+    from edge_agent.config import load_settings
+    from edge_agent.errors import ConfigError
+
+    if service is not None:
+        service.notifier.reloading()
+    try:
+        new = load_settings(path)
+    except ConfigError as exc:
+        message = f"reload refused, keeping the running config: {exc.message}"
+        log.error("%s", message)
+        if bus is not None:
+            bus.publish(ErrorEvent(stage="config", message=message))
+        return current
+    finally:
+        if service is not None and service.is_ready:
+            service.notifier.ready()  # the reload is over (either way): READY=1 ends RELOADING=1
+    log.info("config reloaded from %s", path or "the default location")
+    return new
 
 
 def _float_env(env: dict[str, str], name: str) -> float | None:

@@ -198,6 +198,34 @@ def test_a_long_watchdog_still_catches_a_stall_within_seconds(notify_socket: Not
     assert not svc.tick()
 
 
+def test_reload_keeps_the_running_config_when_the_new_one_is_bad(notify_socket: NotifySocket,
+                                                                  tmp_path: Path) -> None:
+    from edge_agent.config import load_settings
+    from edge_agent.events import ErrorEvent
+    from edge_agent.service import reload_settings
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[llm]\npersona = \"Ada\"\n")
+    current = load_settings(cfg)
+    bus = EventBus()
+    seen: list[object] = []
+    bus.subscribe(seen.append)
+    svc = SystemdService(Notifier(notify_socket.path), env={})
+    svc.heartbeat.beat()
+    svc.tick()  # READY
+
+    cfg.write_text("[llm]\npersona = \"Bea\"\n")
+    assert reload_settings(cfg, current, bus, svc).llm.persona == "Bea"
+
+    cfg.write_text("[audio]\nsample_rate = \"fast\"\n")
+    kept = reload_settings(cfg, current, bus, svc)
+    assert kept is current and kept.llm.persona == "Ada"
+    errors = [e for e in seen if isinstance(e, ErrorEvent)]
+    assert len(errors) == 1 and errors[0].stage == "config" and "sample_rate" in errors[0].message
+    texts = [m for _, m in notify_socket.drain(0.1)]
+    assert texts.count("RELOADING=1") == 2 and texts[-1] == "READY=1"
+
+
 # --- the real listener under a fake service manager ---------------------------------------------
 
 # The daemon's shape in miniature: the real ListenerCore (VAD, turn model, wake word from the pulled
