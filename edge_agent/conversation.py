@@ -267,6 +267,7 @@ class Conversation:
         settings: ConversationSettings | None = None,
         tools: ToolRunner | None = None,
         audio_now: Callable[[], float] | None = None,
+        audio_clock: Callable[[], float] | None = None,
         on_reload: Callable[[], None] | None = None,
     ) -> None:
         self.bus = bus
@@ -278,7 +279,10 @@ class Conversation:
         self.cfg = settings or ConversationSettings()
         self.tools = tools
         self.audio_now = audio_now
-        """The input's audio clock (seconds captured so far), for exact voice-to-voice latency."""
+        """The input's capture clock (seconds captured so far, in real time), for exact
+        voice-to-voice latency; None when the input is not real time (a WAV fed unpaced)."""
+        self.audio_clock = audio_clock or audio_now
+        """Where the listener is in the input (``audio_t`` of our own events)."""
         self.on_reload = on_reload
         self.history: list[Message] = []
         self.normalize = make_normalizer()
@@ -550,8 +554,9 @@ class Conversation:
             result = await self.tools.run(call.name, call.arguments)
         except (ValueError, EdgeAgentError) as exc:
             ok, result = False, f"error: {exc}"
-        self._publish(ToolCall(name=call.name, arguments=dict(call.arguments), ok=ok, result=result,
-                               turn_id=reply.turn_id))
+        if not _runner_publishes(self.tools):
+            self._publish(ToolCall(name=call.name, arguments=dict(call.arguments), ok=ok, result=result,
+                                   turn_id=reply.turn_id))
         import json
 
         return [
@@ -767,7 +772,7 @@ class Conversation:
         return self._turn_id
 
     def _audio_t(self) -> float | None:
-        return round(self.audio_now(), 4) if self.audio_now is not None else None
+        return round(self.audio_clock(), 4) if self.audio_clock is not None else None
 
     def _set_state(self, state: AgentState) -> None:
         if state == self._state:
@@ -803,6 +808,11 @@ class Conversation:
 async def _text_stream(text: str) -> AsyncIterator[Delta]:
     yield Delta(text=text)
     yield Delta(finish_reason="stop")
+
+
+def _runner_publishes(tools: Any) -> bool:
+    """The MQTT tool runner publishes its own ``tool`` events (it knows the topic and payload)."""
+    return bool(getattr(tools, "emits_events", False) or getattr(tools, "_emit", None) is not None)
 
 
 def _reply_to(reply: _Reply) -> dict[str, Any]:

@@ -1,0 +1,591 @@
+"""The daemon: settings -> models (loaded in parallel) -> audio in/out -> listener thread ->
+conversation, all publishing on one event bus; services (MQTT, systemd) plug in with
+:meth:`Daemon.add_service`.
+
+Threads: the audio input (PortAudio callback, or a WAV feeder thread) fills the ring; the listener
+thread runs wake word / VAD / turn policy; the asyncio loop owns the conversation; STT, TTS and the
+LLM each have one worker thread. Signals: SIGTERM/SIGINT stop (playback first, exit 0), SIGHUP
+reloads the config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import numpy as np
+
+from edge_agent.bus import EventBus
+from edge_agent.config import Settings, load_settings
+from edge_agent.conversation import Conversation, ConversationSettings, ExecutorSpeaker, ExecutorTranscriber
+from edge_agent.errors import AudioError, ConfigError, EdgeAgentError, InputDataError
+from edge_agent.events import AgentState, ErrorEvent, Event, StateChanged
+from edge_agent.listen.listener import HOP, Listener
+
+log = logging.getLogger(__name__)
+
+RATE = 16000
+
+
+class Service(Protocol):
+    """Something that lives as long as the daemon (the MQTT bridge, systemd notify)."""
+
+    async def start(self, daemon: Any) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class RunOptions:
+    input_wav: Path | None = None
+    """A WAV file instead of the microphone."""
+    output_wav: Path | None = None
+    """A WAV file instead of the speaker."""
+    fast: bool = False
+    """Feed the input WAV as fast as it is processed (not paced in real time)."""
+    stay: bool = False
+    """Keep running after the input WAV ends (until SIGTERM)."""
+    events: str | None = None
+    """``-`` (stdout) or a file: JSON lines of every event."""
+    config_path: str | None = None
+
+
+# --- audio: WAV in and out ----------------------------------------------------------------------
+
+
+class WavInput:
+    """A WAV file as the microphone: a thread writes it hop by hop into the listener's ring and
+    runs the listener on it, paced in real time unless ``fast``. ``now()`` is the input clock."""
+
+    def __init__(self, path: Path, paced: bool) -> None:
+        self.audio, _ = read_input(path)
+        self.paced = paced
+        self.path = path
+        self._t0: float | None = None
+        self._written = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / RATE
+
+    def now(self) -> float:
+        """Seconds of input 'captured' so far: wall time since the start when paced (it goes on
+        past the end, so latency after the input ends is still wall latency)."""
+        if self.paced and self._t0 is not None:
+            return time.monotonic() - self._t0
+        return self._written / RATE
+
+    def start(self, listener: Any, on_done: Callable[[], None]) -> None:
+        def run() -> None:
+            self._t0 = time.monotonic()
+            try:
+                for i in range(0, len(self.audio) - HOP + 1, HOP):
+                    if self._stop.is_set():
+                        return
+                    listener.ring.write(self.audio[i:i + HOP])
+                    self._written = i + HOP
+                    listener.step()
+                    if self.paced:
+                        delay = self._t0 + self._written / RATE - time.monotonic()
+                        if delay > 0:
+                            self._stop.wait(delay)
+                listener.end_turn()  # input over mid-turn: end it (a no-op when nobody spoke)
+                listener.step()
+            except Exception:
+                log.exception("the WAV input thread failed")
+            finally:
+                on_done()
+
+        self._thread = threading.Thread(target=run, name="wav-input", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+
+
+def read_input(path: Path) -> tuple[np.ndarray, int]:
+    from edge_agent.audio.wav import read_wav
+
+    if not path.is_file():
+        raise InputDataError(f"input WAV {path} does not exist")
+    audio, rate = read_wav(path, RATE)
+    if audio.size == 0:
+        raise InputDataError(f"input WAV {path} holds no audio")
+    return audio, rate
+
+
+class WavPlayback:
+    """The reply into a WAV file, placed at the input's clock so the output lines up with the input.
+
+    Paced: audio 'plays' in real time (``played()`` grows with the clock, ``drain`` waits, ``stop``
+    cuts what was not heard yet). Unpaced: everything written counts as heard at once."""
+
+    def __init__(self, path: Path, sample_rate: int, paced: bool, position: Callable[[], float] | None = None) -> None:
+        self.path = path
+        self.sample_rate = sample_rate
+        self.paced = paced
+        self.position = position
+        self._parts: list[np.ndarray] = []
+        self._length = 0
+        self._play_end = 0.0  # monotonic time the queued audio finishes playing
+        self.reply_samples = 0
+        """Reply samples in the file (not counting the silence placed between replies)."""
+
+    def _remaining(self) -> int:
+        if not self.paced:
+            return 0
+        return max(0, int((self._play_end - time.monotonic()) * self.sample_rate))
+
+    def played(self) -> int:
+        return self.reply_samples - min(self._remaining(), self.reply_samples)
+
+    async def write(self, chunk: np.ndarray) -> None:
+        now = time.monotonic()
+        if self._remaining() == 0 and self.position is not None:
+            pad = int(self.position() * self.sample_rate) - self._length
+            if pad > 0:
+                self._append(np.zeros(pad, np.int16))
+        self._append(chunk.astype(np.int16, copy=False))
+        self.reply_samples += len(chunk)
+        self._play_end = max(self._play_end, now) + len(chunk) / self.sample_rate
+
+    def _append(self, a: np.ndarray) -> None:
+        self._parts.append(a)
+        self._length += len(a)
+
+    async def drain(self) -> None:
+        if self.paced:
+            await asyncio.sleep(max(0.0, self._play_end - time.monotonic()))
+
+    def stop(self) -> None:
+        cut = self._remaining()
+        if cut:
+            audio = np.concatenate(self._parts)[: self._length - cut]
+            self._parts, self._length = [audio], len(audio)
+            self.reply_samples -= cut
+        self._play_end = time.monotonic()
+
+    def close(self) -> None:
+        from edge_agent.audio.wav import write_wav
+
+        audio = np.concatenate(self._parts) if self._parts else np.zeros(0, np.int16)
+        write_wav(self.path, audio, self.sample_rate)
+
+
+# --- events out ---------------------------------------------------------------------------------
+
+
+class EventWriter:
+    """``--events``: one JSON object per line per event (type, wall_t, audio_t, ...)."""
+
+    def __init__(self, target: str) -> None:
+        self._own = target != "-"
+        self._out: IO[str] = sys.stdout if target == "-" else open(target, "w", encoding="utf-8")  # noqa: SIM115
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        line = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
+        with self._lock:
+            try:
+                self._out.write(line + "\n")
+                self._out.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+
+    def close(self) -> None:
+        if self._own:
+            self._out.close()
+
+
+# --- engines ------------------------------------------------------------------------------------
+
+
+def build_tts(settings: Settings, models: Any) -> Any:
+    from edge_agent.tts.piper_tts import PiperTts
+
+    voice = settings.tts.voice
+    if voice.endswith(".onnx") or "/" in voice:
+        path = Path(voice).expanduser()
+        if not path.is_file():
+            from edge_agent.errors import ModelError
+
+            raise ModelError(f"tts.voice {voice!r} does not exist (give a Piper .onnx path or a voice name "
+                             "from `edge-agent models list`)")
+    else:
+        spec = models.manifest.get(voice)
+        onnx = next(f.path for f in spec.files if f.path.endswith(".onnx"))
+        path = models.require(voice, onnx)
+    return PiperTts(path, threads=settings.tts.threads, length_scale=settings.tts.length_scale,
+                    speaker_id=settings.tts.speaker_id)
+
+
+def conversation_settings(settings: Settings) -> ConversationSettings:
+    from edge_agent.llm.local import system_prompt
+
+    c = settings.conversation
+    return ConversationSettings(system_prompt=system_prompt(settings), follow_up_s=c.follow_up_s,
+                                barge_in=c.barge_in, apology=c.apology, speculative_stt=settings.stt.speculative)
+
+
+def build_llm(settings: Settings, models: Any, bus: EventBus) -> Any:
+    """The chat model: the router over the local model and any cloud regions (``llm/factory.py``)."""
+    from edge_agent.llm.factory import build_chat_model
+
+    return build_chat_model(settings, models, bus.publish)
+
+
+# --- the daemon ---------------------------------------------------------------------------------
+
+
+class Daemon:
+    """One agent process. ``await run()`` until stopped (or until a WAV input is done)."""
+
+    def __init__(self, settings: Settings, options: RunOptions | None = None, bus: EventBus | None = None,
+                 process_start: float | None = None) -> None:
+        self.settings = settings
+        self.options = options or RunOptions()
+        self.bus = bus or EventBus()
+        self.process_start = process_start if process_start is not None else time.monotonic()
+        self.services: list[Any] = []
+        self.heartbeats: list[Callable[[], None]] = []
+        """Called from the listener loop once per processed hop while audio flows (sd_notify WATCHDOG)."""
+        self.conversation: Conversation | None = None
+        self.listener: Any = None
+        self.cold_start_s: float | None = None
+        self.tools: Any = None
+        self._stop: asyncio.Event | None = None
+        self._input_done: asyncio.Event | None = None
+        self._closers: list[Callable[[], Any]] = []
+
+    # --- extension points ---------------------------------------------------------------------
+
+    def add_service(self, service: Any) -> None:
+        """Register a service: ``await service.start(daemon)`` once the agent is up, ``await
+        service.stop()`` on the way down. A service with a ``heartbeat.beat`` gets the listener's
+        heartbeat; one with ``tools`` (a ToolRunner) is offered to the LLM."""
+        self.services.append(service)
+        beat = getattr(getattr(service, "heartbeat", None), "beat", None)
+        if callable(beat):
+            self.heartbeats.append(beat)
+        if getattr(service, "tools", None) is not None and self.tools is None:
+            self.tools = service.tools
+
+    def heartbeat(self) -> None:
+        for beat in self.heartbeats:
+            beat()
+
+    @property
+    def control(self) -> Conversation:
+        """The :class:`~edge_agent.control.AgentControl` (the conversation)."""
+        assert self.conversation is not None, "the daemon is not running"
+        return self.conversation
+
+    def stop(self) -> None:
+        """Stop (from the loop): playback is cut at once, then everything shuts down."""
+        if self.conversation is not None:
+            self.conversation.cancel()
+        if self._stop is not None:
+            self._stop.set()
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config; what a running conversation can change, it takes."""
+        try:
+            new = load_settings(self.options.config_path)
+        except ConfigError as exc:
+            log.error("reload: %s (keeping the old settings)", exc.message)
+            self.bus.publish(ErrorEvent(stage="config", message=exc.message))
+            return
+        self.settings = new
+        if self.conversation is not None:
+            self.conversation.cfg = conversation_settings(new)
+        logging.getLogger().setLevel(new.logging.level.upper())
+        log.info("reloaded the config (models, audio and MQTT changes need a restart)")
+
+    # --- run ----------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._input_done = asyncio.Event()
+        for sig, handler in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop), (signal.SIGHUP, self.reload)):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, handler)
+        try:
+            await self._start()
+            await self._serve()
+        finally:
+            await self._shutdown()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
+        return 0
+
+    async def _start(self) -> None:
+        from edge_agent.models import manager_from_settings
+
+        loop = asyncio.get_running_loop()
+        settings, opts = self.settings, self.options
+        models = manager_from_settings(settings)
+        wav_in = WavInput(opts.input_wav, paced=not opts.fast) if opts.input_wav else None
+        mic = None
+        if wav_in is None:
+            mic = open_microphone(settings)
+
+        # Models load in parallel: onnxruntime, CTranslate2 and llama.cpp release the GIL while loading.
+        conv_ref: list[Conversation] = []
+
+        def on_listener_event(event: Event) -> None:
+            if conv_ref:
+                conv_ref[0].post(event)
+
+        llm = build_llm(settings, models, self.bus)
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="load") as pool:
+            from edge_agent.listen.listener import build_listener_core
+            from edge_agent.stt.factory import create_stt
+
+            f_core = loop.run_in_executor(pool, lambda: build_listener_core(settings, models, on_listener_event))
+            f_stt = loop.run_in_executor(pool, lambda: create_stt(settings, models))
+            f_tts = loop.run_in_executor(pool, lambda: build_tts(settings, models))
+            results = await asyncio.gather(f_core, f_stt, f_tts, llm.start(), return_exceptions=True)
+        self._closers.append(llm.stop)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        core: Any
+        stt: Any
+        tts: Any
+        core, stt, tts = (r for r in results[:3] if not isinstance(r, BaseException))
+        # Warm the engines' first call (allocations, thread pools) off the critical path.
+        await loop.run_in_executor(None, _warm, stt, tts)
+
+        from edge_agent.audio.ringbuf import ring_for_seconds
+
+        ring = ring_for_seconds(settings.audio.ring_seconds, RATE)
+        self.listener = BeatingListener(core, ring, heartbeat=self.heartbeat)
+        listener_ctl = ListenerAdapter(self.listener, pre_roll_s=settings.turn.pre_roll_ms / 1000)
+        paced = wav_in is None or wav_in.paced
+        if wav_in is not None:
+            latency_clock: Callable[[], float] | None = wav_in.now if paced else None
+        else:
+            latency_clock = mic.now if mic is not None else None
+        if opts.output_wav is not None:
+            sink: Any = WavPlayback(opts.output_wav, tts.sample_rate, paced=paced,
+                                    position=wav_in.now if wav_in is not None else None)
+            self._closers.append(sink.close)
+        else:
+            sink = open_speaker(settings, tts.sample_rate)
+            self._closers.append(sink.close)
+        self.conversation = Conversation(
+            bus=self.bus, llm=llm, speaker=ExecutorSpeaker(tts), playback=sink,
+            transcriber=ExecutorTranscriber(stt), listener=listener_ctl,
+            settings=conversation_settings(settings), tools=self.tools,
+            audio_now=latency_clock, audio_clock=lambda: core.t, on_reload=self.reload,
+        )
+        conv_ref.append(self.conversation)
+        for svc in self.services:
+            await svc.start(self)
+        # Listening from here on: the cold start is over.
+        self.cold_start_s = time.monotonic() - self.process_start
+        log.info("listening (cold start %.2f s)", self.cold_start_s)
+        self.bus.publish(StateChanged(state=AgentState.IDLE, previous=None))
+        if wav_in is not None:
+            assert self._input_done is not None
+            done = self._input_done
+            wav_in.start(self.listener, lambda: _set_threadsafe(loop, done))
+            self._closers.append(wav_in.stop)
+        else:
+            assert mic is not None
+            mic.start(ring)
+            self._closers.append(mic.close)
+            self.listener.start()
+            self._closers.append(self.listener.stop)
+
+    async def _serve(self) -> None:
+        assert self._stop is not None and self._input_done is not None and self.conversation is not None
+        stop = asyncio.ensure_future(self._stop.wait())
+        done = asyncio.ensure_future(self._input_done.wait())
+        try:
+            await asyncio.wait({stop, done}, return_when=asyncio.FIRST_COMPLETED)
+            if done.done() and not stop.done():
+                await asyncio.sleep(0)  # events posted before the end of input are handled first
+                wait_idle = asyncio.ensure_future(self.conversation.wait_idle())
+                await asyncio.wait({stop, wait_idle}, return_when=asyncio.FIRST_COMPLETED)
+                wait_idle.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await wait_idle
+                if self.options.stay and not stop.done():
+                    log.info("input done; staying up until SIGTERM (--stay)")
+                    await stop
+        finally:
+            for t in (stop, done):
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+
+    async def _shutdown(self) -> None:
+        if self.conversation is not None:
+            self.conversation.playback.stop()
+            await self.conversation.close()
+        for svc in reversed(self.services):
+            try:
+                await svc.stop()
+            except Exception:
+                log.exception("stopping %r failed", svc)
+        for close in reversed(self._closers):
+            try:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("closing %r failed", close)
+        self._closers.clear()
+
+
+def _set_threadsafe(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(event.set)
+
+
+def _warm(stt: Any, tts: Any) -> None:
+    """One tiny call each, so the first real turn doesn't pay for first-call set-up."""
+    with contextlib.suppress(Exception):
+        stt.transcribe(np.zeros(RATE // 2, np.int16))
+    with contextlib.suppress(Exception):
+        for _ in tts.synthesize("Hi."):
+            pass
+
+
+class BeatingListener(Listener):
+    """The listener, plus a heartbeat after every step that processed audio (the watchdog's
+    evidence that frames flow: no audio, no beat)."""
+
+    def __init__(self, core: Any, ring: Any, heartbeat: Callable[[], None]) -> None:
+        super().__init__(core, ring)
+        self._beat = heartbeat
+
+    def step(self) -> int:
+        n = super().step()
+        if n:
+            self._beat()
+        return n
+
+
+class ListenerAdapter:
+    """The conversation's :class:`~edge_agent.conversation.ListenerControl` over the listener."""
+
+    def __init__(self, listener: Any, pre_roll_s: float = 0.3) -> None:
+        self.listener = listener
+        self.pre_roll_s = pre_roll_s
+
+    def set_playback_active(self, active: bool) -> None:
+        self.listener.set_playback_active(active)
+
+    def listen(self, timeout_s: float | None) -> None:
+        self.listener.start_listening()
+
+    def stop_listening(self) -> None:
+        self.listener.stop_listening()
+
+    def utterance(self, start_t: float, end_t: float) -> np.ndarray:
+        return self.listener.audio_between(max(0.0, start_t - self.pre_roll_s), end_t)  # type: ignore[no-any-return]
+
+
+# --- microphone and speaker (PortAudio) -----------------------------------------------------------
+
+
+def has_input_device(settings: Settings) -> bool:
+    """Whether PortAudio can see a microphone (the configured one, or any)."""
+    try:
+        from edge_agent.audio import pa  # type: ignore[attr-defined]
+    except ImportError:
+        pa = None
+    fn = getattr(pa, "has_input_device", None)
+    if callable(fn):
+        return bool(fn(settings.audio.input_device))
+    return _portaudio_input_count() > 0
+
+
+def _portaudio_input_count() -> int:
+    with _quiet_stderr():
+        try:
+            import pyaudio
+
+            p = pyaudio.PyAudio()
+        except Exception:
+            return 0
+        try:
+            return sum(1 for i in range(p.get_device_count())
+                       if p.get_device_info_by_index(i).get("maxInputChannels", 0) > 0)
+        finally:
+            p.terminate()
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Any:
+    """ALSA and JACK print to fd 2 when PortAudio probes; that is noise to a user."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
+def open_microphone(settings: Settings) -> Any:
+    try:
+        from edge_agent.audio.pa import open_microphone as pa_open  # type: ignore[attr-defined]
+    except ImportError:
+        raise AudioError("no microphone support in this build (edge_agent.audio.pa is missing); "
+                         "use --input WAV") from None
+    return pa_open(settings)
+
+
+def open_speaker(settings: Settings, sample_rate: int) -> Any:
+    try:
+        from edge_agent.audio.pa import open_speaker as pa_open  # type: ignore[attr-defined]
+    except ImportError:
+        raise AudioError("no speaker support in this build (edge_agent.audio.pa is missing); "
+                         "use --output WAV") from None
+    return pa_open(settings, sample_rate)
+
+
+def run_daemon(settings: Settings, options: RunOptions, process_start: float | None = None,
+               on_ready: Callable[[Daemon], None] | None = None) -> tuple[int, Daemon]:
+    """Run a daemon to the end in a fresh event loop; returns (exit status, daemon)."""
+    bus = EventBus()
+    writer = EventWriter(options.events) if options.events else None
+    if writer is not None:
+        bus.subscribe(writer)
+    daemon = Daemon(settings, options, bus, process_start=process_start)
+    if on_ready is not None:
+        on_ready(daemon)
+    try:
+        status = asyncio.run(daemon.run())
+    except EdgeAgentError:
+        raise
+    finally:
+        if writer is not None:
+            writer.close()
+    return status, daemon
