@@ -381,3 +381,39 @@ def test_ring_for_seconds() -> None:
     assert ring_for_seconds(0.5, 16000).capacity == 8000
     with pytest.raises(ValueError, match="positive"):
         ring_for_seconds(0, 16000)
+
+
+# --- the benchmark's Python baseline is a fair equivalent --------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(capacity=st.integers(1, 40),
+       ops=st.lists(st.tuples(st.sampled_from(["write", "read"]), st.integers(1, 90)), max_size=40))
+def test_benchmark_baseline_has_the_same_semantics(capacity: int, ops: list[tuple[str, int]]) -> None:
+    from edge_agent.bench.ringbuf import NumpyRing
+
+    c_ring, py_ring, counter = RingBuffer(capacity), NumpyRing(capacity), 0
+    for op, size in ops:
+        if op == "write":
+            frame = (np.arange(counter, counter + size) % 30000).astype(np.int16).tobytes()
+            counter += size
+            assert c_ring.write(frame) == py_ring.write(frame)
+        else:
+            n = min(size, capacity)
+            a, b = np.zeros(n, np.int16), np.zeros(n, np.int16)
+            assert c_ring.read_into(a) == py_ring.read_into(b)
+            assert np.array_equal(a, b)
+        assert c_ring.available == py_ring.available
+        assert c_ring.dropped == py_ring.dropped
+
+
+def test_bench_ringbuf_cli_prints_the_three_figures() -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "edge_agent", "bench", "ringbuf", "--json",
+                          "--samples", "3200", "--seconds", "0"], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert set(result) == {"c_samples_per_s", "python_samples_per_s", "ratio"}
+    assert result["c_samples_per_s"] > 0 and result["python_samples_per_s"] > 0
