@@ -28,10 +28,10 @@ from typing import IO, Any, Protocol
 import numpy as np
 
 from edge_agent.bus import EventBus
-from edge_agent.config import Settings, load_settings
+from edge_agent.config import Settings
 from edge_agent.conversation import Conversation, ConversationSettings, ExecutorSpeaker, ExecutorTranscriber
-from edge_agent.errors import AudioError, ConfigError, EdgeAgentError, InputDataError
-from edge_agent.events import AgentState, ErrorEvent, Event, StateChanged
+from edge_agent.errors import AudioError, EdgeAgentError, InputDataError
+from edge_agent.events import AgentState, Event, StateChanged
 from edge_agent.listen.listener import HOP, Listener
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,12 @@ class EventWriter:
 
     def __init__(self, target: str) -> None:
         self._own = target != "-"
-        self._out: IO[str] = sys.stdout if target == "-" else open(target, "w", encoding="utf-8")  # noqa: SIM115
+        try:
+            self._out: IO[str] = sys.stdout if target == "-" else open(target, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            from edge_agent.errors import UsageError
+
+            raise UsageError(f"cannot write events to {target}: {exc.strerror}") from None
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
@@ -304,18 +309,19 @@ class Daemon:
             self._stop.set()
 
     def reload(self) -> None:
-        """SIGHUP: re-read the config; what a running conversation can change, it takes."""
-        try:
-            new = load_settings(self.options.config_path)
-        except ConfigError as exc:
-            log.error("reload: %s (keeping the old settings)", exc.message)
-            self.bus.publish(ErrorEvent(stage="config", message=exc.message))
+        """SIGHUP: re-read the config; what a running conversation can change, it takes. An
+        invalid config is refused (error event) and the running one kept."""
+        from edge_agent.service import SystemdService, reload_settings
+
+        systemd = next((s for s in self.services if isinstance(s, SystemdService)), None)
+        new = reload_settings(self.options.config_path, self.settings, self.bus, systemd)
+        if new is self.settings:
             return
         self.settings = new
         if self.conversation is not None:
             self.conversation.cfg = conversation_settings(new)
         logging.getLogger().setLevel(new.logging.level.upper())
-        log.info("reloaded the config (models, audio and MQTT changes need a restart)")
+        log.info("conversation settings applied (models, audio and MQTT changes need a restart)")
 
     # --- run ----------------------------------------------------------------------------------
 
@@ -571,14 +577,28 @@ def open_speaker(settings: Settings, sample_rate: int) -> Any:
     return pa_open(settings, sample_rate)
 
 
+def add_default_services(daemon: Daemon) -> None:
+    """systemd notify when run by systemd; the MQTT bridge when ``mqtt.enabled``."""
+    from edge_agent.service import service_from_env
+
+    systemd = service_from_env()
+    if systemd is not None:
+        daemon.add_service(systemd)
+    if daemon.settings.mqtt.enabled:
+        from edge_agent.mqtt.service import MqttService
+
+        daemon.add_service(MqttService(daemon.settings.mqtt, daemon.bus))
+
+
 def run_daemon(settings: Settings, options: RunOptions, process_start: float | None = None,
-               on_ready: Callable[[Daemon], None] | None = None) -> tuple[int, Daemon]:
+               on_ready: Callable[[Daemon], object] | None = None) -> tuple[int, Daemon]:
     """Run a daemon to the end in a fresh event loop; returns (exit status, daemon)."""
     bus = EventBus()
     writer = EventWriter(options.events) if options.events else None
     if writer is not None:
         bus.subscribe(writer)
     daemon = Daemon(settings, options, bus, process_start=process_start)
+    add_default_services(daemon)
     if on_ready is not None:
         on_ready(daemon)
     try:
