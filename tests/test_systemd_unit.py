@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import platform
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,36 @@ def test_drop_in_examples_are_valid(tmp_path: Path) -> None:
         (d / ex.name.removesuffix(".example")).write_text(text)
         r = _verify(unit)
         assert r.returncode == 0 and r.stdout + r.stderr == "", f"{ex.name}: {r.stdout}{r.stderr}"
+
+
+MDWE_PROBE = r"""
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+# PR_SET_MDWE with PR_MDWE_REFUSE_EXEC_GAIN: the kernel's form of MemoryDenyWriteExecute=yes.
+if libc.prctl(65, 1, 0, 0, 0) != 0:
+    sys.exit(3)
+import numpy as np
+from edge_agent.config import load_settings
+from edge_agent.models import manager_from_settings
+from edge_agent.stt.factory import create_stt
+settings = load_settings(None)
+stt = create_stt(settings, manager_from_settings(settings))
+try:
+    stt.transcribe(np.zeros(8000, np.int16))
+except Exception as exc:
+    print(exc)
+    sys.exit(1)
+"""
+
+
+@pytest.mark.real_model
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="measured on x86_64 (oneDNN JIT)")
+def test_memory_deny_write_execute_stays_off_while_whisper_needs_it() -> None:
+    """The unit leaves MemoryDenyWriteExecute off because CTranslate2 (faster-whisper) JIT-compiles
+    its kernels. If this starts failing, the engine no longer needs it: turn the protection on."""
+    r = subprocess.run([sys.executable, "-c", MDWE_PROBE], capture_output=True, text=True, timeout=120)
+    if r.returncode == 3:
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3)")
+    assert r.returncode == 1, f"Whisper now works under W^X: set MemoryDenyWriteExecute=yes ({r.stderr[-500:]})"
+    assert "decoding failed" in r.stdout, r.stdout + r.stderr  # the JIT refused, not some other error
+    assert _service_section()["Service.MemoryDenyWriteExecute"][-1] == "no"
