@@ -383,7 +383,12 @@ class Conversation:
         self._set_state(AgentState.IDLE)
 
     def set_volume(self, level: float) -> None:
-        self._volume = max(0.0, min(2.0, float(level)))
+        level = max(0.0, min(2.0, float(level)))
+        sink_gain = getattr(self.playback, "set_volume", None)
+        if callable(sink_gain):
+            sink_gain(level)  # the sink applies it (to what is already queued, too)
+        else:
+            self._volume = level
 
     def reload(self) -> None:
         if self.on_reload is not None:
@@ -650,6 +655,9 @@ class Conversation:
 
     def _audio_started(self, reply: _Reply) -> None:
         reply.started = True
+        begin = getattr(self.playback, "begin_reply", None)
+        if callable(begin):
+            begin()  # the sink times the reply's first sample
         reply.played_at_start = self.playback.played()
         now = self._loop.time()
         self.listener.set_playback_active(True)

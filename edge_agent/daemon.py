@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -30,7 +29,7 @@ import numpy as np
 from edge_agent.bus import EventBus
 from edge_agent.config import Settings
 from edge_agent.conversation import Conversation, ConversationSettings, ExecutorSpeaker, ExecutorTranscriber
-from edge_agent.errors import AudioError, EdgeAgentError, InputDataError
+from edge_agent.errors import EdgeAgentError, InputDataError
 from edge_agent.events import AgentState, Event, StateChanged
 from edge_agent.listen.listener import HOP, Listener
 
@@ -349,9 +348,7 @@ class Daemon:
         settings, opts = self.settings, self.options
         models = manager_from_settings(settings)
         wav_in = WavInput(opts.input_wav, paced=not opts.fast) if opts.input_wav else None
-        mic = None
-        if wav_in is None:
-            mic = open_microphone(settings)
+        mic = Microphone(settings, self.bus) if wav_in is None else None
 
         # Models load in parallel: onnxruntime, CTranslate2 and llama.cpp release the GIL while loading.
         conv_ref: list[Conversation] = []
@@ -417,8 +414,8 @@ class Daemon:
             self._closers.append(wav_in.stop)
         else:
             assert mic is not None
-            mic.start(ring)
             self._closers.append(mic.close)
+            mic.start(ring)
             self.listener.start()
             self._closers.append(self.listener.stop)
 
@@ -516,65 +513,113 @@ class ListenerAdapter:
 
 
 def has_input_device(settings: Settings) -> bool:
-    """Whether PortAudio can see a microphone (the configured one, or any)."""
+    """Whether PortAudio can see a microphone (any input device at all)."""
+    from edge_agent.audio import pa
+
     try:
-        from edge_agent.audio import pa  # type: ignore[attr-defined]
-    except ImportError:
-        pa = None
-    fn = getattr(pa, "has_input_device", None)
-    if callable(fn):
-        return bool(fn(settings.audio.input_device))
-    return _portaudio_input_count() > 0
-
-
-def _portaudio_input_count() -> int:
-    with _quiet_stderr():
-        try:
-            import pyaudio
-
-            p = pyaudio.PyAudio()
-        except Exception:
-            return 0
-        try:
-            return sum(1 for i in range(p.get_device_count())
-                       if p.get_device_info_by_index(i).get("maxInputChannels", 0) > 0)
-        finally:
-            p.terminate()
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Any:
-    """ALSA and JACK print to fd 2 when PortAudio probes; that is noise to a user."""
+        portaudio = pa.open_portaudio()
+    except Exception:
+        return False
     try:
-        fd = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
+        return any(d.get("maxInputChannels", 0) > 0 for d in pa.list_devices(portaudio))
     finally:
-        os.dup2(fd, 2)
-        os.close(fd)
+        with contextlib.suppress(Exception):
+            portaudio.terminate()
 
 
-def open_microphone(settings: Settings) -> Any:
+class Microphone:
+    """The PortAudio microphone into the listener's ring; ``now()`` is the capture clock."""
+
+    def __init__(self, settings: Settings, bus: EventBus) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.source: Any = None
+
+    def start(self, ring: Any) -> None:
+        from edge_agent.audio.pa import MicSource
+
+        a = self.settings.audio
+        self.source = MicSource(ring, sample_rate=RATE, device=a.input_device, device_rate=a.device_sample_rate,
+                                frame_ms=a.frame_ms, reconnect_max_s=a.reconnect_max_s, on_event=self._event)
+        self.source.start()  # a missing device raises AudioError listing the devices
+
+    def now(self) -> float:
+        return self.source.ring.total_written / RATE if self.source is not None else 0.0
+
+    def _event(self, kind: str, detail: str) -> None:
+        from edge_agent.events import ErrorEvent
+
+        if kind == "audio_lost":
+            self.bus.publish(ErrorEvent(stage="audio", message=f"microphone lost: {detail}"))
+        else:
+            log.info("microphone %s: %s", kind, detail)
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.stop()
+
+
+class SinkPlayback:
+    """The conversation's :class:`~edge_agent.conversation.Playback` over a blocking
+    :class:`~edge_agent.audio.base.AudioSink` (the speaker): writes and drains run on one thread;
+    ``stop`` is immediate (the device falls silent within one callback period)."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+        self.sample_rate: int = sink.sample_rate
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playback")
+        self._written = 0
+        self._stopped_at: int | None = None
+
+    def begin_reply(self) -> None:
+        self.sink.begin_reply()
+        self._written = 0
+        self._stopped_at = None
+
+    async def write(self, chunk: np.ndarray) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.sink.write, chunk)
+        self._written += len(chunk)
+
+    async def drain(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.sink.drain)
+
+    def stop(self) -> None:
+        self._stopped_at = self.played()
+        self.sink.stop(wait=False) if _accepts_wait(self.sink.stop) else self.sink.stop()
+
+    def played(self) -> int:
+        if self._stopped_at is not None:
+            return self._stopped_at
+        first = self.sink.first_sample_t
+        if first is None:
+            return 0
+        return min(self._written, int((time.monotonic() - first) * self.sample_rate))
+
+    def set_volume(self, gain: float) -> None:
+        self.sink.set_volume(gain)
+
+    def close(self) -> None:
+        self.sink.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _accepts_wait(fn: Any) -> bool:
+    import inspect
+
     try:
-        from edge_agent.audio.pa import open_microphone as pa_open  # type: ignore[attr-defined]
-    except ImportError:
-        raise AudioError("no microphone support in this build (edge_agent.audio.pa is missing); "
-                         "use --input WAV") from None
-    return pa_open(settings)
+        return "wait" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
-def open_speaker(settings: Settings, sample_rate: int) -> Any:
-    try:
-        from edge_agent.audio.pa import open_speaker as pa_open  # type: ignore[attr-defined]
-    except ImportError:
-        raise AudioError("no speaker support in this build (edge_agent.audio.pa is missing); "
-                         "use --output WAV") from None
-    return pa_open(settings, sample_rate)
+def open_speaker(settings: Settings, sample_rate: int) -> SinkPlayback:
+    from edge_agent.audio.pa import SpeakerSink
+
+    a = settings.audio
+    sink = SpeakerSink(sample_rate=sample_rate, device=a.output_device, output_rate=a.output_sample_rate,
+                       volume=a.volume, reconnect_max_s=a.reconnect_max_s)
+    sink.start()  # a missing device raises AudioError listing the devices
+    return SinkPlayback(sink)
 
 
 def add_default_services(daemon: Daemon) -> None:
