@@ -12,6 +12,7 @@ Unknown keys are errors everywhere: a typo must not be silently ignored.
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 import tomllib
@@ -372,7 +373,10 @@ class CredentialsSource(PydanticBaseSettingsSource):
             node = out
             for part in parts[:-1]:
                 node = node.setdefault(part, {})
-            node[parts[-1]] = entry.read_text(encoding="utf-8").strip()
+            try:
+                node[parts[-1]] = entry.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"credential file {entry} cannot be read as UTF-8 text: {exc}") from None
         return out
 
 
@@ -396,13 +400,16 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
             raise ConfigError(f"config file {file} does not exist") from None
         except OSError as exc:
             raise ConfigError(f"config file {file} cannot be read: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {file} is not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+    file_data = copy.deepcopy(data)
     _merge(data, overrides)
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, file)) from None
+        raise ConfigError(describe_validation_error(exc, file, file_data)) from None
     from edge_agent.logs import register_secrets
 
     register_secrets(settings)  # from now on no log line can carry these values
@@ -417,12 +424,13 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             base[key] = value
 
 
-def describe_validation_error(exc: ValidationError, file: Path | None = None) -> str:
-    """One line per problem: the dotted field, the bad value, and what is allowed."""
-    where = f" in {file}" if file else ""
+def describe_validation_error(exc: ValidationError, file: Path | None = None,
+                              file_data: dict[str, Any] | None = None) -> str:
+    """One line per problem: the dotted field, where it came from, the bad value, and what is allowed."""
     lines = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"])
+        where = _where(err["loc"], err.get("input"), file, file_data)
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown setting {loc!r}{where} (check the spelling; `edge-agent config schema` lists them)")
             continue
@@ -432,6 +440,24 @@ def describe_validation_error(exc: ValidationError, file: Path | None = None) ->
             shown = shown[:57] + "..."
         lines.append(f"invalid value for {loc!r}{where}: {shown}: {err['msg']}")
     return "\n".join(lines)
+
+
+def _where(loc: tuple[Any, ...], value: Any, file: Path | None, file_data: dict[str, Any] | None) -> str:
+    """`` in FILE`` when the bad value is the file's; otherwise it came from the environment or credentials."""
+    if file is None:
+        return ""
+    if file_data is None:
+        return f" in {file}"
+    node: Any = file_data
+    for part in loc:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if not (in_dict or in_list):
+            return " (from the environment or $CREDENTIALS_DIRECTORY)"
+        node = node[part]
+    if node is value or node == value:
+        return f" in {file}"
+    return " (from the environment or $CREDENTIALS_DIRECTORY)"
 
 
 def _is_secret_loc(loc: tuple[Any, ...]) -> bool:
