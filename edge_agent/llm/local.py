@@ -264,10 +264,13 @@ class LocalLlm:
     def warm(self) -> float:
         """Evaluate the system prompt once so the KV cache holds it; returns the milliseconds it took."""
         t0 = time.perf_counter()
-        with self._lock:
-            for _ in self._generate(self.prepare([{"role": "user", "content": "Hello."}]), None, 1,
-                                    threading.Event()):
-                pass
+        try:
+            with self._lock:
+                for _ in self._generate(self.prepare([{"role": "user", "content": "Hello."}]), None, 1,
+                                        threading.Event()):
+                    pass
+        except (ValueError, RuntimeError) as exc:  # e.g. the system prompt overflows n_ctx: each turn will say so
+            log.warning("could not warm the LLM's KV cache: %s", exc)
         return (time.perf_counter() - t0) * 1000
 
     def _generate(self, messages: list[Message], grammar: Any, max_tokens: int,
