@@ -56,10 +56,12 @@ class LoopThread:
 
     def close(self) -> None:
         async def cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for _ in range(3):  # cancelling may let a just-accepted connection start one more task
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.sleep(0.01)
 
         with contextlib.suppress(Exception):
             self.run(cancel_all(), timeout=5)

@@ -11,13 +11,14 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
-from edge_agent.config import CloudConfig
+from edge_agent.config import CloudConfig, CloudRegion
 from edge_agent.errors import LlmError
+from edge_agent.llm.base import Delta, Message
 from edge_agent.llm.cloud import CloudRegionModel
 
 if TYPE_CHECKING:
@@ -28,6 +29,19 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 STARTUP_SAMPLES = 3
 """Probes per region in the start-up round (regions in parallel, samples in a row; the minimum counts)."""
+
+
+class RegionModel(Protocol):
+    """A region's chat model that can also be probed: :class:`CloudRegionModel`, or a test fake."""
+
+    name: str
+    region: CloudRegion
+
+    def stream(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> AsyncIterator[Delta]: ...
+
+    async def probe(self) -> float: ...
+
+    async def aclose(self) -> None: ...
 
 
 class BreakerState(StrEnum):
@@ -94,7 +108,7 @@ class RegionStatus:
 class RegionHealth:
     """Everything known about one region: smoothed RTT, breaker, recent first-token latencies."""
 
-    def __init__(self, model: CloudRegionModel, cfg: CloudConfig, clock: Clock = time.monotonic) -> None:
+    def __init__(self, model: RegionModel, cfg: CloudConfig, clock: Clock = time.monotonic) -> None:
         self.model = model
         self.name = model.region.name
         self.alpha = cfg.ewma_alpha
@@ -142,9 +156,10 @@ class RegionHealth:
 class RegionMonitor:
     """The regions, ranked nearest-healthy first, kept fresh by a background probing task."""
 
-    def __init__(self, cfg: CloudConfig, models: list[CloudRegionModel] | None = None, clock: Clock = time.monotonic) -> None:
+    def __init__(self, cfg: CloudConfig, models: Sequence[RegionModel] | None = None, clock: Clock = time.monotonic) -> None:
         self.cfg = cfg
-        models = models if models is not None else [CloudRegionModel(cfg, r) for r in cfg.regions]
+        if models is None:
+            models = [CloudRegionModel(cfg, r) for r in cfg.regions]
         self.regions = [RegionHealth(m, cfg, clock) for m in models]
         self._task: asyncio.Task[None] | None = None
         self.first_round = asyncio.Event()
