@@ -108,7 +108,7 @@ class SystemdService:
         bus = getattr(daemon, "bus", None)
         if bus is not None:
             self._unsubscribe = bus.subscribe(self._on_event)
-        self.notifier.status("loading models")
+        self.notifier.status("starting the listener")
         self._task = asyncio.create_task(self._run(), name="sd_notify")
         interval = self.notifier.watchdog_interval()
         log.info("systemd notify socket %s; watchdog %s", self.notifier.socket_path,

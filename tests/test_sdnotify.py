@@ -166,7 +166,7 @@ def test_service_lifecycle_status_and_stopping(notify_socket: NotifySocket) -> N
     asyncio.run(scenario())
     msgs = notify_socket.drain(0.1)
     texts = [m for _, m in msgs]
-    assert texts[0] == "STATUS=loading models"
+    assert texts[0] == "STATUS=starting the listener"
     assert "STATUS=state: thinking" in texts
     assert any(m.startswith("READY=1") for m in texts)
     assert texts[-1].startswith("STOPPING=1")
@@ -339,5 +339,82 @@ def test_real_listener_stalled_stops_the_pings(notify_socket: NotifySocket) -> N
     after = [t for t in pings if t >= stalled_at]
     assert len(before) >= 3, notify_socket.messages  # it was pinging while frames flowed
     # At most one ping after the stall, and none later than one interval after it (+ scheduling slack).
+    assert len(after) <= 1 and all(t - stalled_at <= interval + 0.25 for t in after), (stalled_at, pings)
+    assert "withholding WATCHDOG=1" in err
+
+
+# --- the real daemon: `edge-agent run --input WAV --stay` under a fake service manager --------------
+
+
+@pytest.fixture(scope="module")
+def noise_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 s of quiet noise: audio frames flow through the whole daemon, nobody says the wake word."""
+    import numpy as np
+
+    from edge_agent.audio.wav import write_wav
+
+    path = tmp_path_factory.mktemp("daemon") / "noise.wav"
+    rng = np.random.default_rng(0)
+    write_wav(path, (rng.standard_normal(16000 * 12) * 30).astype(np.int16), 16000)
+    return path
+
+
+def _start_daemon(sock: NotifySocket, tmp_path: Path, wav: Path, watchdog_usec: int,
+                  extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("# defaults\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EDGE_AGENT_", "WATCHDOG_"))}
+    if "EDGE_AGENT_PATHS__MODELS_DIR" in os.environ:
+        env["EDGE_AGENT_PATHS__MODELS_DIR"] = os.environ["EDGE_AGENT_PATHS__MODELS_DIR"]
+    env.update(NOTIFY_SOCKET=sock.path, WATCHDOG_USEC=str(watchdog_usec), **(extra_env or {}))
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_agent", "run", "--config", str(cfg), "--input", str(wav),
+         "--output", str(tmp_path / "reply.wav"), "--stay"],
+        env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_daemon_ready_watchdog_and_stopping(notify_socket: NotifySocket, tmp_path: Path, noise_wav: Path) -> None:
+    interval = 0.5
+    t0 = time.monotonic()
+    proc = _start_daemon(notify_socket, tmp_path, noise_wav, int(interval * 2e6))
+    try:
+        ready = notify_socket.wait_for("READY=1", timeout=20)
+        time.sleep(6 * interval)
+        sigterm_t = time.monotonic()
+    finally:
+        rc, err = _stop(proc)
+    stopped_in = time.monotonic() - sigterm_t
+    assert rc == 0, err
+    assert ready - t0 < 20  # models loaded and listening within 20 s of start
+    assert stopped_in < 20, stopped_in  # within the unit's TimeoutStopSec
+    pings = notify_socket.times("WATCHDOG=1")
+    assert len(pings) >= 5, notify_socket.messages
+    gaps = sorted(b - a for a, b in zip(pings, pings[1:], strict=False))
+    assert 0.8 * interval <= gaps[len(gaps) // 2] <= 1.5 * interval, gaps
+    texts = [m for _, m in notify_socket.messages]
+    assert any(m.startswith("STATUS=state: idle") or "STATUS=state: idle" in m for m in texts), texts
+    assert texts[-1].startswith("STOPPING=1"), texts
+    assert "Traceback" not in err
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_daemon_stalled_listener_stops_the_pings(notify_socket: NotifySocket, tmp_path: Path,
+                                                 noise_wav: Path) -> None:
+    interval = 0.5
+    stall_after = 3 * interval
+    proc = _start_daemon(notify_socket, tmp_path, noise_wav, int(interval * 2e6), {STALL_ENV: str(stall_after)})
+    try:
+        ready = notify_socket.wait_for("READY=1", timeout=20)
+        time.sleep(stall_after + 5 * interval)
+    finally:
+        rc, err = _stop(proc)
+    assert rc == 0, err  # the stalled daemon still stops cleanly on SIGTERM
+    stalled_at = ready + stall_after
+    pings = notify_socket.times("WATCHDOG=1")
+    assert len([t for t in pings if t < stalled_at]) >= 2, notify_socket.messages
+    after = [t for t in pings if t >= stalled_at]
     assert len(after) <= 1 and all(t - stalled_at <= interval + 0.25 for t in after), (stalled_at, pings)
     assert "withholding WATCHDOG=1" in err
