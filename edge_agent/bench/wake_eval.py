@@ -1,0 +1,183 @@
+"""Wake word accuracy on the generated test set: recall, false accepts per hour, confusables.
+
+``evaluate_wake(settings, models)`` measures the configured detector (and, with ``compare=True``,
+every engine / second-stage combination) on:
+
+- wake phrases (Piper at several speeds and pitches, espeak-ng voices; clean, 20 and 10 dB noise):
+  recall = clips with a detection between the phrase's start and 1.5 s after its end;
+- ordinary speech (about 10 minutes, no wake phrase): false accepts per hour;
+- confusable phrases ("okay now", "hey travis", ...): clips with any detection.
+
+Run alone: ``python -m edge_agent.bench.wake_eval --json [--compare] [--minutes 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from edge_agent import testaudio
+
+if TYPE_CHECKING:
+    from edge_agent.config import Settings
+    from edge_agent.listen.wake import WakeWordDetector
+    from edge_agent.models import ModelManager
+
+HOP = 320  # 20 ms, a typical listener hop
+LATE_S = 1.5
+CONFIGS: dict[str, tuple[str, str, float | None]] = {
+    # name: (engine, verify, first-stage threshold; None = the engine's/stage's default)
+    "micro": ("micro", "none", None),
+    "micro@0.5": ("micro", "none", 0.5),
+    "open": ("open", "none", None),
+    "open@0.2": ("open", "none", 0.2),
+    "micro+engine": ("micro", "engine", None),
+    "micro+stt": ("micro", "stt", None),
+    "open+stt": ("open", "stt", None),
+    "open+engine": ("open", "engine", None),
+}
+
+
+def _run(det: WakeWordDetector, samples: Any) -> list[tuple[float, str, float]]:
+    det.reset()
+    hits = []
+    for i in range(0, len(samples), HOP):
+        d = det.process(samples[i : i + HOP])
+        if d is not None:
+            hits.append(((i + HOP) / testaudio.RATE, d.keyword, d.score))
+    return hits
+
+
+def measure(det: WakeWordDetector, keyword: str, wake: Sequence[testaudio.Utterance],
+            confusable: Sequence[testaudio.Utterance], ordinary: Sequence[testaudio.Utterance]) -> dict[str, Any]:
+    cpu0 = time.process_time()
+    detected = 0
+    latencies = []
+    missed = []
+    for u in wake:
+        seg = u.segments[0]
+        ok = [t for t, kw, _ in _run(det, u.samples) if kw == keyword and seg.start_t <= t <= seg.end_t + LATE_S]
+        if ok:
+            detected += 1
+            latencies.append(ok[0] - seg.end_t)
+        else:
+            missed.append(f"{u.voice} {u.noise}@{u.snr_db}")
+    wake_cpu = time.process_time() - cpu0
+    cpu0 = time.process_time()
+    conf_hits = []
+    for u in confusable:
+        if _run(det, u.samples):
+            conf_hits.append(f"{u.text} [{u.voice} {u.noise}@{u.snr_db}]")
+    fa = 0
+    fa_where = []
+    for u in ordinary:
+        for t, kw, _ in _run(det, u.samples):
+            fa += 1
+            near = [s.text for s in u.segments if s.start_t - 0.5 <= t <= s.end_t + 1.5]
+            fa_where.append(f"{kw}@{t:.1f}s: {near[-1] if near else '?'}")
+    ord_cpu = time.process_time() - cpu0
+    hours = sum(u.duration for u in ordinary) / 3600.0
+    latencies.sort()
+    return {
+        "recall": detected / len(wake) if wake else None,
+        "wake_clips": len(wake),
+        "missed": missed,
+        "detection_delay_s_median": latencies[len(latencies) // 2] if latencies else None,
+        "false_accepts_per_hour": fa / hours if hours else None,
+        "false_accepts": fa,
+        "ordinary_hours": hours,
+        "false_accepts_at": fa_where,
+        "confusable_false_accepts": len(conf_hits),
+        "confusable_clips": len(confusable),
+        "confusable_hits": conf_hits,
+        "cpu_s_per_audio_s_speech": ord_cpu / (hours * 3600.0) if hours else None,
+        "cpu_s_per_audio_s_wake_set": wake_cpu / sum(u.duration for u in wake) if wake else None,
+    }
+
+
+def _build(settings: Settings, models: ModelManager, engine: str, verify: str,
+           threshold: float | None) -> WakeWordDetector:
+    from edge_agent.listen.wake import build_wake_detector
+
+    s = settings.model_copy(deep=True)
+    s.wake.engine = engine  # type: ignore[assignment]
+    s.wake.verify = verify  # type: ignore[assignment]
+    if verify == "none":
+        s.wake.threshold = threshold
+    else:
+        s.wake.verify_threshold = threshold
+    return build_wake_detector(s, models)
+
+
+def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = False, minutes: float = 10.0,
+                  wake_n: int = 48, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Figures for the configured detector; with ``compare``, for every configuration in CONFIGS."""
+    keyword = settings.wake.keywords[0]
+    wake = testaudio.wake_set(keyword, wake_n)
+    confusable = testaudio.confusable_set()
+    ordinary = testaudio.ordinary_speech(minutes)
+    configs: dict[str, tuple[str, str, float | None]] = {
+        "configured": (str(settings.wake.engine), settings.wake.verify,
+                       settings.wake.threshold if settings.wake.verify == "none" else settings.wake.verify_threshold)}
+    if compare:
+        configs.update(CONFIGS)
+    out: dict[str, Any] = {"keyword": keyword, "set": {
+        "wake_clips": len(wake), "confusable_clips": len(confusable),
+        "ordinary_minutes": round(sum(u.duration for u in ordinary) / 60.0, 2)}, "configs": {}}
+    for name, (engine, verify, threshold) in configs.items():
+        if progress:
+            progress(name)
+        det = _build(settings, models, engine, verify, threshold)
+        try:
+            result = measure(det, keyword, wake, confusable, ordinary)
+        finally:
+            det.close()
+        result.update({"engine": engine, "verify": verify, "threshold": threshold})
+        out["configs"][name] = result
+    best = out["configs"]["configured"]
+    out.update({k: best[k] for k in ("recall", "false_accepts_per_hour", "confusable_false_accepts",
+                                      "cpu_s_per_audio_s_speech")})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge_agent.config import load_settings
+    from edge_agent.errors import EdgeAgentError
+    from edge_agent.models import ModelManager
+
+    p = argparse.ArgumentParser(prog="python -m edge_agent.bench.wake_eval", description=__doc__.split("\n")[0])
+    p.add_argument("--config", help="config file (default: the usual search)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--compare", action="store_true", help="also measure every engine / second-stage combination")
+    p.add_argument("--minutes", type=float, default=10.0, help="ordinary speech for false accepts per hour")
+    p.add_argument("--wake-n", type=int, default=48, help="wake phrase clips")
+    p.add_argument("--verbose", action="store_true", help="keep the lists of misses and false accepts")
+    args = p.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        models = ModelManager(settings.paths.models_dir)
+        result = evaluate_wake(settings, models, args.compare, args.minutes, args.wake_n,
+                               progress=lambda n: print(f"measuring {n}...", file=sys.stderr))
+    except EdgeAgentError as exc:
+        print(f"edge-agent: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    if not args.verbose:
+        for r in result["configs"].values():
+            for k in ("missed", "false_accepts_at", "confusable_hits"):
+                r[k] = r[k][:5]
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for name, r in result["configs"].items():
+            print(f"{name:14s} recall {r['recall']:.3f}  FA/h {r['false_accepts_per_hour']:.2f}  "
+                  f"confusables {r['confusable_false_accepts']}/{r['confusable_clips']}  "
+                  f"cpu {r['cpu_s_per_audio_s_speech']:.4f} s/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,233 @@
+"""Second stage: confirm each first-stage detection on the buffered wake audio.
+
+The first stage runs at a lower threshold (it then misses fewer unusual voices but also fires on
+similar-sounding phrases); every candidate is checked once, after a short delay so the whole
+phrase is in the buffer, by one of:
+
+- ``stt``: Whisper tiny.en (faster-whisper, int8, one thread) transcribes the last ~2 s and the
+  text must contain one of the keyword's spellings (``okay nabu``, ``ok naboo``, ...);
+- ``engine``: the other local engine (openWakeWord for microWakeWord and back) is run over the
+  same audio and must score the keyword above its own threshold.
+
+Either costs nothing while idle: work happens only on a candidate (a few per hour of speech).
+The detection is reported ``delay_s`` after the first stage fired.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from edge_agent.errors import WakeWordError
+from edge_agent.listen.wake import RATE, Detection, WakeWordDetector, WindowedDetector
+
+if TYPE_CHECKING:
+    from edge_agent.config import Settings
+    from edge_agent.models import ModelManager
+
+BUFFER_S = 2.5
+DELAY_S = 0.3
+
+# First-stage thresholds when a second stage confirms (chosen by measurement; see wake_eval).
+FIRST_STAGE_THRESHOLD = {("micro", "stt"): 0.2, ("micro", "engine"): 0.5,
+                         ("open", "stt"): 0.2, ("open", "engine"): 0.2}
+SECOND_ENGINE_THRESHOLD = {"open": 0.2, "micro": 0.5}
+
+
+def default_first_stage_threshold(engine: str, verify: str) -> float:
+    return FIRST_STAGE_THRESHOLD.get((engine, verify), 0.5)
+
+
+class Verifier(Protocol):
+    def confirm(self, keyword: str, audio: np.ndarray) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class VerifiedDetector(WakeWordDetector):
+    """A first stage whose detections are reported only once the verifier confirms them."""
+
+    def __init__(self, first: WindowedDetector, verifier: Verifier, buffer_s: float = BUFFER_S,
+                 delay_s: float = DELAY_S) -> None:
+        self.first = first
+        self.verifier = verifier
+        self._ring = np.zeros(int(buffer_s * RATE), np.int16)
+        self._delay = int(delay_s * RATE)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._ring[:] = 0
+        self._pos = 0
+        self._pending: Detection | None = None
+        self._waited = 0
+        self.candidates = 0
+        self.confirmed = 0
+
+    @property
+    def frame_samples(self) -> int:
+        return self.first.frame_samples
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        return self.first.keywords
+
+    def _write(self, frame: np.ndarray) -> None:
+        n = len(self._ring)
+        if len(frame) >= n:
+            self._ring[:] = frame[-n:]
+            self._pos = 0
+            return
+        end = self._pos + len(frame)
+        if end <= n:
+            self._ring[self._pos : end] = frame
+        else:
+            cut = n - self._pos
+            self._ring[self._pos :] = frame[:cut]
+            self._ring[: end - n] = frame[cut:]
+        self._pos = end % n
+
+    def buffered(self) -> np.ndarray:
+        """The last ``buffer_s`` of audio, oldest first (a copy; only made for a candidate)."""
+        return np.concatenate((self._ring[self._pos :], self._ring[: self._pos]))
+
+    def process(self, frame: np.ndarray) -> Detection | None:
+        self._write(frame)
+        det = self.first.process(frame)
+        if self._pending is None:
+            if det is None:
+                return None
+            self.candidates += 1
+            self._pending = det
+            self._waited = 0
+        else:
+            self._waited += len(frame)
+        if self._waited < self._delay:
+            return None
+        pending, self._pending = self._pending, None
+        if self.verifier.confirm(pending.keyword, self.buffered()):
+            self.confirmed += 1
+            return pending
+        return None
+
+    def reset(self) -> None:
+        self.first.reset()
+        self._reset_state()
+
+    def close(self) -> None:
+        self.first.close()
+        self.verifier.close()
+
+
+# --- STT ------------------------------------------------------------------------------------------
+
+SPELLINGS: dict[str, tuple[str, ...]] = {
+    # Whisper writes what it hears; with the keyword as its prompt it spells the real phrase like
+    # this (collected on the generated wake set). The first spelling is also the prompt.
+    "okay_nabu": ("Okay Nabu", "okay naboo"),
+    "hey_jarvis": ("Hey Jarvis", "hey jervis"),
+    "alexa": ("Alexa", "alexia"),
+    "hey_mycroft": ("Hey Mycroft", "hey my croft"),
+}
+
+
+def prompt_for(keyword: str) -> str:
+    return SPELLINGS.get(keyword, (keyword.replace("_", " ").title(),))[0] + "."
+
+
+def normalize(text: str) -> str:
+    text = text.lower().replace("o.k.", "okay").replace("-", " ")
+    text = re.sub(r"[^a-z ]+", " ", text)
+    words = ["okay" if w in ("ok", "okey", "okeh", "okie") else w for w in text.split()]
+    return " ".join(words)
+
+
+def _distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def matches(keyword: str, text: str, max_edits: int = 1) -> bool:
+    """True if ``text`` contains one of ``keyword``'s spellings (within ``max_edits`` letters,
+    spaces ignored). Unknown (custom) keywords match their own name, underscores as spaces."""
+    spellings = SPELLINGS.get(keyword, (keyword.replace("_", " "),))
+    words = normalize(text).split()
+    for s in spellings:
+        target = normalize(s).replace(" ", "")
+        n = len(normalize(s).split())
+        for k in range(max(1, n - 1), n + 2):
+            for i in range(max(1, len(words) - k + 1)):
+                cand = "".join(words[i : i + k])
+                if _distance(cand, target) <= (max_edits if len(target) >= 6 else 0):
+                    return True
+    return False
+
+
+class SttVerifier:
+    def __init__(self, model_dir: str, threads: int = 1) -> None:
+        from faster_whisper import WhisperModel
+
+        try:
+            self.model: Any = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise WakeWordError(f"wake.verify = stt: Whisper model {model_dir} cannot be loaded: {exc}") from None
+        self.last_text = ""
+
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> str:
+        segments, _ = self.model.transcribe(
+            audio.astype(np.float32) / 32768.0, language="en", beam_size=1, temperature=0.0,
+            condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+            initial_prompt=prompt)
+        return " ".join(s.text for s in segments).strip()
+
+    def confirm(self, keyword: str, audio: np.ndarray) -> bool:
+        # Without a prompt tiny.en writes an unknown name as ordinary words ("okay, now boo"), just
+        # as it would for a confusable; the keyword as prompt lets it spell the name when it is there.
+        self.last_text = self.transcribe(audio, prompt_for(keyword))
+        return matches(keyword, self.last_text)
+
+    def close(self) -> None:
+        self.model = None
+
+
+# --- the other engine -----------------------------------------------------------------------------
+
+
+class EngineVerifier:
+    """Runs a second :class:`WindowedDetector` from scratch over the buffered audio."""
+
+    def __init__(self, second: WindowedDetector) -> None:
+        self.second = second
+        self.last_score = 0.0
+
+    def confirm(self, keyword: str, audio: np.ndarray) -> bool:
+        self.second.reset()
+        self.second.process(audio)
+        if keyword not in self.second.keywords:
+            return True  # the other engine has no such keyword: nothing to check against
+        k = self.second.keywords.index(keyword)
+        self.last_score = float(self.second.peak_scores[k])
+        return self.last_score >= float(self.second.thresholds[k])
+
+    def close(self) -> None:
+        self.second.close()
+
+
+def build_verifier(kind: str, engine: str, settings: Settings, models: ModelManager) -> Verifier:
+    if kind == "stt":
+        path = models.require("whisper-tiny-en", "model.bin").parent
+        return SttVerifier(str(path))
+    if kind == "engine":
+        from edge_agent.listen.wake import build_first_stage
+
+        other = "open" if engine == "micro" else "micro"
+        second = build_first_stage(other, settings, models, threshold=SECOND_ENGINE_THRESHOLD[other])
+        second.refractory_samples = 0
+        return EngineVerifier(second)
+    raise WakeWordError(f"wake.verify: unknown second stage {kind!r}; available: none, stt, engine")
