@@ -272,6 +272,8 @@ class Conversation:
     ) -> None:
         self.bus = bus
         self.llm = llm
+        if getattr(llm, "on_event", None) is not None:
+            llm.on_event = self._publish  # type: ignore[attr-defined]  # router events get the turn id
         self.speaker = speaker
         self.playback = playback
         self.transcriber = transcriber
@@ -599,8 +601,9 @@ class Conversation:
                         first = False
                         ms = (self._loop.time() - reply.t_llm) * 1000
                         reply.stages.setdefault("llm_first_token", round(ms, 1))
-                        self._publish(LlmFirstToken(ms=round(ms, 1), backend=getattr(self.llm, "name", None),
-                                                    turn_id=reply.turn_id))
+                        if getattr(self.llm, "on_event", None) is None:  # the LLM router reports its own
+                            self._publish(LlmFirstToken(ms=round(ms, 1), backend=getattr(self.llm, "name", None),
+                                                        turn_id=reply.turn_id))
                     for clause in splitter.feed(delta.text):
                         self._queue_clause(reply, clauses, clause)
             for clause in splitter.flush():
@@ -717,9 +720,10 @@ class Conversation:
     def _turn_done(self, reply: _Reply, text: str) -> None:
         stages = dict(reply.stages)
         v2v = stages.pop("voice_to_voice", None)
+        route = getattr(self.llm, "last_route", None)  # the LLM router's answer: local, or which region
         self._publish(TurnDone(voice_to_voice_ms=v2v, stages=stages, text=reply.user_text or None,
-                               reply=text or None, backend=getattr(self.llm, "name", None),
-                               turn_id=reply.turn_id))
+                               reply=text or None, backend=route.backend if route else getattr(self.llm, "name", None),
+                               region=route.region if route else None, turn_id=reply.turn_id))
 
     async def _fail(self, reply: _Reply, stage: str, exc: BaseException) -> None:
         message = exc.message if isinstance(exc, EdgeAgentError) else f"{type(exc).__name__}: {exc}"

@@ -250,6 +250,7 @@ class FaultProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._transports: set[asyncio.WriteTransport] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def base_url(self) -> str:
@@ -274,20 +275,31 @@ class FaultProxy:
         for transport in list(self._transports):
             transport.abort()
         self._transports.clear()
-        await asyncio.sleep(0.01)  # let the handlers see their sockets close
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def revive(self) -> None:
         if self._server is None:
             await self.start()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A strong reference to each connection's task (asyncio keeps only a weak one), so that
+        # dropping connections can cancel them instead of leaving them for the garbage collector.
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
         self._transports.add(writer.transport)
         try:
             await self._handle(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             pass
+        except asyncio.CancelledError:
+            pass  # dropped on purpose; ending normally keeps asyncio's server callback quiet
         finally:
             self._transports.discard(writer.transport)
+            self._tasks.discard(task)
             writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -177,6 +177,7 @@ class LlmRouter:
     async def stream(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> AsyncIterator[Delta]:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
+        self.last_route = None
         candidates, first_reason = await self.plan(messages)
         if not candidates:
             raise LlmError(_nothing_to_try(self.cfg.policy))
