@@ -4,6 +4,7 @@ real daemon under a fake service manager (READY, WATCHDOG cadence, STOPPING, a s
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -369,7 +370,7 @@ def _start_daemon(sock: NotifySocket, tmp_path: Path, wav: Path, watchdog_usec: 
     env.update(NOTIFY_SOCKET=sock.path, WATCHDOG_USEC=str(watchdog_usec), **(extra_env or {}))
     return subprocess.Popen(
         [sys.executable, "-m", "edge_agent", "run", "--config", str(cfg), "--input", str(wav),
-         "--output", str(tmp_path / "reply.wav"), "--stay"],
+         "--output", str(tmp_path / "reply.wav"), "--stay", "--events", str(tmp_path / "events.jsonl")],
         env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -381,12 +382,24 @@ def test_daemon_ready_watchdog_and_stopping(notify_socket: NotifySocket, tmp_pat
     proc = _start_daemon(notify_socket, tmp_path, noise_wav, int(interval * 2e6))
     try:
         ready = notify_socket.wait_for("READY=1", timeout=20)
-        time.sleep(6 * interval)
+        time.sleep(3 * interval)
+        # SIGHUP with a broken config: refused, reported, and the agent goes on (and keeps pinging).
+        (tmp_path / "config.toml").write_text('[audio]\nsample_rate = "fast"\n')
+        proc.send_signal(signal.SIGHUP)
+        notify_socket.wait_for("RELOADING=1", timeout=5)
+        time.sleep(3 * interval)
+        assert proc.poll() is None, "SIGHUP with a bad config must not stop the agent"
         sigterm_t = time.monotonic()
     finally:
         rc, err = _stop(proc)
     stopped_in = time.monotonic() - sigterm_t
     assert rc == 0, err
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    errors = [e for e in events if e["type"] == "error"]
+    assert errors and errors[0]["stage"] == "config" and "sample_rate" in errors[0]["message"], events
+    assert "keeping the running config" in err
+    reload_t = notify_socket.times("RELOADING=1")[0]
+    assert [t for t in notify_socket.times("WATCHDOG=1") if t > reload_t + interval], "pings went on"
     assert ready - t0 < 20  # models loaded and listening within 20 s of start
     assert stopped_in < 20, stopped_in  # within the unit's TimeoutStopSec
     pings = notify_socket.times("WATCHDOG=1")
