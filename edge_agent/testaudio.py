@@ -29,7 +29,7 @@ from edge_agent.audio.wav import read_wav, resample, write_wav
 from edge_agent.errors import InputDataError, ModelError
 
 RATE = 16000
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bump when generation changes, so stale caches are not reused."""
 
 # --- what an item is -----------------------------------------------------------------------------
@@ -162,10 +162,15 @@ def _trim(audio: np.ndarray) -> np.ndarray:
 def speak(text: str, voice: Voice) -> np.ndarray:
     """``text`` said by ``voice``: 16 kHz int16, silence trimmed at both ends."""
     if voice.engine == "piper":
+        from piper.config import SynthesisConfig
+
         tts = _piper()
         # Playing audio `pitch` times faster raises pitch and shortens it by the same factor;
         # lengthening synthesis by that factor first keeps the speaking rate of `speed`.
-        raw = tts.synthesize_all(text, length_scale=voice.speed * voice.pitch)
+        # Piper's noise comes from an unseeded random op: zero noise makes the audio deterministic.
+        cfg = SynthesisConfig(length_scale=voice.speed * voice.pitch, noise_scale=0.0, noise_w_scale=0.0)
+        chunks = [c.audio_int16_array for c in tts.voice.synthesize(text, syn_config=cfg)]
+        raw = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
         audio = resample(raw, int(round(tts.sample_rate * voice.pitch)), RATE)
     elif voice.engine == "espeak":
         audio = _espeak(text, voice)

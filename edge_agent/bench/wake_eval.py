@@ -34,11 +34,12 @@ CONFIGS: dict[str, tuple[str, str, float | None]] = {
     "micro": ("micro", "none", None),
     "micro@0.5": ("micro", "none", 0.5),
     "open": ("open", "none", None),
-    "open@0.2": ("open", "none", 0.2),
-    "micro+engine": ("micro", "engine", None),
-    "micro+stt": ("micro", "stt", None),
-    "open+stt": ("open", "stt", None),
-    "open+engine": ("open", "engine", None),
+    "micro@0.2+engine": ("micro", "engine", 0.2),
+    "micro@0.5+engine": ("micro", "engine", 0.5),
+    "micro@0.2+stt": ("micro", "stt", 0.2),
+    "micro@0.1+stt": ("micro", "stt", 0.1),
+    "micro@0.05+stt": ("micro", "stt", 0.05),
+    "open@0.2+stt": ("open", "stt", 0.2),
 }
 
 
