@@ -279,9 +279,10 @@ class WavSink:
 
     def _convert(self, data: np.ndarray) -> np.ndarray:
         if self.output_rate != self.sample_rate:
-            if self._resampler is None:
-                self._resampler = self._new_resampler()
-            data = self._resampler.resample_chunk(data)  # type: ignore[attr-defined]
+            resampler = self._resampler
+            if resampler is None:
+                resampler = self._resampler = self._new_resampler()
+            data = resampler.resample_chunk(data)  # type: ignore[attr-defined]
         return apply_gain(data, self._gain)
 
     def _queue(self, data: np.ndarray, now: float) -> None:

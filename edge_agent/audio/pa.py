@@ -465,9 +465,10 @@ class SpeakerSink:
             return
         data = as_int16(chunk)
         if self.opened_rate != self.sample_rate:
-            if self._resampler is None:
-                self._resampler = self._new_resampler()
-            data = self._resampler.resample_chunk(data)
+            resampler = self._resampler  # stop() may drop it meanwhile: keep our own reference
+            if resampler is None:
+                resampler = self._resampler = self._new_resampler()
+            data = resampler.resample_chunk(data)
         self._queue(np.ascontiguousarray(apply_gain(data, self._gain), dtype=np.int16))
 
     def _finish_resampler(self) -> None:

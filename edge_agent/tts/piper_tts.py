@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.errors import TtsError
+from edge_agent.errors import ModelError, TtsError
 
 
 class PiperTts:
@@ -25,6 +25,9 @@ class PiperTts:
         from piper.config import PiperConfig, SynthesisConfig
 
         voice_path = Path(voice_path)
+        if not voice_path.is_file():
+            raise ModelError(f"Piper voice {voice_path} does not exist (fix: edge-agent models pull piper-joe-medium, "
+                             "or set tts.voice to a Piper .onnx with its .onnx.json beside it)")
         config_path = Path(f"{voice_path}.json")
         try:
             config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
@@ -33,7 +36,10 @@ class PiperTts:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(voice_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        try:
+            session = ort.InferenceSession(str(voice_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise ModelError(f"Piper voice {voice_path} cannot be loaded: {exc}") from None
         self.voice = PiperVoice(session=session, config=config)
         self.sample_rate: int = config.sample_rate
         self.syn_config = SynthesisConfig(length_scale=length_scale, speaker_id=speaker_id)
@@ -44,8 +50,15 @@ class PiperTts:
         cfg = self.syn_config
         if length_scale is not None:
             cfg = SynthesisConfig(length_scale=length_scale, speaker_id=cfg.speaker_id)
-        for chunk in self.voice.synthesize(text, syn_config=cfg):
-            yield chunk.audio_int16_array
+        try:
+            for chunk in self.voice.synthesize(text, syn_config=cfg):
+                yield chunk.audio_int16_array
+        except (RuntimeError, ValueError, KeyError) as exc:  # onnxruntime / phonemizer failures
+            raise TtsError(f"speech synthesis failed for {text[:40]!r}: {exc}") from None
+
+    def warm_up(self) -> None:
+        """One short synthesis, so the first real clause does not pay onnxruntime's first-run cost."""
+        self.synthesize_all("Hello.")
 
     def synthesize_all(self, text: str, length_scale: float | None = None) -> np.ndarray:
         parts = list(self.synthesize(text, length_scale))
