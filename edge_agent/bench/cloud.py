@@ -121,7 +121,8 @@ class _Turn:
 # --- the parts ----------------------------------------------------------------------------------
 
 
-async def _region_choice(rig: Any, target_port: int, trials: int, seed: int, model: str = "fake") -> dict[str, Any]:
+async def _region_choice(rig: Any, target_port: int, trials: int, seed: int, model: str = "fake",
+                         probe_timeout_s: float = 0.5) -> dict[str, Any]:
     """Fresh monitor per trial (a fresh process), one-way delays 0/10/20 ms (RTTs 20 ms apart),
     shuffled across region names and config order; is the first turn routed to the nearest?"""
     import random
@@ -134,6 +135,7 @@ async def _region_choice(rig: Any, target_port: int, trials: int, seed: int, mod
     for p in proxies:
         await _on(rig, p.start())
     correct = 0
+    misses: list[dict[str, Any]] = []
     rtts: dict[float, list[float]] = {d: [] for d in delays}
     try:
         for _ in range(trials):
@@ -142,7 +144,7 @@ async def _region_choice(rig: Any, target_port: int, trials: int, seed: int, mod
             order = list(range(3))
             rnd.shuffle(order)
             urls = {names[i]: proxies[i].base_url for i in order}
-            cfg = _cfg(urls, "cloud_first", 3000)
+            cfg = _cfg(urls, "cloud_first", 3000, probe_timeout_s=probe_timeout_s)
             for r in cfg.cloud.regions:
                 r.model = model
             turn = _Turn(cfg, ScriptedModel("local"))
@@ -150,7 +152,12 @@ async def _region_choice(rig: Any, target_port: int, trials: int, seed: int, mod
             outcome, _ = await turn.ask()
             route = next(e for e in turn.events if e.type == "llm_route")
             nearest = names[0]  # proxies[0] has the smallest delay
-            correct += int(route.region == nearest and outcome == "answered")
+            if route.region == nearest and outcome == "answered":
+                correct += 1
+            else:
+                misses.append({"chosen": route.region, "nearest": nearest, "outcome": outcome,
+                               "rtt_ms": {s.name: s.rtt_ms and round(s.rtt_ms, 1) for s in turn.monitor.statuses()},
+                               "errors": {s.name: s.last_error for s in turn.monitor.statuses() if s.last_error}})
             for i, name in enumerate(names):
                 rtt = turn.monitor.get(name).rtt_ms
                 if rtt is not None:
@@ -160,7 +167,7 @@ async def _region_choice(rig: Any, target_port: int, trials: int, seed: int, mod
         for p in proxies:
             await _on(rig, p.kill())
     return {
-        "trials": trials, "nearest_chosen": correct, "pct": round(100 * correct / trials, 1),
+        "trials": trials, "nearest_chosen": correct, "pct": round(100 * correct / trials, 1), "misses": misses,
         "one_way_delays_ms": delays,
         "probe_rtt_ms_by_delay": {str(int(d)): _summary(v) for d, v in rtts.items()},
     }
@@ -345,7 +352,7 @@ async def _real(rig: Any, trials: int, repeats: int, seed: int) -> dict[str, Any
     server = LlamaServer(manager.require(name, file), api_key="sk-bench-not-a-real-key", threads=1)
     server.start(timeout_s=120)
     try:
-        choice = await _region_choice(rig, server.port, trials, seed, model="smollm2")
+        choice = await _region_choice(rig, server.port, trials, seed, model="smollm2", probe_timeout_s=2.0)
         budget = 1500
         cycle = ["pass", "http500", "blackhole", "killed_mid_stream", "cut_before_token"]
         outcomes: dict[str, dict[str, Any]] = {}

@@ -174,16 +174,19 @@ class RegionMonitor:
         """``samples`` probes in a row; the fastest counts (the first one pays for the connect and
         for one-off work in the process, which says nothing about the network)."""
         best: float | None = None
-        try:
-            for _ in range(samples):
+        error: LlmError | None = None
+        for _ in range(samples):
+            try:
                 ms = await region.model.probe()
-                best = ms if best is None else min(best, ms)
-        except LlmError as exc:
-            region.record_failure(exc.message)
-            log.info("%s", exc.message)
-            return
+            except LlmError as exc:
+                error = exc  # one lost sample of several is noise, not an outage
+                continue
+            best = ms if best is None else min(best, ms)
         if best is not None:
             region.record_rtt(best)
+        elif error is not None:
+            region.record_failure(error.message)
+            log.info("%s", error.message)
 
     async def probe_all(self, samples: int = 1) -> None:
         """Probe every region whose breaker lets a request through, in parallel."""
