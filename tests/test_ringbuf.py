@@ -153,6 +153,35 @@ def test_concurrent_overwrite_never_returns_torn_samples() -> None:
     assert ring.dropped > 0  # the producer really did lap the consumer
 
 
+def test_two_producers_at_once_raise_runtime_error() -> None:
+    """The contract is one producer; a second one writing during a (GIL-free) copy is told so."""
+    ring = RingBuffer(4_000_000)
+    big = np.zeros(ring.capacity, dtype=np.int16)
+    small = np.zeros(160, dtype=np.int16)
+    seen: list[str] = []
+    done = threading.Event()
+
+    def long_writes() -> None:
+        deadline = time.monotonic() + 10
+        while not done.is_set() and time.monotonic() < deadline:
+            ring.write(big)
+
+    t = threading.Thread(target=long_writes)
+    t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            try:
+                ring.write(small)
+            except RuntimeError as exc:
+                seen.append(str(exc))
+            time.sleep(0.0005)
+    finally:
+        done.set()
+        t.join()
+    assert seen and "one producer" in seen[0]
+
+
 # --- single-threaded semantics ------------------------------------------------------------------
 
 
