@@ -299,3 +299,42 @@ def test_ewma_smooths_rtt_and_background_probes_rerank() -> None:
         await rig.router.stop()
 
     run(body)
+
+
+def test_start_loads_the_local_model_while_probing_and_survives_a_missing_one() -> None:
+    from edge_agent.errors import ModelError
+
+    def missing() -> ScriptedModel:
+        raise ModelError("LLM model file /nope.gguf does not exist")
+
+    async def body() -> None:
+        rig = Rig(regions={"eu": (5, Script())})
+        rig.router._local_loader = lambda: ScriptedModel("loaded")
+        await rig.router.start()
+        assert rig.router.local is not None and rig.router.local.name == "loaded"
+        await rig.router.stop()
+
+        rig = Rig(regions={"eu": (5, Script())})
+        rig.router._local_loader = missing
+        await rig.router.start()  # the cloud can still answer: logged, not fatal
+        await rig.monitor.wait_first_round(2)
+        await rig.turn()
+        assert rig.routes() == [("cloud", "eu", "no_local_model")]
+        await rig.router.stop()
+
+        rig = Rig("local_only", regions={"eu": (5, Script())})
+        rig.router._local_loader = missing
+        with pytest.raises(ModelError):
+            await rig.router.start()
+        await rig.router.stop()
+
+    run(body)
+
+
+def test_factory_refuses_a_cloud_policy_without_regions() -> None:
+    from edge_agent.config import Settings
+    from edge_agent.errors import ConfigError
+    from edge_agent.llm.factory import build_chat_model
+
+    with pytest.raises(ConfigError, match="no \\[\\[llm.cloud.regions\\]\\]"):
+        build_chat_model(Settings(llm={"policy": "cloud_only"}), None)  # type: ignore[arg-type]
