@@ -141,8 +141,9 @@ static uint64_t
 ring_peek_latest(const ring_t *r, void *out, uint64_t n)
 {
     unsigned char *dst = out;
-    uint64_t written = atomic_load_explicit(&r->written, memory_order_acquire);
+    /* floor first: clear() set it from a value of `written`, so written >= floor below. */
     uint64_t floor = atomic_load_explicit(&r->floor, memory_order_acquire);
+    uint64_t written = atomic_load_explicit(&r->written, memory_order_acquire);
     uint64_t got = min_u64(min_u64(n, written - floor), r->capacity);
     uint64_t start = written - got;
     ring_copy_out(r, start, dst, got);
@@ -167,6 +168,7 @@ ring_clear(ring_t *r)
 static uint64_t
 ring_available(const ring_t *r)
 {
+    /* consumed first: the consumer stored it from a value of `written`, so written >= consumed. */
     uint64_t consumed = atomic_load_explicit(&r->consumed, memory_order_acquire);
     uint64_t written = atomic_load_explicit(&r->written, memory_order_acquire);
     return min_u64(written - consumed, r->capacity);
