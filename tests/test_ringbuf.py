@@ -247,7 +247,10 @@ def test_clear_discards_unread_and_hides_from_look_back() -> None:
     ring.write(_seq(0, 8))
     ring.clear()
     assert ring.available == 0
-    assert ring.dropped == 0
+    assert ring.dropped == 0  # discarded on purpose, not lost
+    ring.write(_seq(0, 13))
+    ring.clear()
+    assert ring.dropped == 3  # lost to overflow before the clear: the counter never goes down
     assert ring.peek_latest(10).tolist() == []
     ring.write(_seq(100, 2))
     assert ring.peek_latest(10).tolist() == [100, 101]
@@ -298,6 +301,7 @@ class _Model:
         return self.data[start:]
 
     def clear(self) -> None:
+        self.dropped += max(len(self.data) - self.consumed - self.capacity, 0)
         self.consumed = self.floor = len(self.data)
 
 

@@ -155,11 +155,16 @@ ring_peek_latest(const ring_t *r, void *out, uint64_t n)
     return got;
 }
 
-/* Consumer only. Discards everything unread; peek no longer sees samples written before. */
+/* Consumer only. Discards everything unread; peek no longer sees samples written before.
+ * Samples already overwritten before the clear still count as dropped (the counter never goes down). */
 static void
 ring_clear(ring_t *r)
 {
     uint64_t written = atomic_load_explicit(&r->written, memory_order_acquire);
+    uint64_t behind = written - atomic_load_explicit(&r->consumed, memory_order_relaxed);
+    if (behind > r->capacity) {
+        atomic_fetch_add_explicit(&r->dropped, behind - r->capacity, memory_order_relaxed);
+    }
     atomic_store_explicit(&r->floor, written, memory_order_release);
     atomic_store_explicit(&r->consumed, written, memory_order_release);
 }
@@ -556,8 +561,8 @@ RingBuffer_peek_latest_into(PyObject *op, PyObject *out)
 
 PyDoc_STRVAR(clear_doc,
 "clear() -> None\n\n"
-"Consumer only. Discard every unread sample (not counted as dropped); peek_latest() no longer\n"
-"returns samples written before the call.");
+"Consumer only. Discard every unread sample (those already overwritten stay counted as dropped);\n"
+"peek_latest() no longer returns samples written before the call.");
 
 static PyObject *
 RingBuffer_clear(PyObject *op, PyObject *Py_UNUSED(ignored))

@@ -55,4 +55,5 @@ class RingBuffer:
         """Any thread. Like ``peek_latest(len(out))`` into the start of ``out``; returns how many."""
 
     def clear(self) -> None:
-        """Consumer only. Discard unread samples (not counted as dropped); hide them from peeks."""
+        """Consumer only. Discard unread samples (ones already overwritten stay counted as dropped);
+        hide everything written so far from peeks."""
