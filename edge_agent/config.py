@@ -110,11 +110,11 @@ class VadConfig(Section):
 
 class TurnConfig(Section):
     enabled: bool = True
-    threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    """Turn-model probability at or above which the turn is complete."""
-    first_check_ms: int = Field(200, ge=0, le=5000)
-    """Silence after speech before the turn model is first asked."""
-    recheck_ms: int = Field(200, ge=10, le=5000)
+    threshold: float = Field(0.7, gt=0.0, lt=1.0)
+    """Turn-model probability at or above which the turn is complete (tuned by ``bench listen --tune``)."""
+    first_check_ms: int = Field(160, ge=0, le=5000)
+    """Silence (as the VAD sees it, ~100 ms after the last word) before the turn model is first asked."""
+    recheck_ms: int = Field(128, ge=10, le=5000)
     """Ask again every this many ms while the silence grows."""
     max_silence_ms: int = Field(2000, ge=100, le=30000)
     """Silence that ends the turn whatever the model says."""
@@ -122,15 +122,17 @@ class TurnConfig(Section):
     """How much of the turn the model sees (Smart Turn takes at most 8 s)."""
     max_turn_s: float = Field(30.0, gt=1.0, le=600.0)
     """A turn longer than this is cut (a monologue must not grow buffers without bound)."""
-    early_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    early_threshold: float = Field(0.7, gt=0.0, lt=1.0)
     """Threshold in force before ``early_ms`` of silence (stricter early = fewer cut-ins at pauses)."""
     early_ms: int = Field(0, ge=0, le=5000)
-    confirm_votes: int = Field(1, ge=1, le=10)
+    confirm_votes: int = Field(2, ge=1, le=10)
     """Consecutive 'complete' answers needed to end the turn."""
     listen_timeout_s: float = Field(8.0, gt=0.0, le=600.0)
     """Woken (or asked to listen) but nobody speaks for this long: back to idle."""
     pre_roll_ms: int = Field(300, ge=0, le=2000)
     """Audio before the detected speech start that the turn audio includes."""
+    semantic_weight: float = Field(0.5, ge=0.0, le=1.0)
+    """Weight of a text-completeness hint (``Listener.set_semantic_hint``) against the turn model."""
 
 
 class SttConfig(Section):

@@ -81,7 +81,8 @@ def make(wake: bool = True, turn_p: float = 0.9, **kw) -> tuple[ListenerCore, li
     events: list[Event] = []
     vad, turn = FakeVad(), FakeTurn(turn_p)
     core = ListenerCore(vad, turn, FakeWake() if wake else None, events.append,  # type: ignore[arg-type]
-                        PolicyConfig(first_check_ms=192, recheck_ms=192, max_silence_ms=1000), **kw)
+                        PolicyConfig(first_check_ms=192, recheck_ms=192, max_silence_ms=1000,
+                                                    confirm_votes=1, turn_threshold=0.5), **kw)
     return core, events, vad, turn
 
 

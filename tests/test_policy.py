@@ -39,6 +39,7 @@ class Script:
 def make(answers: list[float] | None = None, **cfg) -> tuple[TurnPolicy, Script | None]:
     ref: list[TurnPolicy] = []
     script = Script(answers, ref) if answers is not None else None
+    cfg = {"confirm_votes": 1, "turn_threshold": 0.5, "early_threshold": 0.5, **cfg}
     pol = TurnPolicy(PolicyConfig(**cfg), turn_probability=script)
     ref.append(pol)
     pol.start(0.0)
@@ -160,3 +161,13 @@ def test_force_end_and_settings() -> None:
     assert ev[0].type is EventType.TURN_END and ev[0].reason == "forced"
     cfg = PolicyConfig.from_settings(load_settings(None, turn={"first_check_ms": 150, "confirm_votes": 2}))
     assert cfg.first_check_ms == 150 and cfg.confirm_votes == 2
+
+
+def test_text_completeness_hint() -> None:
+    from edge_agent.listen.policy import text_completeness
+
+    assert text_completeness("Please remind me to") == 0.0
+    assert text_completeness("I think we should.") == 0.0
+    assert text_completeness("I was wondering if...") == 0.0
+    assert text_completeness("Set a timer for ten minutes.") == 1.0
+    assert text_completeness("  ") is None

@@ -155,42 +155,79 @@ class TurnCache:
         return self.cache[key]
 
 
+class TextHints:
+    """Transcripts of the turn so far at each ``speech_end`` (cached), for the semantic hook."""
+
+    def __init__(self, stt: Any) -> None:
+        self.stt = stt
+        self.cache: dict[tuple[int, int, int], str] = {}
+        self.seconds: list[float] = []
+
+    def hint(self, idx: int, audio: np.ndarray, start: int, end: int) -> float | None:
+        from edge_agent.listen.policy import text_completeness
+
+        key = (idx, start, end)
+        if key not in self.cache:
+            t0 = time.perf_counter()
+            self.cache[key] = self.stt.transcribe(audio[start:end])
+            self.seconds.append(time.perf_counter() - t0)
+        return text_completeness(self.cache[key])
+
+
 def replay(rec: Recorded, idx: int, cfg: PolicyConfig, cache: TurnCache, pre_roll_s: float,
-           context_s: float) -> list[Any]:
-    """The policy over one utterance's recorded VAD output, as the listener would run it."""
+           context_s: float, hints: TextHints | None = None, hint_delay_s: float = 0.0) -> list[Any]:
+    """The policy over one utterance's recorded VAD output, as the listener would run it.
+
+    With ``hints``, each ``speech_end`` starts a (speculative) transcription of the turn so far; its
+    text-completeness hint reaches the policy ``hint_delay_s`` later (the STT's own time)."""
     from edge_agent.listen.policy import TurnPolicy
 
-    state = {"frame": 0}
+    state: dict[str, Any] = {"frame": 0, "hint": None, "hint_at": 0.0}
     policy: TurnPolicy
+
+    def turn_start() -> int:
+        s = policy.speech_start_t if policy.speech_start_t is not None else 0.0
+        return max(0, int((s - pre_roll_s) * RATE))
 
     def turn_probability() -> float:
         end = state["frame"] * FRAME
-        s = policy.speech_start_t if policy.speech_start_t is not None else 0.0
-        start = max(0, int((s - pre_roll_s) * RATE), end - int(context_s * RATE))
-        return cache.get(idx, rec.utt.samples, end, start)
+        return cache.get(idx, rec.utt.samples, end, max(turn_start(), end - int(context_s * RATE)))
 
-    policy = TurnPolicy(cfg, turn_probability=turn_probability)
+    def semantic() -> float | None:
+        return state["hint"] if policy.t >= state["hint_at"] - 1e-9 else None
+
+    policy = TurnPolicy(cfg, turn_probability=turn_probability, semantic=semantic if hints else None)
     policy.start(0.0)
     events: list[Any] = []
     for i, p in enumerate(rec.probs):
         state["frame"] = i + 1
-        events.extend(policy.process(FRAME / RATE, float(p)))
-        if any(e.type == "turn_end" for e in events):
+        new = policy.process(FRAME / RATE, float(p))
+        for e in new:
+            if hints is not None and e.type == "speech_end":
+                state["hint"] = hints.hint(idx, rec.utt.samples, turn_start(), state["frame"] * FRAME)
+                state["hint_at"] = policy.t + hint_delay_s
+            elif e.type == "speech_start":
+                state["hint"] = None
+        events.extend(new)
+        if any(e.type == "turn_end" for e in new):
             break
     return events
 
 
 def score_turns(pauses: Sequence[Recorded], completes: Sequence[Recorded], cfg: PolicyConfig, cache: TurnCache,
-                pre_roll_s: float, context_s: float) -> dict[str, Any]:
+                pre_roll_s: float, context_s: float, hints: TextHints | None = None,
+                hint_delay_s: float = 0.0) -> dict[str, Any]:
     cut = 0
     for k, rec in enumerate(pauses):
-        ends = [e for e in replay(rec, k, cfg, cache, pre_roll_s, context_s) if e.type == "turn_end"]
+        ends = [e for e in replay(rec, k, cfg, cache, pre_roll_s, context_s, hints, hint_delay_s)
+                if e.type == "turn_end"]
         resume = rec.utt.segments[-1].start_t
         if ends and ends[0].audio_t < resume + 0.05:
             cut += 1
     latencies = []
     for k, rec in enumerate(completes):
-        ends = [e for e in replay(rec, 1000 + k, cfg, cache, pre_roll_s, context_s) if e.type == "turn_end"]
+        ends = [e for e in replay(rec, 1000 + k, cfg, cache, pre_roll_s, context_s, hints, hint_delay_s)
+                if e.type == "turn_end"]
         last = rec.utt.last_word_t or 0.0
         latencies.append(ends[0].audio_t - last if ends else float("inf"))
     lat = np.array(latencies)
@@ -230,6 +267,7 @@ def log(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from edge_agent import testaudio
     from edge_agent.config import load_settings
+    from edge_agent.errors import EdgeAgentError
     from edge_agent.listen.policy import PolicyConfig
     from edge_agent.listen.turn import load_turn_detector
     from edge_agent.listen.vad import load_vad
@@ -267,6 +305,20 @@ def run(args: argparse.Namespace) -> int:
         **score_turns(pauses, completes, cfg, cache, pre_roll, settings.turn.max_context_s)}
     silence_only = replace(cfg, use_turn_model=False, max_silence_ms=500)
     result["turn_policy"]["silence_only_500ms"] = score_turns(pauses, completes, silence_only, cache, pre_roll, 8.0)
+    log("turn policy with a text hint (Whisper on each speech_end)...")
+    try:
+        from edge_agent.stt.factory import create_stt
+
+        hints = TextHints(create_stt(settings, models))
+        optimistic = score_turns(pauses, completes, cfg, cache, pre_roll, settings.turn.max_context_s, hints, 0.0)
+        delay = float(np.median(hints.seconds)) if hints.seconds else 0.0
+        result["turn_policy"]["with_text_hint"] = {
+            "stt_ms_median": round(delay * 1000, 0),
+            "hint_at_speech_end": optimistic,
+            "hint_after_stt_time": score_turns(pauses, completes, cfg, cache, pre_roll,
+                                               settings.turn.max_context_s, hints, delay)}
+    except EdgeAgentError as exc:  # no STT model: the audio-only figures still stand
+        result["turn_policy"]["with_text_hint"] = {"error": exc.message}
     if args.tune:
         log("sweeping policy variants...")
         result["tune"] = tune(pauses, completes, cfg, cache, pre_roll)
@@ -302,6 +354,12 @@ def print_summary(r: dict[str, Any]) -> None:
     print(f"turn policy: false end at 0.7 s pauses {p['pause_false_end_rate'] * 100:.0f}%, "
           f"complete ended within 700 ms {p['complete_within_700ms'] * 100:.0f}% "
           f"(median {p['end_latency_median_ms']} ms)")
+    h = p.get("with_text_hint", {})
+    if "hint_after_stt_time" in h:
+        for label in ("hint_at_speech_end", "hint_after_stt_time"):
+            x = h[label]
+            print(f"  + text hint ({label}, STT {h['stt_ms_median']} ms): false end {x['pause_false_end_rate'] * 100:.0f}%, "
+                  f"within 700 ms {x['complete_within_700ms'] * 100:.0f}% (median {x['end_latency_median_ms']} ms)")
     s = p["silence_only_500ms"]
     print(f"  silence-only 500 ms: false end {s['pause_false_end_rate'] * 100:.0f}%, "
           f"within 700 ms {s['complete_within_700ms'] * 100:.0f}%")

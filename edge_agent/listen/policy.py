@@ -48,12 +48,12 @@ class PolicyConfig:
     speech_start_ms: float = 60.0
     playback_threshold: float = 0.85
     barge_in_ms: float = 200.0
-    turn_threshold: float = 0.5
-    early_threshold: float = 0.5
+    turn_threshold: float = 0.7
+    early_threshold: float = 0.7
     early_ms: float = 0.0
-    confirm_votes: int = 1
-    first_check_ms: float = 200.0
-    recheck_ms: float = 200.0
+    confirm_votes: int = 2
+    first_check_ms: float = 160.0
+    recheck_ms: float = 128.0
     max_silence_ms: float = 2000.0
     max_turn_s: float = 30.0
     listen_timeout_s: float = 8.0
@@ -69,7 +69,7 @@ class PolicyConfig:
             early_threshold=t.early_threshold, early_ms=t.early_ms,
             confirm_votes=t.confirm_votes, first_check_ms=t.first_check_ms,
             recheck_ms=t.recheck_ms, max_silence_ms=t.max_silence_ms, max_turn_s=t.max_turn_s,
-            listen_timeout_s=t.listen_timeout_s, use_turn_model=t.enabled,
+            listen_timeout_s=t.listen_timeout_s, use_turn_model=t.enabled, semantic_weight=t.semantic_weight,
         )
 
 
@@ -215,6 +215,7 @@ class TurnPolicy:
         if self._count_run(frame_s, start, speech):
             self.phase = Phase.SPEECH  # the user goes on: this turn continues
             self.last_speech_t = self.t
+            self._semantic_hint = None  # it described the words before this pause
             return (SpeechStart(audio_t=self._run_start),)
         cut = self._max_length()
         if cut:
@@ -260,3 +261,29 @@ class TurnPolicy:
             return self._end(reason)
         self.stop()
         return NO_EVENTS
+
+
+# --- a text signal for the semantic hook ------------------------------------------------------------
+
+# Words an English utterance almost never ends on: articles, prepositions, conjunctions, auxiliaries
+# and modals, infinitive "to", possessive and subject pronouns. A general linguistic fact, not a model.
+_ENDING_WORDS = (
+    "a an the this that these those my your his her its our their some any every each no",
+    "to of in on at for from with about into onto over under after before between through during without",
+    "and or but so because if when while than as until unless whether nor",
+    "is are was were be been being am do does did have has had will would shall should can could may might must",
+    "i you he she we they it's i'm you're we're they're there's what's",
+    "very really just also not",
+)
+INCOMPLETE_ENDINGS = frozenset(" ".join(_ENDING_WORDS).split())
+
+
+def text_completeness(text: str) -> float | None:
+    """A crude semantic hint from a (partial) transcript: 0.0 when it ends on a word an utterance
+    almost never ends on ("...remind me to"), 1.0 otherwise; None for no words. Good enough to
+    show what a text signal adds; the conversation core may pass a better one."""
+    words = [w.strip(".,!?;:\"'()-").lower() for w in text.split()]
+    words = [w for w in words if w]
+    if not words or text.rstrip().endswith(("...", "…", "-")):
+        return None if not words else 0.0
+    return 0.0 if words[-1] in INCOMPLETE_ENDINGS else 1.0
