@@ -393,7 +393,7 @@ RingBuffer_dealloc(PyObject *op)
 }
 
 PyDoc_STRVAR(write_doc,
-"write(data, /) -> int\n\n"
+"write($self, data, /)\n--\n\n"
 "Producer only. Append int16 samples: a 1-D C-contiguous numpy int16 array, or bytes /\n"
 "bytearray / memoryview holding native-endian int16 samples (what PortAudio delivers; the\n"
 "length must be even). When the ring is full the oldest samples are overwritten; this never\n"
@@ -513,7 +513,7 @@ new_array(RingBufferObject *self, PyObject *count, int peek, const char *method)
 }
 
 PyDoc_STRVAR(read_doc,
-"read(n, /) -> numpy.ndarray\n\n"
+"read($self, n, /)\n--\n\n"
 "Consumer only. Remove and return up to n of the oldest unread samples as a new int16 array\n"
 "(shorter than n, possibly empty, when fewer are available; never blocks). 1 <= n <= capacity.");
 
@@ -524,7 +524,7 @@ RingBuffer_read(PyObject *op, PyObject *n)
 }
 
 PyDoc_STRVAR(read_into_doc,
-"read_into(out, /) -> int\n\n"
+"read_into($self, out, /)\n--\n\n"
 "Consumer only. Move up to len(out) of the oldest unread samples into `out` (a writable 1-D\n"
 "C-contiguous int16 array, 1 <= len(out) <= capacity) without allocating; returns how many.");
 
@@ -536,7 +536,7 @@ RingBuffer_read_into(PyObject *op, PyObject *out)
 }
 
 PyDoc_STRVAR(peek_latest_doc,
-"peek_latest(n, /) -> numpy.ndarray\n\n"
+"peek_latest($self, n, /)\n--\n\n"
 "Any thread. Return a copy of up to n of the newest samples, read or not (the look-back for\n"
 "pre-roll), without consuming anything. Fewer than n when fewer were written since creation or\n"
 "the last clear(). 1 <= n <= capacity.");
@@ -548,7 +548,7 @@ RingBuffer_peek_latest(PyObject *op, PyObject *n)
 }
 
 PyDoc_STRVAR(peek_latest_into_doc,
-"peek_latest_into(out, /) -> int\n\n"
+"peek_latest_into($self, out, /)\n--\n\n"
 "Like peek_latest(len(out)) but copies into `out` (writable int16, 1 <= len(out) <= capacity).\n"
 "The newest samples are at the start of `out`; returns how many were copied.");
 
@@ -560,7 +560,7 @@ RingBuffer_peek_latest_into(PyObject *op, PyObject *out)
 }
 
 PyDoc_STRVAR(clear_doc,
-"clear() -> None\n\n"
+"clear($self, /)\n--\n\n"
 "Consumer only. Discard every unread sample (those already overwritten stay counted as dropped);\n"
 "peek_latest() no longer returns samples written before the call.");
 
