@@ -282,11 +282,14 @@ class ModelManager:
             actual = digest.hexdigest()
             if f.sha256 and actual != f.sha256:
                 bar.finish("BAD")
-                pinned_by = ("the manifest" if any(m.sha256 == f.sha256 for m in spec.files)
-                             else f"the first fetch (recorded in {self.dir(spec.name) / PIN_FILE})")
+                if any(m.sha256 == f.sha256 for m in spec.files):
+                    pinned_by, advice = "the manifest", "check the manifest"
+                else:
+                    pinned_by = f"the first fetch (recorded in {self.dir(spec.name) / PIN_FILE})"
+                    advice = f"if the new content is expected, delete {self.dir(spec.name)} and pull again"
                 raise ModelError(
                     f"model {spec.name!r}: {f.path} from {spec.source} has sha256 {actual} but {pinned_by} "
-                    f"pins {f.sha256}; nothing was changed. The source may have been altered: check the manifest."
+                    f"pins {f.sha256}; nothing was changed. The source may have been altered: {advice}."
                 )
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model is readable by the service's user too
             os.replace(tmp, dest)
