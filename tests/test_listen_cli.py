@@ -48,7 +48,7 @@ def test_events_as_json_lines_for_several_files(tmp_path: Path, sentence, capsys
 
 @pytest.mark.real_model
 def test_wake_word_file_and_events_file(tmp_path: Path, capsys) -> None:
-    utt = next(u for u in testaudio.wake_set("okay_nabu", 8) if u.noise == "none" and u.voice.startswith("piper"))
+    utt = testaudio.wake_set("okay_nabu", 1, with_command=False, voices=[testaudio.Voice("piper")])[0]
     wav = tmp_path / "wake.wav"
     write_wav(wav, np.concatenate([utt.samples, np.zeros(16000, np.int16)]), 16000)
     out = tmp_path / "events.jsonl"

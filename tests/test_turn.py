@@ -31,7 +31,7 @@ def test_filterbank_matches_reference(reference) -> None:
 @pytest.mark.real_model
 def test_log_mel_matches_reference_on_speech(reference) -> None:
     mel = LogMel()
-    utts = testaudio.pause_sentences(n=3)
+    utts = testaudio.pause_sentences(n=4)
     long = np.concatenate([u.samples for u in utts])  # > 8 s: keeps the end
     for audio in (utts[0].samples, utts[1].samples[:8000], long):
         x = fit_to_length(audio, 128000)
