@@ -133,6 +133,10 @@ def test_nobody_speaks_times_out() -> None:
     assert types(ev) == ["turn_end"] and ev[0].reason == "timeout" and ev[0].speech_start_t is None
     assert not pol.listening
     assert run(pol, [(1.0, 0.9)]) == []  # idle: speech is ignored
+    pol.start(timeout_s=0.5)  # a follow-up window of its own
+    began = pol.t
+    ev = run(pol, [(0.6, 0.0)])
+    assert types(ev) == ["turn_end"] and ev[0].audio_t - began == pytest.approx(0.512, abs=1e-6)
 
 
 def test_barge_in_during_playback_uses_the_playback_threshold() -> None:

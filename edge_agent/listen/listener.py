@@ -96,11 +96,12 @@ class ListenerCore:
     def listening(self) -> bool:
         return self.policy.listening
 
-    def start_listening(self) -> None:
-        """Listen for a turn now, without a wake word (push-to-talk, follow-up window)."""
+    def start_listening(self, timeout_s: float | None = None) -> None:
+        """Listen for a turn now, without a wake word (push-to-talk, follow-up window); nobody
+        speaking for ``timeout_s`` (default ``turn.listen_timeout_s``) ends it with reason ``timeout``."""
         if not self.policy.listening:
             self.vad.reset()
-            self.policy.start(self.t)
+            self.policy.start(self.t, timeout_s)
 
     def stop_listening(self) -> None:
         """Back to idle; a turn in progress is dropped (no event)."""
@@ -209,8 +210,8 @@ class Listener:
         """Called after each pass that processed audio: the systemd watchdog's proof of life."""
 
     # thread-safe control
-    def start_listening(self) -> None:
-        self._commands.append(self.core.start_listening)
+    def start_listening(self, timeout_s: float | None = None) -> None:
+        self._commands.append(lambda: self.core.start_listening(timeout_s))
 
     def stop_listening(self) -> None:
         self._commands.append(self.core.stop_listening)

@@ -99,19 +99,22 @@ class TurnPolicy:
         self.turn_checks = 0
         """How many times the turn model was asked (all turns)."""
         self._semantic_hint: float | None = None
+        self._timeout_s = self.cfg.listen_timeout_s
         self._clear_turn()
         self._barge_run = 0.0
         self._barged = False
 
     # --- control (the listener calls these on its own thread) ------------------------------------
 
-    def start(self, t: float | None = None) -> None:
-        """Begin listening for a turn at audio time ``t`` (default: now)."""
+    def start(self, t: float | None = None, timeout_s: float | None = None) -> None:
+        """Begin listening for a turn at audio time ``t`` (default: now); ``timeout_s`` overrides
+        ``listen_timeout_s`` for this once (e.g. the follow-up window)."""
         if t is not None:
             self.t = t
         self._clear_turn()
         self.phase = Phase.WAITING
         self._listen_start_t = self.t
+        self._timeout_s = self.cfg.listen_timeout_s if timeout_s is None else timeout_s
 
     def stop(self) -> None:
         self._clear_turn()
@@ -196,7 +199,7 @@ class TurnPolicy:
             self.speech_start_t = self._run_start
             self.last_speech_t = self.t
             return (SpeechStart(audio_t=self._run_start),)
-        if self.t - self._listen_start_t >= self.cfg.listen_timeout_s - 1e-9:
+        if self.t - self._listen_start_t >= self._timeout_s - 1e-9:
             self.phase = Phase.IDLE
             return (TurnEnd(audio_t=self.t, reason="timeout"),)
         return NO_EVENTS
