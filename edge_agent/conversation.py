@@ -249,6 +249,22 @@ class _Reply:
     played_at_start: int = 0
     text: list[str] = field(default_factory=list)
     done: bool = False
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the reply may be heard; a speculative reply works ahead but waits here."""
+    held: list[Event] = field(default_factory=list)
+    """Events of a speculative reply, published when (if) it is promoted."""
+    t_transcript: float | None = None
+
+
+@dataclass
+class _Speculation:
+    """A reply started when silence began, before the end of the turn was known."""
+
+    start_t: float
+    end_t: float
+    reply: _Reply
+    task: asyncio.Task[None]
+    t0: float
 
 
 class Conversation:
@@ -273,7 +289,7 @@ class Conversation:
         self.bus = bus
         self.llm = llm
         if getattr(llm, "on_event", None) is not None:
-            llm.on_event = self._publish  # type: ignore[attr-defined]  # router events get the turn id
+            llm.on_event = self._on_llm_event  # type: ignore[attr-defined]  # router events get the turn id
         self.speaker = speaker
         self.playback = playback
         self.transcriber = transcriber
@@ -295,7 +311,8 @@ class Conversation:
         self._reply_task: asyncio.Task[None] | None = None
         self._reply: _Reply | None = None
         self._follow_up: asyncio.TimerHandle | None = None
-        self._spec: tuple[float, float, asyncio.Task[str]] | None = None  # (start_t, end_t, task)
+        self._spec: _Speculation | None = None
+        self._llm_reply: _Reply | None = None  # whose LLM call the router's events belong to
         self._pending_confirm: ToolCallRequest | None = None
         self._turn_speech_start: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -442,35 +459,73 @@ class Conversation:
             self._drop_speculation()  # nobody spoke: back to waiting for the wake word
             self._set_state(AgentState.IDLE)
             return
-        reply = _Reply(self._turn_id, user_text="", turn_end=event, t_turn_end=self._loop.time())
+        now = self._loop.time()
+        spec, self._spec = self._spec, None
+        if spec is not None and abs(spec.start_t - event.speech_start_t) < 0.05 and last <= spec.end_t + 0.05:
+            reply = spec.reply  # the user said nothing after the speculation began: it is the reply
+            reply.stages["head_start"] = round((now - spec.t0) * 1000, 1)
+        else:
+            if spec is not None:
+                spec.task.cancel()
+                spec = None
+            reply = _Reply(self._turn_id, user_text="")
+            reply.go.set()
+        reply.turn_end, reply.t_turn_end = event, now
         if event.audio_t is not None:
             reply.stages["endpoint"] = round((event.audio_t - last) * 1000, 1)
         if self.audio_now is not None and event.audio_t is not None:
             reply.stages["listener_lag"] = round((self.audio_now() - event.audio_t) * 1000, 1)
-        self._start_reply(reply, self._turn(reply, event))
+        if spec is not None:
+            self._promote(reply, spec.task)
+        else:
+            end_t = last + 0.2  # a little of the silence: Whisper likes a tail
+            self._start_reply(reply, self._turn(reply, event.speech_start_t, end_t))
 
-    # --- speculative STT --------------------------------------------------------------------
+    # --- speculation: the reply starts when silence begins ------------------------------------
 
     def _speculate(self, event: SpeechEnd) -> None:
+        """Silence began: transcribe, and start thinking and synthesizing the answer now. Nothing
+        is heard or published until the turn end confirms it; new speech throws it all away."""
         if (not self.cfg.speculative_stt or self.transcriber is None or self._state != AgentState.LISTENING
-                or event.audio_t is None):
-            return
-        start = self._speech_start_t
-        if start is None:
+                or event.audio_t is None or self._turn_speech_start is None):
             return
         self._drop_speculation()
-        audio = self.listener.utterance(start, event.audio_t)
-        task = self._spawn(self.transcriber.transcribe(audio))
-        self._spec = (start, event.audio_t, task)
-
-    @property
-    def _speech_start_t(self) -> float | None:
-        return self._turn_speech_start
+        start = self._turn_speech_start
+        reply = _Reply(self._turn_id, user_text="")
+        task = self._spawn(self._run_reply(reply, self._turn(reply, start, event.audio_t + 0.2)), report=True)
+        self._spec = _Speculation(start, event.audio_t, reply, task, self._loop.time())
 
     def _drop_speculation(self) -> None:
         if self._spec is not None:
-            self._spec[2].cancel()
+            self._spec.task.cancel()
             self._spec = None
+
+    def _promote(self, reply: _Reply, task: asyncio.Task[None]) -> None:
+        if self.busy:
+            self._interrupt()
+        self._cancel_follow_up()
+        self._reply, self._reply_task = reply, task
+        self._set_state(AgentState.THINKING)
+        reply.go.set()
+        held, reply.held = reply.held, []
+        for event in held:
+            self._publish(event)
+
+    def _publish_for(self, reply: _Reply, event: Event) -> None:
+        if reply.go.is_set():
+            self._publish(event)
+        else:
+            reply.held.append(event)
+
+    def _on_llm_event(self, event: Event) -> None:
+        """The LLM router's events (route, first token): held with a speculative reply."""
+        reply = self._llm_reply
+        if reply is not None and not reply.go.is_set():
+            if event.turn_id is None:
+                event = dataclasses.replace(event, turn_id=reply.turn_id)
+            reply.held.append(event)
+        else:
+            self._publish(event)
 
     # --- one reply ----------------------------------------------------------------------------
 
@@ -478,12 +533,14 @@ class Conversation:
         if self.busy:
             self._interrupt()
         self._cancel_follow_up()
+        reply.go.set()  # not speculative: heard as soon as it is ready
         self._reply = reply
         self._reply_task = self._spawn(self._run_reply(reply, work), report=True)
 
     async def _run_reply(self, reply: _Reply, work: Any) -> None:
         try:
             await work
+            await reply.go.wait()  # a speculative reply that found nothing to say waits to be confirmed
         except asyncio.CancelledError:
             self._finish_interrupted(reply)
             raise
@@ -494,43 +551,39 @@ class Conversation:
         if self._state in (AgentState.SPEAKING, AgentState.THINKING, AgentState.LISTENING):
             self._after_reply(spoke=reply.started)
 
-    async def _turn(self, reply: _Reply, event: TurnEnd) -> None:
-        self._set_state(AgentState.THINKING)
-        assert event.speech_start_t is not None and event.last_speech_t is not None
+    async def _turn(self, reply: _Reply, start_t: float, end_t: float) -> None:
+        """Transcribe the user's speech between two audio times, then answer it."""
+        if reply.go.is_set():
+            self._set_state(AgentState.THINKING)
+        assert self.transcriber is not None
         t0 = self._loop.time()
         try:
-            text = (await self._transcript(event)).strip()
+            text = (await self.transcriber.transcribe(self.listener.utterance(start_t, end_t))).strip()
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # an engine failure must not end the agent
+            await reply.go.wait()
             await self._fail(reply, "stt", exc)
             return
-        reply.stages["stt"] = round((self._loop.time() - t0) * 1000, 1)
-        self._publish(Transcript(text=text, stt_ms=reply.stages["stt"], audio_t=event.audio_t,
-                                 turn_id=reply.turn_id))
+        reply.t_transcript = self._loop.time()
+        stt_ms = round((reply.t_transcript - t0) * 1000, 1)
+        self._publish_for(reply, Transcript(text=text, stt_ms=stt_ms, audio_t=round(end_t - 0.2, 4),
+                                            turn_id=reply.turn_id))
         if not _has_words(text):
             return  # silence or noise: no reply
         reply.user_text = text
         if self._pending_confirm is not None:
+            await reply.go.wait()  # a confirmation is a side effect: only for a confirmed turn
             call, self._pending_confirm = self._pending_confirm, None
             if _is_yes(text, self.cfg.confirm_words):
                 await self._answer(reply, text, confirmed=call)
                 return
         await self._answer(reply, text)
 
-    async def _transcript(self, event: TurnEnd) -> str:
-        assert self.transcriber is not None and event.speech_start_t is not None
-        assert event.last_speech_t is not None
-        spec, self._spec = self._spec, None
-        if spec is not None:
-            start, end, task = spec
-            if abs(start - event.speech_start_t) < 0.05 and event.last_speech_t <= end + 0.05:
-                return await task  # the user said nothing after the speculation began
-            task.cancel()
-        end_t = event.last_speech_t + 0.2  # a little of the silence: Whisper likes a tail
-        return await self.transcriber.transcribe(self.listener.utterance(event.speech_start_t, end_t))
-
     async def _answer(self, reply: _Reply, text: str, confirmed: ToolCallRequest | None = None) -> None:
         """User text -> LLM -> clauses -> TTS -> playback; tool calls in between."""
-        self._set_state(AgentState.THINKING)
+        if reply.go.is_set():
+            self._set_state(AgentState.THINKING)
         messages = self._messages(text)
         offered = self.tools.specs() if self.tools is not None else None
         try:
@@ -541,6 +594,7 @@ class Conversation:
                 call = await self._speak_stream(reply, self.llm.stream(messages, offered or None))
                 if call is None:
                     break
+                await reply.go.wait()  # tools act on the world: never on speculation
                 if self.tools is not None and self.tools.needs_confirmation(call.name):
                     self._pending_confirm = call
                     await self._speak_stream(reply, _text_stream(_confirm_question(call)))
@@ -550,6 +604,7 @@ class Conversation:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            await reply.go.wait()
             await self._fail(reply, exc.stage if isinstance(exc, EdgeAgentError) else "llm", exc)
             return
         await self._finish(reply)
@@ -588,6 +643,7 @@ class Conversation:
         splitter = make_splitter()
         call: ToolCallRequest | None = None
         reply.t_llm = self._loop.time()
+        self._llm_reply = reply
         first = True
         try:
             async with contextlib.aclosing(deltas) as stream:  # type: ignore[type-var]
@@ -602,8 +658,8 @@ class Conversation:
                         ms = (self._loop.time() - reply.t_llm) * 1000
                         reply.stages.setdefault("llm_first_token", round(ms, 1))
                         if getattr(self.llm, "on_event", None) is None:  # the LLM router reports its own
-                            self._publish(LlmFirstToken(ms=round(ms, 1), backend=getattr(self.llm, "name", None),
-                                                        turn_id=reply.turn_id))
+                            self._publish_for(reply, LlmFirstToken(ms=round(ms, 1), turn_id=reply.turn_id,
+                                                                   backend=getattr(self.llm, "name", None)))
                     for clause in splitter.feed(delta.text):
                         self._queue_clause(reply, clauses, clause)
             for clause in splitter.flush():
@@ -626,8 +682,8 @@ class Conversation:
     async def _speak_clauses(self, reply: _Reply, clauses: asyncio.Queue[str | None]) -> None:
         while (clause := await clauses.get()) is not None:
             spoken = self.normalize(clause).strip()
-            if not spoken:
-                continue
+            if not _has_words(spoken):
+                continue  # "...", an emoji: nothing to say
             t0 = self._loop.time()
             first_chunk = True
             entry = _Spoken(clause, reply.samples, 0)
@@ -639,7 +695,8 @@ class Conversation:
                 raise
             except Exception as exc:  # piper / onnxruntime raise their own types
                 raise TtsError(f"speech synthesis failed: {exc}") from exc
-            reply.text.append(clause)
+            if entry.length:
+                reply.text.append(clause)  # only what was actually voiced counts as said
 
     async def _play_chunk(self, reply: _Reply, entry: _Spoken, chunk: np.ndarray, t0: float,
                           first_chunk: bool) -> bool:
@@ -650,6 +707,7 @@ class Conversation:
         if self._volume != 1.0:
             chunk = np.clip(chunk.astype(np.float32) * self._volume, -32768, 32767).astype(np.int16)
         if not reply.started:
+            await reply.go.wait()  # a speculative reply is ready: it is heard once the turn is over
             self._audio_started(reply)
         await self.playback.write(chunk)
         reply.samples += int(chunk.size)
@@ -677,6 +735,7 @@ class Conversation:
 
     async def _finish(self, reply: _Reply) -> None:
         """Everything queued is heard; publish what was said and how long it took."""
+        await reply.go.wait()
         if reply.started:
             await self.playback.drain()
             self._publish(AudioOutEnd(turn_id=reply.turn_id, audio_t=self._audio_t()))
@@ -690,8 +749,8 @@ class Conversation:
 
     def _finish_interrupted(self, reply: _Reply) -> None:
         """Barge-in or cancel: keep what was actually heard."""
-        if reply.done:
-            return
+        if reply.done or not reply.go.is_set():
+            return  # a speculation thrown away: nothing was heard or published
         reply.done = True
         self.playback.stop()
         heard = self._heard_text(reply) if reply.started else ""
@@ -718,6 +777,8 @@ class Conversation:
         return " ".join(words)
 
     def _turn_done(self, reply: _Reply, text: str) -> None:
+        if reply.t_transcript is not None and reply.t_turn_end is not None:
+            reply.stages["stt"] = round(max(0.0, reply.t_transcript - reply.t_turn_end) * 1000, 1)
         stages = dict(reply.stages)
         v2v = stages.pop("voice_to_voice", None)
         route = getattr(self.llm, "last_route", None)  # the LLM router's answer: local, or which region
@@ -728,7 +789,7 @@ class Conversation:
     async def _fail(self, reply: _Reply, stage: str, exc: BaseException) -> None:
         message = exc.message if isinstance(exc, EdgeAgentError) else f"{type(exc).__name__}: {exc}"
         log.warning("%s failed: %s", stage, message, exc_info=not isinstance(exc, EdgeAgentError))
-        self._publish(ErrorEvent(stage=stage, message=message, turn_id=reply.turn_id))
+        self._publish_for(reply, ErrorEvent(stage=stage, message=message, turn_id=reply.turn_id))
         if stage != "tts":
             try:
                 await self._speak_stream(reply, _text_stream(self.cfg.apology))
@@ -774,9 +835,11 @@ class Conversation:
         return [*system, *self.history, {"role": "user", "content": text}]
 
     def _remember(self, user: str, assistant: str) -> None:
-        if user:
+        # An exchange the user never heard an answer to is left out: a small model would copy an
+        # empty or placeholder answer.
+        if user and assistant:
             self.history.append({"role": "user", "content": user})
-            self.history.append({"role": "assistant", "content": assistant or "..."})
+            self.history.append({"role": "assistant", "content": assistant})
         del self.history[: max(0, len(self.history) - 2 * self.cfg.history_turns)]
 
     def _next_turn(self) -> int:

@@ -59,6 +59,9 @@ class RunOptions:
     events: str | None = None
     """``-`` (stdout) or a file: JSON lines of every event."""
     config_path: str | None = None
+    source: Any = None
+    """Programmatic input instead of ``input_wav`` (benchmarks): has ``paced``, ``now()``,
+    ``start(listener, on_done)`` and ``stop()`` like :class:`WavInput`."""
 
 
 # --- audio: WAV in and out ----------------------------------------------------------------------
@@ -347,7 +350,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         settings, opts = self.settings, self.options
         models = manager_from_settings(settings)
-        wav_in = WavInput(opts.input_wav, paced=not opts.fast) if opts.input_wav else None
+        wav_in = opts.source or (WavInput(opts.input_wav, paced=not opts.fast) if opts.input_wav else None)
         mic = Microphone(settings, self.bus) if wav_in is None else None
 
         # Models load in parallel: onnxruntime, CTranslate2 and llama.cpp release the GIL while loading.

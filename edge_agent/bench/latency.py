@@ -1,17 +1,329 @@
-"""``edge-agent bench latency`` (stub)."""
+"""``edge-agent bench latency``: voice-to-voice latency through the real pipeline, cold start, peak RSS.
+
+Turns: generated spoken commands (the Piper voice, ``testaudio.commands``) are fed in real time
+through the whole daemon (paced input -> listener (VAD, Smart Turn) -> STT -> LLM -> TTS -> WAV
+sink). Each turn is opened push-to-talk style (the wake word is not part of the latency) and the
+next command starts only once the agent is quiet again. ``voice_to_voice_ms`` is the daemon's own
+measure: the last sample of the user's speech to the first reply sample handed to the sink, on the
+input's real-time clock. By default a reply is cut 0.3 s after it starts (only its start is
+measured; ``--full-replies`` lets every reply play out).
+
+Cold start and peak RSS come from separate ``edge-agent run`` processes on a short question WAV:
+process start to listening (the daemon's own log line), and the child's ``ru_maxrss`` with every
+default model loaded and one turn answered."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from edge_agent.errors import UsageError
+import numpy as np
+
+TARGETS = {"voice_to_voice_p50_ms": 800, "voice_to_voice_p95_ms": 1200, "cold_start_s": 5.0, "peak_rss_mb": 800}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("latency", help="benchmark: latency")
+    p = sub.add_parser("latency", help="benchmark: voice-to-voice latency, cold start, peak RSS",
+                       description="Voice-to-voice latency over generated spoken commands paced in real time "
+                                   "through the real pipeline (p50, p95, per-stage breakdown), cold start and peak RSS.")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--utterances", "-n", type=int, default=24, help="spoken commands to answer (default 24, at least 20 for the targets)")
+    p.add_argument("--cold-starts", type=int, default=3, help="cold-start runs (median reported; 0 skips, and skips RSS)")
+    p.add_argument("--full-replies", action="store_true", help="let every reply play out instead of cutting it after 0.3 s")
+    p.add_argument("--no-llm-probe", action="store_true", help="skip the LLM first-token cold/warm probe")
     p.set_defaults(func=run)
 
 
+# --- a scripted, real-time input ----------------------------------------------------------------
+
+
+class ScriptedInput:
+    """Silence in real time, with utterances spliced in when :meth:`say` is called: the daemon's
+    input (like ``WavInput``), paced hop by hop from its own thread."""
+
+    paced = True
+
+    def __init__(self) -> None:
+        self._queue: list[np.ndarray] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._t0: float | None = None
+        self._written = 0
+        self._thread: threading.Thread | None = None
+        self.spoken_at: list[float] = []
+        """audio_t at which each utterance began."""
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0 if self._t0 is not None else 0.0
+
+    def say(self, audio: np.ndarray) -> None:
+        with self._lock:
+            self._queue.append(audio)
+
+    def start(self, listener: Any, on_done: Callable[[], None]) -> None:
+        from edge_agent.listen.listener import HOP
+
+        silence = np.zeros(HOP, np.int16)
+
+        def run() -> None:
+            self._t0 = time.monotonic()
+            current: np.ndarray | None = None
+            pos = 0
+            try:
+                while not self._stop.is_set():
+                    if current is None:
+                        with self._lock:
+                            if self._queue:
+                                current, pos = self._queue.pop(0), 0
+                                self.spoken_at.append(self._written / 16000)
+                    if current is not None:
+                        hop = current[pos:pos + HOP]
+                        if len(hop) < HOP:
+                            hop = np.concatenate([hop, silence[: HOP - len(hop)]])
+                        pos += HOP
+                        if pos >= len(current):
+                            current = None
+                    else:
+                        hop = silence
+                    listener.ring.write(hop)
+                    self._written += HOP
+                    listener.step()
+                    delay = self._t0 + self._written / 16000 - time.monotonic()
+                    if delay > 0:
+                        self._stop.wait(delay)
+            finally:
+                on_done()
+
+        self._thread = threading.Thread(target=run, name="bench-input", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+
+
+# --- the measurement --------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def word_error_rate(ref: str, hyp: str) -> tuple[int, int]:
+    """(edits, reference words) after lower-casing and dropping punctuation."""
+    r = re.sub(r"[^a-z0-9' ]", " ", ref.lower()).split()
+    h = re.sub(r"[^a-z0-9' ]", " ", hyp.lower()).split()
+    d = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(h) + 1):
+            cur = d[j]
+            d[j] = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
+            prev = cur
+    return d[len(h)], len(r)
+
+
+async def measure_turns(settings: Any, utterances: list[Any], full_replies: bool, out_dir: Path,
+                        log: Callable[[str], None]) -> dict[str, Any]:
+    from edge_agent.bus import EventBus
+    from edge_agent.daemon import Daemon, RunOptions
+    from edge_agent.events import Event, TurnDone
+
+    source = ScriptedInput()
+    bus = EventBus()
+    events: list[Event] = []
+    turn_done = asyncio.Event()
+
+    def on_event(e: Event) -> None:
+        events.append(e)
+        if isinstance(e, TurnDone):
+            loop.call_soon_threadsafe(turn_done.set)
+
+    loop = asyncio.get_running_loop()
+    bus.subscribe(on_event)
+    daemon = Daemon(settings, RunOptions(output_wav=out_dir / "bench-replies.wav", source=source, stay=True), bus)
+    task = asyncio.create_task(daemon.run())
+    while daemon.cold_start_s is None:
+        if task.done():
+            task.result()  # start-up failed: raise its error
+        await asyncio.sleep(0.05)
+    conv = daemon.control
+    results: list[dict[str, Any]] = []
+    try:
+        await asyncio.sleep(0.5)
+        for i, utt in enumerate(utterances):
+            await conv.wait_idle()
+            await asyncio.sleep(0.6)  # quiet between turns, as people leave
+            turn_done.clear()
+            first = len(events)
+            conv.wake()  # push-to-talk: the listener starts a turn at once
+            source.say(utt.samples)
+            if not full_replies:
+                started = asyncio.create_task(_wait_for(events, first, "audio_out_start"))
+                try:
+                    await asyncio.wait_for(started, timeout=utt.duration + 15)
+                    await asyncio.sleep(0.3)
+                    conv.cancel()
+                except TimeoutError:
+                    pass
+            try:
+                await asyncio.wait_for(turn_done.wait(), timeout=utt.duration + 20)
+            except TimeoutError:
+                log(f"  turn {i + 1}: no reply")
+            turn = events[first:]
+            done = next((e for e in turn if isinstance(e, TurnDone)), None)
+            text = next((getattr(e, "text", "") for e in turn if str(e.type) == "transcript"), "")
+            row = {"reference": utt.reference or utt.text, "transcript": text,
+                   "voice_to_voice_ms": done.voice_to_voice_ms if done else None,
+                   "stages": dict(done.stages) if done else {}}
+            results.append(row)
+            v2v = row["voice_to_voice_ms"]
+            log(f"  turn {i + 1:2d}: {v2v if v2v is not None else float('nan'):7.0f} ms  "
+                f"{' '.join(f'{k}={v:.0f}' for k, v in row['stages'].items())}  | {text}")
+    finally:
+        daemon.stop()
+        await task
+    return {"turns": results, "cold_start_in_process_s": daemon.cold_start_s}
+
+
+async def _wait_for(events: list[Any], start: int, kind: str) -> None:
+    while not any(str(e.type) == kind for e in events[start:]):
+        await asyncio.sleep(0.01)
+
+
+def measure_cold_start(runs: int, question_wav: Path, out_dir: Path) -> dict[str, Any]:
+    """``edge-agent run`` in fresh processes: process start to listening, and the peak RSS."""
+    import resource
+
+    starts: list[float] = []
+    rss: list[float] = []
+    for i in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        proc = subprocess.run(
+            [sys.executable, "-m", "edge_agent", "run", "--input", str(question_wav), "--output",
+             str(out_dir / f"cold-{i}.wav"), "--fast", "--log-level", "info"],
+            capture_output=True, text=True, timeout=180)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        m = re.search(r"cold start ([0-9.]+) s", proc.stderr)
+        if proc.returncode != 0 or m is None:
+            raise RuntimeError(f"cold-start run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        starts.append(float(m.group(1)))
+        if after > before or i == 0:
+            rss.append(after / 1024)  # ru_maxrss is in KiB on Linux: the largest child so far
+    return {"cold_start_s": {"median": statistics.median(starts), "runs": starts},
+            "peak_rss_mb": max(rss) if rss else None}
+
+
+def llm_first_token_probe(settings: Any) -> dict[str, float]:
+    """First-token time of the local model: a fresh model with a cold KV cache, against one whose
+    system prompt was evaluated at load (what the daemon does), each on the same question."""
+    from edge_agent.llm.local import build_local_llm
+    from edge_agent.models import manager_from_settings
+
+    models = manager_from_settings(settings)
+    question = [{"role": "user", "content": "What can you do for me?"}]
+
+    async def first_token(llm: Any) -> float:
+        t0 = time.perf_counter()
+        async for d in llm.stream(question):
+            if d.text:
+                return (time.perf_counter() - t0) * 1000
+        return float("nan")
+
+    cold_runs, warm_runs = [], []
+    for _ in range(3):
+        llm = build_local_llm(settings, models)
+        cold_runs.append(asyncio.run(first_token(llm)))
+        llm.close()
+        llm = build_local_llm(settings, models)
+        llm.warm()
+        warm_runs.append(asyncio.run(first_token(llm)))
+        llm.close()
+    return {"cold_ms": statistics.median(cold_runs), "warm_ms": statistics.median(warm_runs)}
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("`edge-agent bench latency` is not implemented yet")
+    from edge_agent.config import load_settings
+    from edge_agent.errors import UsageError
+    from edge_agent.testaudio import PIPER_VOICES, commands, demo_conversation
+
+    if args.utterances < 1:
+        raise UsageError("--utterances must be at least 1")
+    settings = load_settings(getattr(args, "config", None))
+    quiet = args.json
+
+    def log(line: str) -> None:
+        if not quiet:
+            print(line, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    log(f"generating {args.utterances} spoken commands (cached after the first run)...")
+    utterances = commands(args.utterances, voices=PIPER_VOICES)
+    out: dict[str, Any] = {"utterances": len(utterances), "load_average": os.getloadavg()}
+    with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as tmp:
+        tmp_dir = Path(tmp)
+        if args.cold_starts > 0:
+            from edge_agent.audio.wav import write_wav
+
+            log(f"cold start: {args.cold_starts} fresh `edge-agent run` processes...")
+            question = tmp_dir / "question.wav"
+            write_wav(question, demo_conversation().samples, 16000)
+            out.update(measure_cold_start(args.cold_starts, question, tmp_dir))
+        if not args.no_llm_probe:
+            out["llm_first_token_ms"] = llm_first_token_probe(settings)
+        log(f"{len(utterances)} turns in real time through the pipeline...")
+        measured = asyncio.run(measure_turns(settings, utterances, args.full_replies, tmp_dir, log))
+    turns = measured["turns"]
+    v2v = [t["voice_to_voice_ms"] for t in turns if t["voice_to_voice_ms"] is not None]
+    stages: dict[str, list[float]] = {}
+    for t in turns:
+        for k, v in t["stages"].items():
+            stages.setdefault(k, []).append(v)
+    edits = words = 0
+    for t in turns:
+        e, n = word_error_rate(t["reference"], t["transcript"])
+        edits, words = edits + e, words + n
+    out.update({
+        "turns_answered": len(v2v),
+        "voice_to_voice_ms": {"p50": percentile(v2v, 50), "p95": percentile(v2v, 95),
+                              "mean": statistics.fmean(v2v) if v2v else None, "max": max(v2v) if v2v else None},
+        "stages_ms": {k: {"p50": percentile(v, 50), "p95": percentile(v, 95)} for k, v in stages.items()},
+        "pipeline_wer": edits / words if words else None,
+        "cold_start_in_process_s": measured["cold_start_in_process_s"],
+        "targets": TARGETS,
+        "turns": turns,
+    })
+    if args.json:
+        print(json.dumps(out, indent=2, default=float))
+        return 0
+    vv = out["voice_to_voice_ms"]
+    print(f"\nvoice to voice over {len(v2v)}/{len(turns)} turns: p50 {vv['p50']:.0f} ms, p95 {vv['p95']:.0f} ms "
+          f"(targets {TARGETS['voice_to_voice_p50_ms']} / {TARGETS['voice_to_voice_p95_ms']} ms)")
+    for k, v in out["stages_ms"].items():
+        print(f"  {k:18s} p50 {v['p50']:6.0f} ms   p95 {v['p95']:6.0f} ms")
+    if "cold_start_s" in out:
+        print(f"cold start (process start to listening): median {out['cold_start_s']['median']:.2f} s "
+              f"(target {TARGETS['cold_start_s']} s); peak RSS {out['peak_rss_mb']:.0f} MB (target {TARGETS['peak_rss_mb']} MB)")
+    if "llm_first_token_ms" in out:
+        ft = out["llm_first_token_ms"]
+        print(f"LLM first token: cold KV cache {ft['cold_ms']:.0f} ms, system prompt warm {ft['warm_ms']:.0f} ms")
+    if out["pipeline_wer"] is not None:
+        print(f"STT word error rate through the pipeline: {out['pipeline_wer']:.3f}")
+    print(f"load average during the run: {', '.join(f'{x:.1f}' for x in out['load_average'])}")
+    return 0
