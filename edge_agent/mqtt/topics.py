@@ -1,0 +1,82 @@
+"""The topic layout under ``<topic_prefix>/<device_id>`` (one place, so the bridge, discovery,
+the docs and the tests agree)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from edge_agent.events import EventType
+
+# Which bus events go out on ``event/<name>``, and under which name.
+EVENT_TOPIC_NAMES: dict[EventType, str] = {
+    EventType.WAKE: "wake",
+    EventType.TRANSCRIPT: "transcript",
+    EventType.REPLY_TEXT: "reply",
+    EventType.TURN_DONE: "turn",
+    EventType.ERROR: "error",
+    EventType.TOOL: "tool",
+}
+
+COMMANDS = ("say", "ask", "wake", "cancel", "mute", "unmute", "volume", "reload")
+
+FORBIDDEN_IN_LEVEL = ("/", "+", "#", "\0")
+
+
+def node_id(device_id: str) -> str:
+    """The device id as Home Assistant wants a discovery topic level: ``[a-zA-Z0-9_-]``."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", device_id)
+
+
+def is_safe_level(value: str) -> bool:
+    """A value that may be put into one topic level: non-empty, no separators or wildcards."""
+    return bool(value) and not any(c in value for c in FORBIDDEN_IN_LEVEL)
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+    device_id: str
+    discovery_prefix: str = "homeassistant"
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.device_id}"
+
+    @property
+    def availability(self) -> str:
+        return f"{self.base}/availability"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.base}/metrics"
+
+    @property
+    def last(self) -> str:
+        """Retained: the last transcript, reply and latency (what Home Assistant's sensors show)."""
+        return f"{self.base}/last"
+
+    def event(self, name: str) -> str:
+        return f"{self.base}/event/{name}"
+
+    def cmd(self, name: str) -> str:
+        return f"{self.base}/cmd/{name}"
+
+    @property
+    def cmd_filter(self) -> str:
+        return f"{self.base}/cmd/+"
+
+    @property
+    def cmd_prefix(self) -> str:
+        return f"{self.base}/cmd/"
+
+    @property
+    def ha_status(self) -> str:
+        return f"{self.discovery_prefix}/status"
+
+    def discovery(self, component: str, object_id: str) -> str:
+        return f"{self.discovery_prefix}/{component}/{node_id(self.device_id)}/{object_id}/config"
