@@ -526,7 +526,10 @@ RingBuffer_read(PyObject *op, PyObject *n)
 PyDoc_STRVAR(read_into_doc,
 "read_into($self, out, /)\n--\n\n"
 "Consumer only. Move up to len(out) of the oldest unread samples into `out` (a writable 1-D\n"
-"C-contiguous int16 array, 1 <= len(out) <= capacity) without allocating; returns how many.");
+"C-contiguous int16 array, 1 <= len(out) <= capacity) without allocating; returns how many.\n"
+"Check the count: it can be less than `available` said if the producer overwrote samples\n"
+"meanwhile. The samples of one read are always consecutive; samples lost to overflow are\n"
+"skipped (and counted in `dropped`) before a read, never inside one.");
 
 static PyObject *
 RingBuffer_read_into(PyObject *op, PyObject *out)

@@ -45,7 +45,11 @@ class RingBuffer:
 
     def read_into(self, out: npt.NDArray[np.int16] | Buffer, /) -> int:
         """Consumer only. Move up to ``len(out)`` oldest unread samples into ``out`` (writable,
-        1-D, C-contiguous int16, 1 <= len <= capacity); returns how many."""
+        1-D, C-contiguous int16, 1 <= len <= capacity); returns how many.
+
+        Check the count: it can be less than ``available`` said if the producer overwrote samples
+        meanwhile. One read's samples are always consecutive; samples lost to overflow are skipped
+        (and counted in ``dropped``) before a read, never inside one."""
 
     def peek_latest(self, n: int, /) -> npt.NDArray[np.int16]:
         """Any thread. A copy of up to ``n`` (1 <= n <= capacity) newest samples, read or not,
