@@ -165,7 +165,19 @@ def make_splitter() -> Any:
         from edge_agent.tts.text import ClauseSplitter
     except ImportError:
         return SimpleClauseSplitter()
-    return ClauseSplitter(normalize=False)  # we normalise only what goes to the voice: reply_text stays as written
+    # The first clause is cut short (at any comma, or at a space after ~40 characters): the
+    # voice's first chunk costs time in proportion to its length. Later clauses are normal.
+    return ClauseSplitter(normalize=False, min_chars=FIRST_CLAUSE_MIN_CHARS, max_chars=FIRST_CLAUSE_MAX_CHARS)
+
+
+FIRST_CLAUSE_MIN_CHARS = 6
+FIRST_CLAUSE_MAX_CHARS = 40
+
+
+def relax_splitter(splitter: Any) -> None:
+    """After the first clause: the splitter's normal clause lengths (fewer, more natural cuts)."""
+    if hasattr(splitter, "max_chars"):
+        splitter.min_chars, splitter.max_chars = 20, 180
 
 
 def make_normalizer() -> Callable[[str], str]:
@@ -662,6 +674,9 @@ class Conversation:
                                                                    backend=getattr(self.llm, "name", None)))
                     for clause in splitter.feed(delta.text):
                         self._queue_clause(reply, clauses, clause)
+                        relax_splitter(splitter)
+                    if reply.t_first_clause is not None and not reply.go.is_set():
+                        await reply.go.wait()  # speculation has its first clause: the rest can wait
             for clause in splitter.flush():
                 self._queue_clause(reply, clauses, clause)
             clauses.put_nowait(None)

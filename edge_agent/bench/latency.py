@@ -148,11 +148,14 @@ async def measure_turns(settings: Any, utterances: list[Any], full_replies: bool
     bus = EventBus()
     events: list[Event] = []
     turn_done = asyncio.Event()
+    audio_out = asyncio.Event()
 
     def on_event(e: Event) -> None:
         events.append(e)
         if isinstance(e, TurnDone):
             loop.call_soon_threadsafe(turn_done.set)
+        elif str(e.type) == "audio_out_start":
+            loop.call_soon_threadsafe(audio_out.set)
 
     loop = asyncio.get_running_loop()
     bus.subscribe(on_event)
@@ -170,13 +173,13 @@ async def measure_turns(settings: Any, utterances: list[Any], full_replies: bool
             await conv.wait_idle()
             await asyncio.sleep(0.6)  # quiet between turns, as people leave
             turn_done.clear()
+            audio_out.clear()
             first = len(events)
             conv.wake()  # push-to-talk: the listener starts a turn at once
             source.say(utt.samples)
             if not full_replies:
-                started = asyncio.create_task(_wait_for(events, first, "audio_out_start"))
                 try:
-                    await asyncio.wait_for(started, timeout=utt.duration + 15)
+                    await asyncio.wait_for(audio_out.wait(), timeout=utt.duration + 15)
                     await asyncio.sleep(0.3)
                     conv.cancel()
                 except TimeoutError:
@@ -199,11 +202,6 @@ async def measure_turns(settings: Any, utterances: list[Any], full_replies: bool
         daemon.stop()
         await task
     return {"turns": results, "cold_start_in_process_s": daemon.cold_start_s}
-
-
-async def _wait_for(events: list[Any], start: int, kind: str) -> None:
-    while not any(str(e.type) == kind for e in events[start:]):
-        await asyncio.sleep(0.01)
 
 
 def measure_cold_start(runs: int, question_wav: Path, out_dir: Path) -> dict[str, Any]:

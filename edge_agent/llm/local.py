@@ -204,6 +204,8 @@ class LocalLlm:
         self.system_prompt = system_prompt
         self.history_tokens = history_tokens
         self.max_sentences = max_sentences
+        self.lookahead = 12
+        """Tokens the worker may generate ahead of the consumer before it waits."""
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
         self._token_cache: dict[str, int] = {}
@@ -297,7 +299,15 @@ class LocalLlm:
         prepared = self.prepare(messages, tools)
         grammar = self._grammar(tools) if tools else None
 
+        window = threading.Semaphore(self.lookahead)
+
         def put(item: Any) -> None:
+            # Backpressure: at most ``lookahead`` pieces ahead of the consumer. A consumer that
+            # pauses (a speculative reply waiting for the end of the turn) pauses generation too,
+            # leaving the CPU to the listener and the voice.
+            while not window.acquire(timeout=0.05):
+                if stop.is_set():
+                    return
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
             except RuntimeError:  # the loop is gone: nobody is listening any more
@@ -325,6 +335,7 @@ class LocalLlm:
         try:
             while True:
                 item = await queue.get()
+                window.release()
                 if item is _END:
                     break
                 if isinstance(item, Exception):
