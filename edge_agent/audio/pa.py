@@ -300,7 +300,7 @@ class MicSource:
                 pa.terminate()
 
     def _healthy(self, last_total: int, last_change: float) -> tuple[bool, int, float]:
-        ring = self._raw or self.ring
+        ring = self._raw if self._raw is not None else self.ring
         total = ring.total_written
         now = time.monotonic()
         if total != last_total:

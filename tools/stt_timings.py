@@ -1,0 +1,117 @@
+"""Whisper tiny.en: what one STT call costs under each option, and what it does to accuracy.
+
+    .venv/bin/python tools/stt_timings.py [--runs 7] [--threads 1]
+
+Utterances are Piper speech (testaudio's commands) padded with silence to 2 s and 5 s; the WER
+column is over the 16 spoken commands. Options:
+
+- ``faster-whisper transcribe()``: the library's own call (30 s window, its defaults minus VAD).
+- ``ours, window 30 s / 10 s / 5 s / tight``: :class:`edge_agent.stt.whisper.WhisperStt` with
+  ``min_encoder_s`` 30, 10 (the default), 5, and 1 (the utterance + 2 s of silence only).
+- ``int8`` vs ``float32`` compute types.
+- ``speculative hit``: the cost left at the end of the turn when the decode started as soon as
+  silence began and nothing was said after (``SpeculativeTranscriber.result_for``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import time
+
+import numpy as np
+
+from edge_agent import testaudio
+from edge_agent.config import default_models_dir
+from edge_agent.models import ModelManager
+from edge_agent.stt.whisper import SpeculativeTranscriber, WhisperStt
+from edge_agent.tts.text import speakable
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[^a-z' ]", " ", speakable(text).lower().replace("-", " ")).split()
+
+
+def edits(a: list[str], b: list[str]) -> int:
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[:], i
+        for j, y in enumerate(b, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (x != y))
+    return row[-1]
+
+
+def padded(audio: np.ndarray, seconds: float) -> np.ndarray:
+    n = int(seconds * 16000)
+    return np.concatenate([audio, np.zeros(max(0, n - audio.size), np.int16)])[:n]
+
+
+def median_ms(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
+    fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    model_dir = ModelManager(default_models_dir()).require("whisper-tiny-en")
+    cmds = testaudio.commands(16, voices=testaudio.PIPER_VOICES)
+    hard = testaudio.commands(16, voices=testaudio.ESPEAK_VOICES)
+    speech = sorted((c.samples[: int(c.segments[-1].end_t * 16000)] for c in cmds), key=len)  # lead kept, tail cut
+    two = padded(speech[len(speech) // 2], 2.0)  # a median command + silence
+    five = np.zeros(0, np.int16)
+    for a in speech:
+        if five.size + a.size < 4.6 * 16000:
+            five = np.concatenate([five, a])
+    five = padded(five, 5.0)
+    print(f"{'option':38s} {'2 s ms':>7s} {'5 s ms':>7s} {'WER piper':>9s} {'WER espeak':>10s}")
+    for compute in ("int8", "float32"):
+        for label, min_s in (("30 s", 30.0), ("10 s (default)", 10.0), ("5 s", 5.0), ("tight", 1.0)):
+            stt = WhisperStt(model_dir, compute_type=compute, threads=args.threads, min_encoder_s=min_s)
+            if min_s == 30.0:
+                def direct(a: np.ndarray, stt: WhisperStt = stt) -> str:
+                    segs, _ = stt.model.transcribe(a.astype(np.float32) / 32768, language="en", beam_size=1,
+                                                   vad_filter=False, without_timestamps=True,
+                                                   condition_on_previous_text=False)
+                    return " ".join(s.text.strip() for s in segs)
+                report(f"{compute} faster-whisper transcribe()", direct, two, five, cmds, hard, args.runs)
+            report(f"{compute} ours, window {label}", stt.transcribe, two, five, cmds, hard, args.runs)
+            if compute == "int8" and min_s == 10.0:
+                def hit(a: np.ndarray, stt: WhisperStt = stt) -> str:
+                    spec = SpeculativeTranscriber(stt)
+                    spec.start(a)
+                    spec._future.result()  # type: ignore[union-attr]  # decoded during the silence
+                    t0 = time.perf_counter()
+                    text = spec.result_for(a)
+                    hit.cost = time.perf_counter() - t0  # type: ignore[attr-defined]
+                    spec.close()
+                    return text
+                for name, a in (("2 s", two), ("5 s", five)):
+                    costs = []
+                    for _ in range(args.runs):
+                        hit(a)
+                        costs.append(hit.cost)  # type: ignore[attr-defined]
+                    print(f"{'int8 speculative hit (' + name + ')':38s} {statistics.median(costs) * 1000:7.2f} ms at turn end")
+
+
+def wer(fn, items) -> float:  # type: ignore[no-untyped-def]
+    errors = sum(edits(words(c.text), words(fn(c.samples))) for c in items)
+    return errors / sum(len(words(c.text)) for c in items)
+
+
+def report(label: str, fn, two: np.ndarray, five: np.ndarray, cmds, hard, runs: int) -> None:  # type: ignore[no-untyped-def]
+    ms2 = median_ms(lambda: fn(two), runs)
+    ms5 = median_ms(lambda: fn(five), runs)
+    print(f"{label:38s} {ms2:7.0f} {ms5:7.0f} {wer(fn, cmds):9.3f} {wer(fn, hard):10.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
