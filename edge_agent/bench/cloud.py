@@ -121,19 +121,18 @@ class _Turn:
 # --- the parts ----------------------------------------------------------------------------------
 
 
-async def _region_choice(rig: Any, target_port: int, trials: int, seed: int, model: str = "fake",
+async def _region_choice(target_port: int | None, trials: int, seed: int, model: str = "fake",
                          probe_timeout_s: float = 0.5) -> dict[str, Any]:
     """Fresh monitor per trial (a fresh process), one-way delays 0/10/20 ms (RTTs 20 ms apart),
-    shuffled across region names and config order; is the first turn routed to the nearest?"""
+    shuffled across region names and config order; is the first turn routed to the nearest?
+    The proxies (and the fake server, when ``target_port`` is None) run in a process of their own."""
     import random
 
-    from edge_agent.bench.cloud_rig import FaultProxy, ScriptedModel
+    from edge_agent.bench.cloud_rig import RigProcess, ScriptedModel
 
     rnd = random.Random(seed)
     delays = [0.0, 10.0, 20.0]
-    proxies = [FaultProxy(target_port, d) for d in delays]
-    for p in proxies:
-        await _on(rig, p.start())
+    servers = RigProcess(delays, target_port, api_key="sk-bench-not-a-real-key")
     correct = 0
     misses: list[dict[str, Any]] = []
     rtts: dict[float, list[float]] = {d: [] for d in delays}
@@ -143,7 +142,7 @@ async def _region_choice(rig: Any, target_port: int, trials: int, seed: int, mod
             rnd.shuffle(names)
             order = list(range(3))
             rnd.shuffle(order)
-            urls = {names[i]: proxies[i].base_url for i in order}
+            urls = {names[i]: servers.proxy_urls[i] for i in order}
             cfg = _cfg(urls, "cloud_first", 3000, probe_timeout_s=probe_timeout_s)
             for r in cfg.cloud.regions:
                 r.model = model
@@ -151,7 +150,7 @@ async def _region_choice(rig: Any, target_port: int, trials: int, seed: int, mod
             await turn.start()
             outcome, _ = await turn.ask()
             route = next(e for e in turn.events if e.type == "llm_route")
-            nearest = names[0]  # proxies[0] has the smallest delay
+            nearest = names[0]  # the first proxy has the smallest delay
             if route.region == nearest and outcome == "answered":
                 correct += 1
             else:
@@ -164,8 +163,7 @@ async def _region_choice(rig: Any, target_port: int, trials: int, seed: int, mod
                     rtts[delays[i]].append(rtt)
             await turn.router.stop()
     finally:
-        for p in proxies:
-            await _on(rig, p.kill())
+        servers.close()
     return {
         "trials": trials, "nearest_chosen": correct, "pct": round(100 * correct / trials, 1), "misses": misses,
         "one_way_delays_ms": delays,
@@ -184,7 +182,7 @@ async def _failover(rig: Any, target_port: int, budget_ms: int, repeats: int) ->
         for fault in faults:
             switch, first = [], []
             for _ in range(repeats):
-                bad, good = FaultProxy(target_port, 0), FaultProxy(target_port, 10)
+                bad, good = FaultProxy(target_port, 0), FaultProxy(target_port, 40)  # bad clearly leads
                 await _on(rig, bad.start())
                 await _on(rig, good.start())
                 # to a region: cloud_only, bad nearest; to local: cloud_first with the bad region alone
@@ -352,7 +350,7 @@ async def _real(rig: Any, trials: int, repeats: int, seed: int) -> dict[str, Any
     server = LlamaServer(manager.require(name, file), api_key="sk-bench-not-a-real-key", threads=1)
     server.start(timeout_s=120)
     try:
-        choice = await _region_choice(rig, server.port, trials, seed, model="smollm2", probe_timeout_s=2.0)
+        choice = await _region_choice(server.port, trials, seed, model="smollm2", probe_timeout_s=2.0)
         budget = 1500
         cycle = ["pass", "http500", "blackhole", "killed_mid_stream", "cut_before_token"]
         outcomes: dict[str, dict[str, Any]] = {}
@@ -362,8 +360,9 @@ async def _real(rig: Any, trials: int, repeats: int, seed: int) -> dict[str, Any
                 near, far = FaultProxy(server.port, 0), FaultProxy(server.port, 15)
                 await _on(rig, near.start())
                 await _on(rig, far.start())
+                long_reply = fault == "killed_mid_stream"  # so the kill lands while it still streams
                 turn = _Turn(_cfg({"near": near.base_url, "far": far.base_url}, "cloud_first", budget,
-                                  max_tokens=48, stall_timeout_ms=5000), ScriptedModel("local"))
+                                  max_tokens=200 if long_reply else 48, stall_timeout_ms=5000), ScriptedModel("local"))
                 await turn.start()
                 if fault == "cut_before_token":
                     near.cut_after = 40
@@ -371,7 +370,7 @@ async def _real(rig: Any, trials: int, repeats: int, seed: int) -> dict[str, Any
                 elif fault not in ("pass", "killed_mid_stream"):
                     await _on(rig, near.set_mode(fault))
                 if fault == "killed_mid_stream":
-                    gen = turn.router.stream([{"role": "user", "content": "Count from one to twenty in words."}])
+                    gen = turn.router.stream([{"role": "user", "content": "Count from one to one hundred, in words."}])
                     first = await anext(gen)
                     await _on(rig, near.kill())
                     rest = [d async for d in gen]
@@ -420,7 +419,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     fake = FakeOpenAiServer(api_key="sk-bench-not-a-real-key")
     rig.run(fake.start())
     try:
-        choice = await _timed(_region_choice(rig, fake.port, args.trials, args.seed))
+        choice = await _timed(_region_choice(None, args.trials, args.seed))
         failover = await _timed(_failover(rig, fake.port, args.budget_ms, args.repeats))
         faulted = await _timed(_faulted(rig, fake.port, args.faulted, args.seed)) if args.faulted else {"requests": 0}
         hedging = await _timed(_hedging(200, args.seed))

@@ -190,6 +190,8 @@ class FakeOpenAiServer:
                     await _send(writer, 404, b'{"error": {"message": "not found"}}')
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             pass
+        except asyncio.CancelledError:
+            pass  # shutting down; ending normally keeps asyncio's server callback quiet
         finally:
             writer.close()
 
@@ -423,3 +425,66 @@ class LlamaServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+# --- servers in a process of their own -----------------------------------------------------------
+
+
+class RigProcess:
+    """Delaying proxies (and optionally the fake server) in a separate process, so the client's
+    latency measurements do not share a GIL or an event loop with the servers' own work."""
+
+    def __init__(self, delays_ms: list[float], target_port: int | None = None, api_key: str | None = None) -> None:
+        cmd = [sys.executable, "-m", "edge_agent.bench.cloud_rig", "--delays", ",".join(str(d) for d in delays_ms)]
+        cmd += ["--target", str(target_port)] if target_port is not None else ["--fake"]
+        if api_key:
+            cmd += ["--api-key", api_key]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.close()
+            raise RuntimeError("the rig process did not start")
+        info = json.loads(line)
+        self.proxy_urls: list[str] = [f"http://{LOOPBACK}:{p}/v1" for p in info["proxy_ports"]]
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def _serve(argv: list[str]) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m edge_agent.bench.cloud_rig")
+    p.add_argument("--delays", default="0")
+    p.add_argument("--target", type=int)
+    p.add_argument("--fake", action="store_true")
+    p.add_argument("--api-key")
+    args = p.parse_args(argv)
+
+    async def main() -> None:
+        target = args.target
+        if args.fake or target is None:
+            server = FakeOpenAiServer(api_key=args.api_key)
+            await server.start()
+            target = server.port
+        proxies = [FaultProxy(target, float(d)) for d in args.delays.split(",")]
+        for proxy in proxies:
+            await proxy.start()
+        print(json.dumps({"target_port": target, "proxy_ports": [x.port for x in proxies]}), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes it
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])

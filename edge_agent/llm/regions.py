@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-STARTUP_SAMPLES = 3
+STARTUP_SAMPLES = 5
 """Probes per region in the start-up round (regions in parallel, samples in a row; the minimum counts)."""
 
 
@@ -124,6 +124,13 @@ class RegionHealth:
         self.last_error = None
         self.breaker.record_success()
 
+    def record_startup_rtt(self, best_ms: float) -> None:
+        """The start-up round's best sample so far: replaces the estimate instead of smoothing into it."""
+        self.rtt_ms = best_ms
+        self.last_ok = True
+        self.last_error = None
+        self.breaker.record_success()
+
     def record_failure(self, reason: str) -> None:
         self.last_ok = False
         self.last_error = reason
@@ -171,8 +178,10 @@ class RegionMonitor:
         raise KeyError(name)
 
     async def probe_one(self, region: RegionHealth, samples: int = 1) -> None:
-        """``samples`` probes in a row; the fastest counts (the first one pays for the connect and
-        for one-off work in the process, which says nothing about the network)."""
+        """``samples`` probes in a row; the fastest counts (the first one pays for the connect, and any
+        one sample can be delayed by a busy CPU, which says nothing about the network). With several
+        samples the region's RTT is the best so far after each one, so a turn that cannot wait for the
+        whole round still sees a ranking."""
         best: float | None = None
         error: LlmError | None = None
         for _ in range(samples):
@@ -181,10 +190,12 @@ class RegionMonitor:
             except LlmError as exc:
                 error = exc  # one lost sample of several is noise, not an outage
                 continue
+            if samples == 1:
+                region.record_rtt(ms)
+                return
             best = ms if best is None else min(best, ms)
-        if best is not None:
-            region.record_rtt(best)
-        elif error is not None:
+            region.record_startup_rtt(best)
+        if best is None and error is not None:
             region.record_failure(error.message)
             log.info("%s", error.message)
 
