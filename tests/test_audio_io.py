@@ -105,6 +105,7 @@ def test_wav_sink_unpaced_records_replies_and_resamples(tmp_path: Path) -> None:
     assert abs(out.size - 24000) < 100
     assert [r.sample for r in sink.replies][0] == 0 and abs(sink.replies[1].sample - 16000) < 50
     assert len(firsts) == 2 and firsts[0] >= t0
+    assert abs(sink.replies[0].wall_t - time.time()) < 5
     assert dominant_hz(out[:16000], 16000) == pytest.approx(440, abs=3)
     assert dominant_hz(out[16100:], 16000) == pytest.approx(880, abs=5)
 
@@ -249,6 +250,9 @@ def test_missing_device_lists_the_devices() -> None:
     assert find_device(world.PyAudio(), "usb pnp", "input")["index"] == 1
     assert find_device(world.PyAudio(), "1", "input")["index"] == 1
     assert find_device(world.PyAudio(), None, "input")["index"] == 1  # no default: the first input
+    from edge_agent.audio.pa import available_devices
+
+    assert [d["index"] for d in available_devices(world)] == [0, 1]
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:

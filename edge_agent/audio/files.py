@@ -122,6 +122,8 @@ class ReplyMark:
     """Position of the reply's first sample in the output file (at the file's rate)."""
     t: float
     """``time.monotonic()`` when that sample would start playing."""
+    wall_t: float = 0.0
+    """The same moment as ``time.time()`` (for logs and events)."""
     stopped_at: int | None = None
     """Output position where ``stop()`` cut it, if it was interrupted."""
 
@@ -200,7 +202,8 @@ class WavSink:
                 self._reply_pending = False
                 self._first_t = start_t
                 self._notify = True
-                self.replies.append(ReplyMark(self._file_n + self._pending_n, start_t))
+                self.replies.append(ReplyMark(self._file_n + self._pending_n, start_t,
+                                              time.time() + (start_t - now)))
             self._append(data, start_t, now)
         self._fire_first_sample()
         while self.paced and not self._dropping and self._play_end_t - time.monotonic() > self.max_queue_s:

@@ -121,6 +121,16 @@ def list_devices(pa: Any) -> list[dict[str, Any]]:
     return out
 
 
+def available_devices(pyaudio_module: Any = None) -> list[dict[str, Any]]:
+    """Every PortAudio device (``index``, ``name``, ``maxInputChannels``, ``maxOutputChannels``,
+    ``defaultSampleRate``, ...), e.g. for ``edge-agent doctor``. Raises AudioError without PortAudio."""
+    pa = open_portaudio(pyaudio_module)
+    try:
+        return list_devices(pa)
+    finally:
+        pa.terminate()
+
+
 def describe_devices(devices: list[dict[str, Any]]) -> str:
     if not devices:
         return "no audio devices at all (is the sound card or USB device connected?)"
