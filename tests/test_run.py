@@ -109,3 +109,29 @@ def test_a_missing_input_file_is_a_clear_error(tmp_path: Path) -> None:
     proc = run_agent(["--input", str(tmp_path / "nope.wav"), "--output", str(tmp_path / "o.wav")], timeout=60)
     assert proc.returncode == 65, proc.stderr
     assert "nope.wav" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sigterm_stops_a_staying_agent_with_status_0(question_wav: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--input", str(question_wav), "--output",
+                             str(tmp_path / "o.wav"), "--stay", "--events", "-"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 90
+        for line in proc.stdout:  # wait until the agent is speaking its reply
+            if '"audio_out_start"' in line or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        status = proc.wait(timeout=20)
+        stopped_in = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert status == 0, stderr
+    assert stopped_in < 10
+    assert "Traceback" not in stderr
