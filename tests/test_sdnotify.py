@@ -33,6 +33,8 @@ class NotifySocket:
         self.sock.settimeout(0.05)
         self.path = path
         self.messages: list[tuple[float, str]] = []
+        self.walls: list[float] = []
+        """Wall-clock arrival times, aligned with ``messages`` (to compare with log timestamps)."""
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._receive, daemon=True)
         self._thread.start()
@@ -45,6 +47,7 @@ class NotifySocket:
                 continue
             except OSError:
                 return
+            self.walls.append(time.time())
             self.messages.append((time.monotonic(), data.decode()))
 
     def drain(self, seconds: float = 0.0) -> list[tuple[float, str]]:
@@ -60,6 +63,10 @@ class NotifySocket:
                     return t
             time.sleep(0.05)
         raise AssertionError(f"no {key} within {timeout} s; got {[m for _, m in self.messages]}")
+
+    def wall_times(self, key: str) -> list[float]:
+        return [w for w, (_, msg) in zip(list(self.walls), list(self.messages), strict=False)
+                if key in msg.splitlines()]
 
     def times(self, key: str) -> list[float]:
         return [t for t, msg in list(self.messages) if key in msg.splitlines()]
@@ -289,6 +296,40 @@ def _start_listener_service(sock: NotifySocket, watchdog_usec: int, extra_env: d
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def _stall_time(stderr: str) -> float:
+    """Wall-clock time the listener thread was stalled, from the service's log line."""
+    import datetime
+
+    for line in stderr.splitlines():
+        if "stalling the listener thread" in line:
+            stamp = line.split(" ", 1)[0].rstrip("Z")
+            return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.UTC).timestamp()
+    raise AssertionError(f"the stall hook never fired: {stderr}")
+
+
+def _assert_pings_stop(sock: NotifySocket, stderr: str, interval: float) -> None:
+    """Pings flowed before the stall; after it at most one, and none later than one interval."""
+    stalled_at = _stall_time(stderr)
+    pings = sock.wall_times("WATCHDOG=1")
+    before = [t - stalled_at for t in pings if t < stalled_at]
+    after = [t - stalled_at for t in pings if t >= stalled_at]
+    assert len(before) >= 2, sock.messages  # it was pinging while frames flowed
+    assert len(after) <= 1 and all(dt <= interval for dt in after), f"pings after the stall at +{after} s"
+    assert "withholding WATCHDOG=1" in stderr
+
+
+def _wait_ready(sock: NotifySocket, proc: subprocess.Popen[str], timeout: float = 60) -> float:
+    """READY=1's arrival time; if it does not come, fail with what the process said. (The wait is
+    generous so a loaded machine gives a diagnosis; the 20 s bound is asserted where it belongs.)"""
+    try:
+        return sock.wait_for("READY=1", timeout=timeout)
+    except AssertionError:
+        if proc.poll() is None:
+            proc.kill()
+        _, err = proc.communicate(timeout=10)
+        raise AssertionError(f"no READY=1 within {timeout} s (exit {proc.returncode}): {err[-3000:]}") from None
+
+
 def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -303,11 +344,9 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
 @pytest.mark.real_model
 def test_real_listener_ready_watchdog_cadence_and_stopping(notify_socket: NotifySocket) -> None:
     interval = 0.5
-    t0 = time.monotonic()
     proc = _start_listener_service(notify_socket, int(interval * 2e6))
     try:
-        ready = notify_socket.wait_for("READY=1", timeout=20)
-        assert ready - t0 < 20
+        ready = _wait_ready(notify_socket, proc)
         time.sleep(6 * interval)
     finally:
         rc, err = _stop(proc)
@@ -328,20 +367,12 @@ def test_real_listener_stalled_stops_the_pings(notify_socket: NotifySocket) -> N
     stall_after = 4 * interval
     proc = _start_listener_service(notify_socket, int(interval * 2e6), {STALL_ENV: str(stall_after)})
     try:
-        ready = notify_socket.wait_for("READY=1", timeout=20)
+        _wait_ready(notify_socket, proc)
         time.sleep(stall_after + 5 * interval)
     finally:
         rc, err = _stop(proc)  # a stalled listener still shuts down cleanly
     assert rc == 0, err
-    assert "stalling the listener thread" in err
-    stalled_at = ready + stall_after
-    pings = notify_socket.times("WATCHDOG=1")
-    before = [t for t in pings if t < stalled_at]
-    after = [t for t in pings if t >= stalled_at]
-    assert len(before) >= 3, notify_socket.messages  # it was pinging while frames flowed
-    # At most one ping after the stall, and none later than one interval after it (+ scheduling slack).
-    assert len(after) <= 1 and all(t - stalled_at <= interval + 0.25 for t in after), (stalled_at, pings)
-    assert "withholding WATCHDOG=1" in err
+    _assert_pings_stop(notify_socket, err, interval)
 
 
 # --- the real daemon: `edge-agent run --input WAV --stay` under a fake service manager --------------
@@ -381,7 +412,7 @@ def test_daemon_ready_watchdog_and_stopping(notify_socket: NotifySocket, tmp_pat
     t0 = time.monotonic()
     proc = _start_daemon(notify_socket, tmp_path, noise_wav, int(interval * 2e6))
     try:
-        ready = notify_socket.wait_for("READY=1", timeout=20)
+        ready = _wait_ready(notify_socket, proc)
         time.sleep(3 * interval)
         # SIGHUP with a broken config: refused, reported, and the agent goes on (and keeps pinging).
         (tmp_path / "config.toml").write_text('[audio]\nsample_rate = "fast"\n')
@@ -400,7 +431,8 @@ def test_daemon_ready_watchdog_and_stopping(notify_socket: NotifySocket, tmp_pat
     assert "keeping the running config" in err
     reload_t = notify_socket.times("RELOADING=1")[0]
     assert [t for t in notify_socket.times("WATCHDOG=1") if t > reload_t + interval], "pings went on"
-    assert ready - t0 < 20  # models loaded and listening within 20 s of start
+    # The issue's bound: models loaded and listening within 20 s of start (~5 s on an idle 2-core box).
+    assert ready - t0 < 20, f"READY after {ready - t0:.1f} s"
     assert stopped_in < 20, stopped_in  # within the unit's TimeoutStopSec
     pings = notify_socket.times("WATCHDOG=1")
     assert len(pings) >= 5, notify_socket.messages
@@ -420,14 +452,9 @@ def test_daemon_stalled_listener_stops_the_pings(notify_socket: NotifySocket, tm
     stall_after = 3 * interval
     proc = _start_daemon(notify_socket, tmp_path, noise_wav, int(interval * 2e6), {STALL_ENV: str(stall_after)})
     try:
-        ready = notify_socket.wait_for("READY=1", timeout=20)
+        _wait_ready(notify_socket, proc)
         time.sleep(stall_after + 5 * interval)
     finally:
         rc, err = _stop(proc)
     assert rc == 0, err  # the stalled daemon still stops cleanly on SIGTERM
-    stalled_at = ready + stall_after
-    pings = notify_socket.times("WATCHDOG=1")
-    assert len([t for t in pings if t < stalled_at]) >= 2, notify_socket.messages
-    after = [t for t in pings if t >= stalled_at]
-    assert len(after) <= 1 and all(t - stalled_at <= interval + 0.25 for t in after), (stalled_at, pings)
-    assert "withholding WATCHDOG=1" in err
+    _assert_pings_stop(notify_socket, err, interval)
