@@ -186,7 +186,9 @@ class LocalLlmConfig(Section):
     model: str = "smollm2-135m-instruct"
     """Model name from the manifest, or a path to any GGUF file."""
     n_ctx: int = Field(2048, ge=256)
-    threads: int = Field(2, ge=1, le=64)
+    threads: int = Field(1, ge=1, le=64)
+    """llama.cpp threads. 1 on a 2-core board: its threads spin-wait on each other, and with the
+    listener, STT and TTS also busy, 2 threads measured 2-8x slower prompt evaluation than 1."""
     max_tokens: int = Field(96, ge=1)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
     history_tokens: int = Field(768, ge=0)

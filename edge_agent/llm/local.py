@@ -187,7 +187,7 @@ class LocalLlm:
         model_path: str | Path,
         *,
         n_ctx: int = 2048,
-        threads: int = 2,
+        threads: int = 1,
         max_tokens: int = 96,
         temperature: float = 0.3,
         system_prompt: str = "",
