@@ -59,7 +59,7 @@ from edge_agent.mqtt.commands import (
 )
 from edge_agent.mqtt.discovery import discovery_messages
 from edge_agent.mqtt.metrics import Metrics
-from edge_agent.mqtt.topics import EVENT_TOPIC_NAMES, Topics
+from edge_agent.mqtt.topics import EVENT_TOPIC_NAMES, Topics, is_valid_topic
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ INBOX_LIMIT = 10_000
 """Items waiting for the worker; beyond this, events and commands are dropped (and counted)."""
 PENDING_RESPONSES = 256
 """``ask`` requests whose reply is still due on their MQTT 5 response topic."""
+ERROR_REPLIES_PER_S = 50.0
+ERROR_REPLIES_BURST = 200.0
+"""Answers to bad commands are rate-limited, so a flood of them cannot fill paho's bounded queue
+and push the agent's own events out; the excess is counted (``errors_suppressed``), not answered."""
 REPUBLISH_DELAY_S = 0.02
 """After a reconnect, paho first re-sends what was in flight; retained topics go after it so a
 stale in-flight state can never overwrite the newest one."""
@@ -94,6 +98,8 @@ class BridgeStats:
     """Invalid commands (answered on event/error)."""
     commands_failed: int = 0
     """Valid commands the agent raised on (answered on event/error)."""
+    errors_suppressed: int = 0
+    """Answers to bad commands left out by the rate limit."""
     handler_errors: int = 0
     """Unexpected exceptions caught in the bridge's own code: should stay 0."""
     last_connect_t: float | None = None
@@ -135,6 +141,9 @@ class MqttBridge:
         self._tokens = itertools.count(1)
         self._last: dict[str, Any] = {"transcript": None, "reply": None, "latency_ms": None, "turn_id": None}
         self._was_connected = False
+        self._error_tokens = ERROR_REPLIES_BURST
+        self._error_refill_t = time.monotonic()
+        self._error_lock = threading.Lock()
         self._worker = threading.Thread(target=self._run, name="mqtt-bridge", daemon=True)
         self._client = self._make_client(client_id or f"edge-agent-{cfg.device_id}")
         self._set_retained(self.topics.availability, b"online")
@@ -152,7 +161,6 @@ class MqttBridge:
             client_id=client_id,
             protocol=mqtt.MQTTv5,
         )
-        client.enable_logger(logging.getLogger("edge_agent.mqtt.paho"))
         client.will_set(self.topics.availability, "offline", qos=1, retain=True)
         password = self._password()
         if cfg.username is not None:
@@ -269,6 +277,9 @@ class MqttBridge:
         if self._was_connected and not self._stopping.is_set():
             log.warning("MQTT: lost the broker (%s); reconnecting in the background", reason)
         self._was_connected = False
+        self._error_tokens = ERROR_REPLIES_BURST
+        self._error_refill_t = time.monotonic()
+        self._error_lock = threading.Lock()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         log.debug("MQTT: broker %s:%d not reachable; retrying with backoff", self.cfg.host, self.cfg.port)
@@ -428,7 +439,24 @@ class MqttBridge:
             props.CorrelationData = correlation
         self._publish(topic, _json(body), properties=props)
 
+    def _error_budget(self) -> bool:
+        with self._error_lock:
+            now = time.monotonic()
+            self._error_tokens = min(ERROR_REPLIES_BURST,
+                                     self._error_tokens + (now - self._error_refill_t) * ERROR_REPLIES_PER_S)
+            self._error_refill_t = now
+            if self._error_tokens >= 1.0:
+                self._error_tokens -= 1.0
+                return True
+        self.stats.errors_suppressed += 1
+        if self.stats.errors_suppressed == 1 or self.stats.errors_suppressed % 1000 == 0:
+            log.warning("MQTT: a flood of bad commands; answers to %d of them left out so far",
+                        self.stats.errors_suppressed)
+        return False
+
     def _publish_error(self, command: str, message: str, response: str | None, correlation: bytes | None) -> None:
+        if not self._error_budget():
+            return
         wall_t = self._clock() if self._clock is not None else None
         error = ErrorEvent(stage="command", message=message, wall_t=wall_t)
         self._publish(self.topics.event("error"), _json(error.to_dict()))
@@ -487,7 +515,7 @@ class MqttBridge:
         self._dispatch(command, token, response, correlation)
 
     def _response_allowed(self, topic: str | None) -> bool:
-        if not topic or len(topic) > 256 or any(c in topic for c in "+#\0"):
+        if not topic or not is_valid_topic(topic, max_bytes=256):
             return False
         return not topic.startswith((f"{self.topics.base}/", f"{self.topics.discovery_prefix}/"))
 

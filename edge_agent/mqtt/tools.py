@@ -19,7 +19,7 @@ from typing import Any
 from edge_agent.config import ToolConfig
 from edge_agent.errors import ConfigError
 from edge_agent.events import Event, ToolCall
-from edge_agent.mqtt.topics import FORBIDDEN_IN_LEVEL, is_safe_level
+from edge_agent.mqtt.topics import FORBIDDEN_IN_LEVEL, is_safe_level, is_valid_topic
 
 Publisher = Callable[[str, bytes, int, bool], bool]
 """``publish(topic, payload, qos, retain) -> sent`` (False when the broker is not connected)."""
@@ -174,9 +174,10 @@ class _Tool:
             if field not in arguments:
                 raise ValueError(f"missing argument {field!r} (it is part of the topic)")
             if not is_safe_level(_as_text(arguments[field])):
-                raise ValueError(f"argument {field!r} may not be empty or contain /, +, # or NUL (it is part of the topic)")
+                raise ValueError(f"argument {field!r} may not be empty or contain /, +, #, NUL or control "
+                                 "characters (it is part of the topic)")
         topic = self.config.topic.format(**{k: _as_text(v) for k, v in arguments.items()})
-        if not self.pattern.fullmatch(topic):
+        if not self.pattern.fullmatch(topic) or not is_valid_topic(topic):
             raise ValueError(f"topic {topic[:80]!r} is outside the declared template {self.config.topic!r}")
         try:
             payload = self.config.payload.format(**{k: _as_json_fragment(v) for k, v in arguments.items()})
@@ -202,6 +203,11 @@ class MqttToolRunner:
             self._tools[tool.name] = _Tool(tool, reserved_prefixes)
         self._publish = publish
         self._emit = emit
+
+    @property
+    def emits_events(self) -> bool:
+        """True when this runner puts its own ``tool`` events on the bus (the conversation then doesn't)."""
+        return self._emit is not None
 
     def specs(self) -> list[dict[str, Any]]:
         return [tool.spec() for tool in self._tools.values()]

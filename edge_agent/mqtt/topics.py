@@ -28,9 +28,24 @@ def node_id(device_id: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "_", device_id)
 
 
+def _char_ok(c: str) -> bool:
+    """What brokers accept in a topic (mosquitto closes the connection otherwise): no control
+    characters, surrogates or Unicode non-characters."""
+    o = ord(c)
+    return not (o < 0x20 or 0x7F <= o <= 0x9F or 0xD800 <= o <= 0xDFFF or 0xFDD0 <= o <= 0xFDEF
+                or (o & 0xFFFE) == 0xFFFE)
+
+
+def is_valid_topic(topic: str, max_bytes: int = 1024) -> bool:
+    """A topic this client may publish to: non-empty, no wildcards, only characters brokers accept."""
+    return (bool(topic) and "+" not in topic and "#" not in topic and len(topic.encode("utf-8", "replace")) <= max_bytes
+            and all(_char_ok(c) for c in topic))
+
+
 def is_safe_level(value: str) -> bool:
-    """A value that may be put into one topic level: non-empty, no separators or wildcards."""
-    return bool(value) and not any(c in value for c in FORBIDDEN_IN_LEVEL)
+    """A value that may be put into one topic level: non-empty, no separators, wildcards, NUL or
+    other characters brokers refuse."""
+    return bool(value) and not any(c in value for c in FORBIDDEN_IN_LEVEL) and all(_char_ok(c) for c in value)
 
 
 @dataclass(frozen=True)
