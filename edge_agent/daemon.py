@@ -366,8 +366,8 @@ class Daemon:
             from edge_agent.stt.factory import create_stt
 
             f_core = loop.run_in_executor(pool, lambda: build_listener_core(settings, models, on_listener_event))
-            f_stt = loop.run_in_executor(pool, lambda: create_stt(settings, models))
-            f_tts = loop.run_in_executor(pool, lambda: build_tts(settings, models))
+            f_stt = loop.run_in_executor(pool, lambda: _warmed_stt(create_stt(settings, models)))
+            f_tts = loop.run_in_executor(pool, lambda: _warmed_tts(build_tts(settings, models)))
             results = await asyncio.gather(f_core, f_stt, f_tts, llm.start(), return_exceptions=True)
         self._closers.append(llm.stop)
         for r in results:
@@ -377,8 +377,6 @@ class Daemon:
         stt: Any
         tts: Any
         core, stt, tts = (r for r in results[:3] if not isinstance(r, BaseException))
-        # Warm the engines' first call (allocations, thread pools) off the critical path.
-        await loop.run_in_executor(None, _warm, stt, tts)
 
         from edge_agent.audio.ringbuf import ring_for_seconds
 
@@ -468,13 +466,18 @@ def _set_threadsafe(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> No
         loop.call_soon_threadsafe(event.set)
 
 
-def _warm(stt: Any, tts: Any) -> None:
-    """One tiny call each, so the first real turn doesn't pay for first-call set-up."""
+def _warmed_stt(stt: Any) -> Any:
+    """One tiny call, so the first real turn doesn't pay for first-call set-up (in the loader thread)."""
     with contextlib.suppress(Exception):
         stt.transcribe(np.zeros(RATE // 2, np.int16))
+    return stt
+
+
+def _warmed_tts(tts: Any) -> Any:
     with contextlib.suppress(Exception):
         for _ in tts.synthesize("Hi."):
             pass
+    return tts
 
 
 class BeatingListener(Listener):
