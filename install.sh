@@ -339,20 +339,47 @@ run_systemctl() {
     systemctl "$@"
 }
 
-ensure_user() {
-    if [ -n "$ROOT" ]; then
-        say "note: --root: not creating the system user '$SERVICE_USER' (the target system's install does)"
+# The account tools work on $ROOT/etc with --prefix, so a test root with its own passwd/group files
+# gets the user too; a root without them is left alone.
+account_opts=()
+accounts_here() {
+    if [ -z "$ROOT" ]; then
+        account_opts=()
         return 0
     fi
-    if ! getent group "$AUDIO_GROUP" >/dev/null; then
-        groupadd --system "$AUDIO_GROUP"
+    account_opts=(--prefix "$ROOT")
+    [ -f "$ROOT/etc/passwd" ] && [ -f "$ROOT/etc/group" ]
+}
+
+has_entry() { # has_entry passwd|group NAME
+    if [ -n "$ROOT" ]; then
+        grep -q "^$2:" "$ROOT/etc/$1"
+    else
+        getent "$1" "$2" >/dev/null
     fi
-    if id "$SERVICE_USER" >/dev/null 2>&1; then
-        usermod -a -G "$AUDIO_GROUP" "$SERVICE_USER"
+}
+
+ensure_user() {
+    if ! accounts_here; then
+        say "note: --root: $ROOT/etc/passwd does not exist: not creating the system user '$SERVICE_USER'"
+        return 0
+    fi
+    if ! has_entry group "$AUDIO_GROUP"; then
+        groupadd "${account_opts[@]}" --system "$AUDIO_GROUP"
+    fi
+    if has_entry passwd "$SERVICE_USER"; then
+        usermod "${account_opts[@]}" -a -G "$AUDIO_GROUP" "$SERVICE_USER"
     else
         say "creating system user $SERVICE_USER (groups: $AUDIO_GROUP)"
-        useradd --system --user-group --groups "$AUDIO_GROUP" --home-dir /var/lib/edge-agent \
+        useradd "${account_opts[@]}" --system --user-group --groups "$AUDIO_GROUP" --home-dir /var/lib/edge-agent \
             --no-create-home --shell /usr/sbin/nologin --comment "edge-agent voice agent" "$SERVICE_USER"
+    fi
+}
+
+remove_user() {
+    if accounts_here && has_entry passwd "$SERVICE_USER"; then
+        say "removing the system user $SERVICE_USER"
+        userdel "${account_opts[@]}" "$SERVICE_USER" || warn "could not remove the user $SERVICE_USER"
     fi
 }
 
@@ -486,9 +513,7 @@ system_uninstall() {
     if [ "$PURGE" = 1 ]; then
         say "purging $ETC_DIR, $STATE_DIR and the unit's drop-ins"
         rm -rf "$ETC_DIR" "$STATE_DIR" "$DROPIN_DIR"
-        if [ -z "$ROOT" ] && id "$SERVICE_USER" >/dev/null 2>&1; then
-            userdel "$SERVICE_USER" || warn "could not remove the user $SERVICE_USER"
-        fi
+        remove_user
     else
         say "kept $ETC_DIR (config, credentials), $MODELS_DIR (models) and the service user (--purge removes them)"
     fi

@@ -51,7 +51,7 @@ def test_system_mode_into_a_temporary_root(tmp_path: Path) -> None:
 
     first = run(*args)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "not creating the system user" in first.stdout  # under --root the host's users are left alone
+    assert "not creating the system user" in first.stdout  # no passwd under the root: no accounts touched
 
     unit = root / "etc/systemd/system/edge-agent.service"
     config = root / "etc/edge-agent/config.toml"
@@ -155,3 +155,26 @@ def test_bad_usage() -> None:
     assert r.returncode == 1 and "unknown option '--frobnicate'" in r.stderr
     r = run("--purge")
     assert r.returncode == 1 and "--purge only goes with --uninstall" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("useradd") is None, reason="useradd --prefix needs root")
+def test_service_user_is_created_in_a_root_with_accounts(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
+        if Path("/etc", name).exists():
+            shutil.copy(Path("/etc", name), root / "etc" / name)
+    host = {name: Path("/etc", name).read_bytes() for name in ("passwd", "group")}
+    args = ("--root", str(root), "--no-systemctl", "--skip-pip")
+    for _ in range(2):  # the second run finds the user and changes nothing
+        r = run(*args)
+        assert r.returncode == 0, r.stdout + r.stderr
+    users = [line for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("edge-agent:")]
+    assert len(users) == 1 and users[0].endswith(":/var/lib/edge-agent:/usr/sbin/nologin")
+    audio = next(line for line in (root / "etc/group").read_text().splitlines() if line.startswith("audio:"))
+    assert "edge-agent" in audio.split(":")[3].split(",")
+    assert run("--root", str(root), "--no-systemctl", "--uninstall").returncode == 0
+    assert "edge-agent:" in (root / "etc/passwd").read_text()  # kept without --purge
+    assert run("--root", str(root), "--no-systemctl", "--uninstall", "--purge").returncode == 0
+    assert "edge-agent:" not in (root / "etc/passwd").read_text()
+    assert {name: Path("/etc", name).read_bytes() for name in ("passwd", "group")} == host  # the host untouched
