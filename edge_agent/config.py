@@ -86,7 +86,7 @@ class WakeConfig(Section):
     default (microWakeWord: the model's ``sliding_window_size``, 30 ms steps; openWakeWord: 1, 80 ms steps)."""
     refractory_s: float = Field(2.0, ge=0.0)
     """After a detection, ignore further ones for this long (audio time)."""
-    verify: Literal["none", "stt", "engine"] = "none"
+    verify: Literal["none", "stt", "engine"] = "stt"
     """Second stage on each first-stage detection: ``stt`` transcribes the buffered wake audio with
     Whisper tiny.en and matches the keyword's spellings; ``engine`` asks the other local engine."""
     verify_threshold: float | None = Field(None, gt=0.0, lt=1.0)

@@ -316,6 +316,9 @@ CONFUSABLE_TEXT = {
     "alexa": ("Alexander.", "A Lexus.", "Electra."),
     "hey_mycroft": ("Hey Microsoft.", "Hey my craft.", "Hey Minecraft."),
 }
+HOMOPHONES = ("Okay nah boo.",)
+"""Confusables that sound the same as a wake phrase (same phonemes, only the stress differs):
+reported apart, since no acoustic detector should be expected to tell them apart."""
 COMMANDS = (
     "What time is it?",
     "Turn on the kitchen lights.",

@@ -195,6 +195,13 @@ def test_missing_custom_model_is_named(model_manager, tmp_path, engine: str, nam
     assert str(path) in str(info.value)
 
 
+def test_engine_verify_refuses_custom_models(model_manager, tmp_path) -> None:
+    cfg = tmp_path / "mine.json"
+    cfg.write_text("{}")
+    with pytest.raises(WakeWordError, match="wake.verify = engine needs built-in keywords"):
+        build_wake_detector(settings(keywords=[str(cfg)], verify="engine"), model_manager)
+
+
 def test_custom_micro_tflite_needs_its_json(model_manager, tmp_path) -> None:
     path = tmp_path / "mine.tflite"
     path.write_bytes(b"\0")
@@ -235,6 +242,16 @@ def test_engine_detects_the_wake_phrase_and_ignores_noise(model_manager, clean_w
         assert d.keyword == "okay_nabu" and seg.start_t < t < seg.end_t + 1.0
         for audio in quiet_and_noise():
             assert detections(det, audio) == []
+    finally:
+        det.close()
+
+
+@pytest.mark.real_model
+def test_default_is_micro_confirmed_by_stt(model_manager) -> None:
+    det = build_wake_detector(Settings(), model_manager)
+    try:
+        assert isinstance(det, VerifiedDetector) and det.keywords == ("okay_nabu",)
+        assert det.first.thresholds[0] < 0.5  # a permissive first stage; the STT decides
     finally:
         det.close()
 

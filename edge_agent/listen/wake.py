@@ -238,6 +238,9 @@ def build_wake_detector(settings: Settings, models: ModelManager) -> WakeWordDet
     engine = str(wake.engine)
     if wake.verify == "none" or engine == "porcupine":
         return build_first_stage(engine, settings, models)
+    if wake.verify == "engine" and any(is_model_path(k) for k in wake.keywords):
+        raise WakeWordError("wake.verify = engine needs built-in keywords (both engines must know them); "
+                            "use wake.verify = stt with a custom model")
     from edge_agent.listen.wake_verify import VerifiedDetector, build_verifier
 
     threshold = wake.verify_threshold if wake.verify_threshold is not None else wake.threshold

@@ -31,7 +31,7 @@ BUFFER_S = 2.5
 DELAY_S = 0.3
 
 # First-stage thresholds when a second stage confirms (chosen by measurement; see wake_eval).
-FIRST_STAGE_THRESHOLD = {("micro", "stt"): 0.2, ("micro", "engine"): 0.5,
+FIRST_STAGE_THRESHOLD = {("micro", "stt"): 0.05, ("micro", "engine"): 0.5,
                          ("open", "stt"): 0.2, ("open", "engine"): 0.2}
 SECOND_ENGINE_THRESHOLD = {"open": 0.2, "micro": 0.5}
 
