@@ -3,6 +3,7 @@ latency percentiles of recent turns, and counters. Fed with bus events on the br
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from pathlib import Path
@@ -33,7 +34,7 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     """Nearest-rank percentile of an already sorted list (None when empty)."""
     if not sorted_values:
         return None
-    rank = max(1, min(len(sorted_values), round(q / 100.0 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100.0 * len(sorted_values))))
     return sorted_values[rank - 1]
 
 
