@@ -362,7 +362,7 @@ async def _real(rig: Any, trials: int, repeats: int, seed: int) -> dict[str, Any
                 await _on(rig, far.start())
                 long_reply = fault == "killed_mid_stream"  # so the kill lands while it still streams
                 turn = _Turn(_cfg({"near": near.base_url, "far": far.base_url}, "cloud_first", budget,
-                                  max_tokens=200 if long_reply else 48, stall_timeout_ms=5000), ScriptedModel("local"))
+                                  max_tokens=100 if long_reply else 48, stall_timeout_ms=15000), ScriptedModel("local"))
                 await turn.start()
                 if fault == "cut_before_token":
                     near.cut_after = 40
