@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--stay", action="store_true", help="keep running after --input ends, until SIGTERM")
     p.add_argument("--events", metavar="-|FILE", help="write every event as a JSON line to stdout (-) or FILE")
     p.add_argument("--demo", action="store_true", help="play the built-in demo conversation even if there is a microphone")
+    p.add_argument("--no-demo", action="store_true",
+                   help="with no microphone, fail (exit 74) instead of playing the demo: the systemd unit uses "
+                        "this, so the service is retried until the microphone appears")
     p.set_defaults(func=run)
 
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         from edge_agent.errors import UsageError
 
         raise UsageError("--stay only applies with --input (the microphone never ends)")
-    if args.input is None and (args.demo or not has_input_device(settings)):
+    if args.input is None and (args.demo or (not args.no_demo and not has_input_device(settings))):
         from edge_agent.demo import run_demo
 
         return run_demo(settings, args, process_start())
