@@ -41,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
     from edge_agent.daemon import RunOptions, has_input_device, run_daemon
 
     settings = load_settings(getattr(args, "config", None))
+    from edge_agent.logs import apply_settings
+
+    # The config's [logging] section, unless --log-level/--log-format said otherwise.
+    apply_settings(settings, getattr(args, "log_level", None), getattr(args, "log_format", None))
     if args.stay and args.input is None:
         from edge_agent.errors import UsageError
 
