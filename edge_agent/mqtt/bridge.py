@@ -141,6 +141,7 @@ class MqttBridge:
         self._tokens = itertools.count(1)
         self._last: dict[str, Any] = {"transcript": None, "reply": None, "latency_ms": None, "turn_id": None}
         self._was_connected = False
+        self._refusals = 0
         self._error_tokens = ERROR_REPLIES_BURST
         self._error_refill_t = time.monotonic()
         self._error_lock = threading.Lock()
@@ -257,9 +258,13 @@ class MqttBridge:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         try:
             if reason.is_failure:
+                self._refusals += 1
+                if self._refusals not in (1, 10) and self._refusals % 100:
+                    return  # said already; paho keeps retrying with backoff
                 log.warning("MQTT broker %s:%d refused the connection: %s (check mqtt.username, "
                             "the password and TLS settings)", self.cfg.host, self.cfg.port, reason)
                 return
+            self._refusals = 0
             self.stats.connects += 1
             self.stats.last_connect_t = time.monotonic()
             client.subscribe([
@@ -277,6 +282,7 @@ class MqttBridge:
         if self._was_connected and not self._stopping.is_set():
             log.warning("MQTT: lost the broker (%s); reconnecting in the background", reason)
         self._was_connected = False
+        self._refusals = 0
         self._error_tokens = ERROR_REPLIES_BURST
         self._error_refill_t = time.monotonic()
         self._error_lock = threading.Lock()

@@ -24,7 +24,8 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "",
+                 allow_anonymous: bool = True) -> None:
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -34,7 +35,8 @@ class Mosquitto:
         user = pwd.getpwuid(os.getuid()).pw_name
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"{extra_conf}"
+            f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
             "autosave_interval 1\n"
