@@ -172,7 +172,7 @@ def test_missing_model_names_the_pull_command(tmp_path: Path, monkeypatch: pytes
 
 # --- real models --------------------------------------------------------------------------------
 
-REFERENCE_COMMANDS = 10
+REFERENCE_COMMANDS = 16
 
 
 @pytest.fixture(scope="module")
@@ -184,16 +184,19 @@ def whisper(model_path) -> SpeechToText:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def spoken_commands(model_path, tmp_path_factory) -> list[tuple[Path, str]]:  # type: ignore[no-untyped-def]
-    """~10 spoken commands as 22,050 Hz WAVs from the Piper voice (read_wav resamples them)."""
+    """Spoken commands as 22,050 Hz WAVs from the Piper voice (read_wav resamples them), with
+    0.3 s of silence before (the listener's pre-roll) and 0.5 s after (the end-of-turn wait).
+    Piper's noise is off, so the audio (and the WER) is the same at every run."""
     from edge_agent.testaudio import COMMANDS
     from edge_agent.tts.piper_tts import PiperTts
 
-    tts = PiperTts(model_path("piper-joe-medium", "en_US-joe-medium.onnx"))
+    tts = PiperTts(model_path("piper-joe-medium", "en_US-joe-medium.onnx"), noise_scale=0.0, noise_w_scale=0.0)
     out_dir = tmp_path_factory.mktemp("commands")
     items = []
     for i, text in enumerate(COMMANDS[:REFERENCE_COMMANDS]):
         path = out_dir / f"command{i:02d}.wav"
-        write_wav(path, tts.synthesize_all(text), tts.sample_rate)
+        lead, tail = np.zeros(int(0.3 * tts.sample_rate), np.int16), np.zeros(tts.sample_rate // 2, np.int16)
+        write_wav(path, np.concatenate([lead, tts.synthesize_all(text), tail]), tts.sample_rate)
         items.append((path, text))
     return items
 

@@ -17,7 +17,10 @@ class PiperTts:
     """``synthesize(text)`` yields int16 chunks (one per sentence Piper finds) at ``sample_rate``."""
 
     def __init__(self, voice_path: str | Path, threads: int = 1, length_scale: float = 1.0,
-                 speaker_id: int | None = None) -> None:
+                 speaker_id: int | None = None, noise_scale: float | None = None,
+                 noise_w_scale: float | None = None) -> None:
+        """``noise_scale`` / ``noise_w_scale``: None keeps the voice's own; 0 makes the output
+        deterministic (Piper's noise comes from an unseeded random op), which tests want."""
         import json
 
         import onnxruntime as ort
@@ -42,14 +45,16 @@ class PiperTts:
             raise ModelError(f"Piper voice {voice_path} cannot be loaded: {exc}") from None
         self.voice = PiperVoice(session=session, config=config)
         self.sample_rate: int = config.sample_rate
-        self.syn_config = SynthesisConfig(length_scale=length_scale, speaker_id=speaker_id)
+        self.syn_config = SynthesisConfig(length_scale=length_scale, speaker_id=speaker_id,
+                                          noise_scale=noise_scale, noise_w_scale=noise_w_scale)
 
     def synthesize(self, text: str, length_scale: float | None = None) -> Iterator[np.ndarray]:
         from piper.config import SynthesisConfig
 
         cfg = self.syn_config
         if length_scale is not None:
-            cfg = SynthesisConfig(length_scale=length_scale, speaker_id=cfg.speaker_id)
+            cfg = SynthesisConfig(length_scale=length_scale, speaker_id=cfg.speaker_id,
+                                  noise_scale=cfg.noise_scale, noise_w_scale=cfg.noise_w_scale)
         try:
             for chunk in self.voice.synthesize(text, syn_config=cfg):
                 yield chunk.audio_int16_array
