@@ -154,6 +154,16 @@ def test_newlines_end_clauses_and_markdown_only_clauses_vanish() -> None:
     assert clauses == ["Here", "eggs", "milk", "Done"]
 
 
+def test_numbered_lists_are_not_cut_at_their_numbers() -> None:
+    clauses = [c for _, c in split_stream("Here is how:\n1. Boil the water.\n2. Add the pasta.\n10. Eat.")]
+    assert clauses == ["Here is how", "Boil the water.", "Add the pasta.", "Eat."]
+
+
+def test_ellipsis_and_urls() -> None:
+    clauses = [c for _, c in split_stream("Well... I think so. Visit https://example.com/x. Then relax.")]
+    assert clauses == ["Well...", "I think so.", "Visit example dot com.", "Then relax."]
+
+
 def test_long_text_without_punctuation_is_cut_at_a_space() -> None:
     text = " ".join(["word"] * 100)
     out = split_stream(text, max_chars=60)

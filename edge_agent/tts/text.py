@@ -159,7 +159,8 @@ def strip_markdown(text: str) -> str:
 def _url(m: re.Match[str]) -> str:
     host = m.group(1).lower().rstrip(".")
     host = host.removeprefix("www.")
-    return host.replace(".", " dot ") if host else ""
+    end = re.search(r"[.,;:!?]+$", m.group(0))  # a sentence's punctuation after the URL stays
+    return (host.replace(".", " dot ") if host else "") + (end.group(0) if end else "")
 
 
 def _currency(m: re.Match[str]) -> str:
@@ -345,6 +346,8 @@ class ClauseSplitter:
     def _is_sentence_end(self, buf: str, i: int) -> bool:
         if buf[i] != ".":
             return True
+        if buf[buf.rfind("\n", 0, i) + 1 : i].strip().isdigit():
+            return False  # a numbered list item ("2. Preheat the oven"), not a sentence
         m = _WORD_BEFORE.search(buf[: i + 1])
         word = m.group(1).lower().rstrip(".") if m else ""
         if word in _NO_SPLIT_BEFORE_DOT:
