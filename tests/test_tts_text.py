@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_agent.tts.text import (
     ClauseSplitter,
@@ -178,3 +180,29 @@ def test_reset_and_unnormalized() -> None:
     s.reset()
     assert s.flush() == []
     assert s.pending == ""
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+_TEXTISH = st.text(alphabet=st.sampled_from(list("ab Dr.e.g 3.5,;:!?\n$%10:30*#[]()🎉-_")), max_size=120)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXTISH)
+def test_speakable_never_fails(text: str) -> None:
+    assert isinstance(speakable(text), str)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXTISH, st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=40))
+def test_clauses_do_not_depend_on_how_the_tokens_are_cut(text: str, sizes: list[int]) -> None:
+    whole = ClauseSplitter(normalize=False, max_chars=10**6)
+    expected = whole.feed(text) + whole.flush()
+    pieced = ClauseSplitter(normalize=False, max_chars=10**6)
+    got: list[str] = []
+    pos, i = 0, 0
+    while pos < len(text):
+        size = sizes[i % len(sizes)]
+        got += pieced.feed(text[pos : pos + size])
+        pos, i = pos + size, i + 1
+    assert got + pieced.flush() == expected
