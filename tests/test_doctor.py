@@ -52,8 +52,12 @@ def alsa_home(tmp_path: Path) -> Path:
     return home
 
 
-def doctor(tmp_path: Path, config: str, home: Path, *extra: str,
-           models_dir: str | None = None) -> tuple[int, dict, str]:  # type: ignore[type-arg]
+def doctor(tmp_path: Path, config: str, home: Path, *extra: str, models_dir: str | None = None,
+           text_output: bool = False) -> tuple[int, dict, str]:  # type: ignore[type-arg]
+    """Run ``edge-agent doctor --json``; the text report is the real command's (``text_output``)
+    or rendered here from the same checks."""
+    from edge_agent.commands.doctor import Check, render
+
     cfg = tmp_path / "config.toml"
     cfg.write_text(config)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_AGENT_")}
@@ -61,8 +65,14 @@ def doctor(tmp_path: Path, config: str, home: Path, *extra: str,
     r = subprocess.run([*EDGE_AGENT, "doctor", "--config", str(cfg), "--json", *extra], capture_output=True,
                        text=True, env=env, timeout=120)
     out = json.loads(r.stdout)
-    text = subprocess.run([*EDGE_AGENT, "doctor", "--config", str(cfg), *extra], capture_output=True, text=True,
-                          env=env, timeout=120).stdout
+    assert out["ok"] == (r.returncode == 0)
+    if text_output:
+        t = subprocess.run([*EDGE_AGENT, "doctor", "--config", str(cfg), *extra], capture_output=True, text=True,
+                           env=env, timeout=120)
+        assert t.returncode == r.returncode
+        text = t.stdout
+    else:
+        text = render([Check(**c) for c in out["checks"]])
     return r.returncode, {c["name"]: c for c in out["checks"]}, text
 
 
@@ -161,7 +171,7 @@ name = "gone"
 base_url = "http://127.0.0.1:{dead}/v1"
 model = "m"
 """
-    rc, checks, text = doctor(tmp_path, config, alsa_home, models_dir=str(tmp_path / "no-models"))
+    rc, checks, text = doctor(tmp_path, config, alsa_home, models_dir=str(tmp_path / "no-models"), text_output=True)
     assert rc == 1
     failed = {n for n, c in checks.items() if c["status"] == "fail"}
     assert failed == {"audio microphone", "models", "mqtt broker", "cloud gone"}, checks
