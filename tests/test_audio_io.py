@@ -270,7 +270,11 @@ def test_unplugged_microphone_is_retried_with_backoff_and_picked_up_again() -> N
                     check_s=0.01, on_event=lambda kind, _: events.append(kind))
     delays: list[float] = []
     real_delay = mic.backoff.delay
-    mic.backoff.delay = lambda: delays.append(real_delay()) or delays[-1]  # type: ignore[method-assign]
+    def recorded_delay() -> float:
+        delays.append(real_delay())
+        return delays[-1]
+
+    mic.backoff.delay = recorded_delay  # type: ignore[method-assign]
     mic.start()
     try:
         assert wait_for(lambda: ring.total_written > 1600)

@@ -299,7 +299,11 @@ def test_stt_threads_release_the_gil(whisper, spoken_commands) -> None:  # type:
     audio, _ = read_wav(spoken_commands[0][0])
     ticks = 0
     done = threading.Event()
-    worker = threading.Thread(target=lambda: (whisper.transcribe(audio), done.set()))
+    def decode() -> None:
+        whisper.transcribe(audio)
+        done.set()
+
+    worker = threading.Thread(target=decode)
     worker.start()
     while not done.is_set():
         ticks += 1

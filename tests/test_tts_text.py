@@ -103,9 +103,9 @@ def test_speakable_leaves_no_digits_or_markup() -> None:
     assert "ten thirty" in out and "three dollars and ninety-nine cents" in out and "fifty percent" in out
 
 
-def split_stream(text: str, **kw: int) -> list[tuple[int, str]]:
+def split_stream(text: str, min_chars: int = 20, max_chars: int = 180) -> list[tuple[int, str]]:
     """Feed ``text`` token by token (words and spaces); return (token index at emission, clause)."""
-    splitter = ClauseSplitter(**kw)
+    splitter = ClauseSplitter(min_chars=min_chars, max_chars=max_chars)
     tokens = re.findall(r"\S+|\s+", text)
     out = [(i, c) for i, tok in enumerate(tokens) for c in splitter.feed(tok)]
     return out + [(len(tokens), c) for c in splitter.flush()]
