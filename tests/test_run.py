@@ -135,3 +135,30 @@ def test_sigterm_stops_a_staying_agent_with_status_0(question_wav: Path, tmp_pat
     assert status == 0, stderr
     assert stopped_in < 10
     assert "Traceback" not in stderr
+
+
+def test_barge_in_through_the_real_pipeline(tmp_path: Path, model_path) -> None:  # type: ignore[no-untyped-def]
+    """The user talks over the agent's reply: playback stops, the reply is kept truncated, and the
+    new question is answered (paced in real time: the listener hears the user while it speaks)."""
+    model_path("piper-joe-medium", "en_US-joe-medium.onnx")
+    from edge_agent.testaudio import Voice, silence, speak
+
+    voice = Voice("piper")
+    audio = np.concatenate([silence(0.5), speak("Okay Nabu.", voice), silence(0.6),
+                            speak("Tell me a long story about a brave dragon and a little knight.", voice),
+                            silence(4.0), speak("Stop. What time is it?", voice), silence(2.5)])
+    wav = tmp_path / "barge.wav"
+    write_wav(wav, audio, 16000)
+    env = {"EDGE_AGENT_LLM__LOCAL__MAX_SENTENCES": "4", "EDGE_AGENT_LLM__LOCAL__MAX_TOKENS": "120"}
+    proc = run_agent(["--input", str(wav), "--output", str(tmp_path / "o.wav"), "--events", "-"], env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    events = events_of(proc.stdout)
+    types = [e["type"] for e in events]
+    assert "barge_in" in types, f"{types}\n{proc.stderr[-3000:]}"
+    barge = next(e for e in events if e["type"] == "barge_in")
+    assert barge["stop_ms"] < 100
+    first_reply = next(e for e in events if e["type"] == "reply_text")
+    assert first_reply["truncated"] is True
+    assert any(e["type"] == "audio_out_end" and e.get("interrupted") for e in events)
+    transcripts = [e["text"].lower() for e in events if e["type"] == "transcript"]
+    assert any("time" in t for t in transcripts[1:]), transcripts
