@@ -146,3 +146,105 @@ def test_memory_deny_write_execute_stays_off_while_whisper_needs_it() -> None:
     assert r.returncode == 1, f"Whisper now works under W^X: set MemoryDenyWriteExecute=yes ({r.stderr[-500:]})"
     assert "decoding failed" in r.stdout, r.stdout + r.stderr  # the JIT refused, not some other error
     assert _service_section()["Service.MemoryDenyWriteExecute"][-1] == "no"
+
+
+# The unit's SystemCallFilter= (and NoNewPrivileges=, RestrictAddressFamilies=) rebuilt with
+# libseccomp from the same groups `systemd-analyze syscall-filter` expands, then the real agent
+# exec'd under it: the whole pipeline must run with what the unit allows.
+SECCOMP_EXEC = r"""
+import ctypes, errno, os, socket, subprocess, sys
+
+def expand(group, seen):
+    out = set()
+    text = subprocess.run(["systemd-analyze", "syscall-filter", group], capture_output=True, text=True,
+                          check=True).stdout
+    for line in text.splitlines()[1:]:
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        if name.startswith("@"):
+            if name not in seen:
+                seen.add(name)
+                out |= expand(name, seen)
+        else:
+            out.add(name)
+    return out
+
+allow, deny, families = (a.split() for a in sys.argv[1:4])
+allowed = set().union(*(expand(g, set()) if g.startswith("@") else {g} for g in allow + ["@default"]))
+for g in deny:
+    allowed -= expand(g, set()) if g.startswith("@") else {g}
+
+class ArgCmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
+
+lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+lib.seccomp_init.restype = ctypes.c_void_p
+lib.seccomp_init.argtypes = [ctypes.c_uint32]
+lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
+                                       ctypes.POINTER(ArgCmp)]
+lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+lib.seccomp_load.argtypes = [ctypes.c_void_p]
+ALLOW, EQ = 0x7FFF0000, 4
+ctx = lib.seccomp_init(0x00050000 | errno.EPERM)  # SystemCallErrorNumber=EPERM
+for name in sorted(allowed - {"socket"}):
+    nr = lib.seccomp_syscall_resolve_name(name.encode())
+    if nr >= 0:
+        assert lib.seccomp_rule_add_array(ctx, ALLOW, nr, 0, None) == 0, name
+sock_nr = lib.seccomp_syscall_resolve_name(b"socket")
+for fam in families:  # RestrictAddressFamilies=
+    cmp = (ArgCmp * 1)(ArgCmp(0, EQ, getattr(socket, fam), 0))
+    assert lib.seccomp_rule_add_array(ctx, ALLOW, sock_nr, 1, cmp) == 0, fam
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS: NoNewPrivileges=yes
+assert lib.seccomp_load(ctx) == 0
+os.execv(sys.argv[4], sys.argv[4:])
+"""
+
+
+def _unit_filter() -> tuple[str, str, str]:
+    s = _service_section()
+    allow, deny = [], []
+    for value in s["Service.SystemCallFilter"]:
+        (deny if value.startswith("~") else allow).extend(value.lstrip("~").split())
+    return " ".join(allow), " ".join(deny), s["Service.RestrictAddressFamilies"][-1]
+
+
+@pytest.mark.skipif(not Path("/usr/lib/x86_64-linux-gnu/libseccomp.so.2").exists()
+                    and not Path("/usr/lib/aarch64-linux-gnu/libseccomp.so.2").exists(),
+                    reason="libseccomp2 missing (Debian: apt-get install libseccomp2)")
+def test_the_filter_really_refuses(tmp_path: Path) -> None:
+    allow, deny, families = _unit_filter()
+    probe = ("import os, socket\n"
+             "try:\n    os.sched_setaffinity(0, {0})\n    print('affinity allowed')\n"
+             "except PermissionError:\n    print('affinity refused')\n"
+             "try:\n    socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n    print('packet allowed')\n"
+             "except PermissionError:\n    print('packet refused')\n"
+             "socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()\nprint('inet ok')\n")
+    r = subprocess.run([sys.executable, "-c", SECCOMP_EXEC, allow, deny, families, sys.executable, "-c", probe],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["affinity", "refused", "packet", "refused", "inet", "ok"], r.stdout + r.stderr
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_the_whole_pipeline_runs_under_the_units_syscall_filter(tmp_path: Path) -> None:
+    import json
+
+    from edge_agent.demo import demo_input
+
+    wav = demo_input()  # "Okay Nabu. ... What can you do for me?": wake, VAD, turn, STT, LLM, TTS
+    allow, deny, families = _unit_filter()
+    edge_agent = str(Path(sys.executable).parent / "edge-agent")
+    events = tmp_path / "events.jsonl"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("# defaults\n")
+    r = subprocess.run(
+        [sys.executable, "-c", SECCOMP_EXEC, allow, deny, families, edge_agent, "run", "--config", str(cfg),
+         "--input", str(wav), "--output", str(tmp_path / "reply.wav"), "--fast", "--events", str(events)],
+        capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    kinds = [json.loads(line)["type"] for line in events.read_text().splitlines()]
+    for kind in ("wake", "turn_end", "transcript", "reply_text", "audio_out_start", "turn_done"):
+        assert kind in kinds, (kind, kinds, r.stderr[-2000:])
+    assert (tmp_path / "reply.wav").stat().st_size > 10_000
