@@ -2,9 +2,10 @@
 
 * One record is one line: newlines in messages and tracebacks are folded (`` | ``), so journald and
   ``grep`` see whole records.
-* Under systemd (``$JOURNAL_STREAM`` names our stderr) text lines carry a ``<N>`` syslog priority
-  prefix, so ``journalctl -p warning -u edge-agent`` filters by level, and no timestamp (journald adds
-  its own). Elsewhere text lines start with a UTC timestamp.
+* Under systemd (``$JOURNAL_STREAM`` names our stderr) lines carry a ``<N>`` syslog priority prefix
+  (journald strips it and files the record at that level, so ``journalctl -p warning -u edge-agent``
+  works) and text lines no timestamp (journald adds its own). Elsewhere text lines start with a UTC
+  timestamp.
 * Secrets: every value of a ``SecretStr`` setting is registered when the settings are loaded
   (:func:`register_secrets`) and replaced by ``***`` wherever it appears in a record, including
   exceptions and arguments; ``key=value`` shapes (password=, api_key: , Bearer, user:pass@) are
@@ -112,9 +113,18 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: t (unix seconds), level, logger, msg, and exc when there is one."""
+    """One JSON object per line: t (unix seconds), level, logger, msg, and exc when there is one.
+    Under journald the line starts with the ``<N>`` priority, which journald strips."""
+
+    def __init__(self, journal: bool = False) -> None:
+        super().__init__()
+        self.journal = journal
 
     def format(self, record: logging.LogRecord) -> str:
+        line = self._json(record)
+        return f"<{_PRIORITY.get(record.levelno, 6)}>{line}" if self.journal else line
+
+    def _json(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "t": round(record.created, 3),
             "level": record.levelname.lower(),
@@ -146,7 +156,8 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         level = "INFO"
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(journal=under_journald()))
+    journal = under_journald()
+    handler.setFormatter(JsonFormatter(journal) if fmt == "json" else TextFormatter(journal))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

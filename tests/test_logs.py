@@ -83,6 +83,11 @@ def test_journald_gets_priorities_and_no_timestamp(tmp_path: Path) -> None:
     with out.open("w") as f:
         subprocess.run([sys.executable, "-c", code], stderr=f, timeout=60, check=True)
     assert out.read_text().splitlines() == ["<7>debug j: d", "<6>info j: i", "<4>warning j: w", "<3>error j: e"]
+    with out.open("w") as f:
+        subprocess.run([sys.executable, "-c", code.replace("'text'", "'json'")], stderr=f, timeout=60, check=True)
+    lines = out.read_text().splitlines()
+    assert [line[:3] for line in lines] == ["<7>", "<6>", "<4>", "<3>"]
+    assert [json.loads(line[3:])["msg"] for line in lines] == ["d", "i", "w", "e"]
 
 
 def test_cli_log_format_option_reaches_the_handler(root_logger: logging.Logger) -> None:
