@@ -245,26 +245,36 @@ pip_install() {
 }
 
 jetson_gpu_builds() {
-    local venv="$1"
+    local venv="$1" py="$1/bin/python"
     [ "$JETSON" = 1 ] || return 0
-    if [ ! -e /etc/nv_tegra_release ] && [ "$(uname -m)" != aarch64 ]; then
-        warn "--jetson on a machine that does not look like a Jetson; trying anyway"
+    if [ ! -e /etc/nv_tegra_release ]; then
+        warn "--jetson on a machine without /etc/nv_tegra_release (not a Jetson?); trying anyway"
     fi
-    if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
-        say "building llama-cpp-python with CUDA (GGML_CUDA=on; this takes a while)"
+    # llama.cpp with CUDA. pip's wheel cache would hand back the CPU wheel built from the same
+    # source, so the CUDA build gets a cache of its own: built once, reused by later runs.
+    if "$py" -c 'import llama_cpp, sys; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 1)' 2>/dev/null; then
+        say "llama-cpp-python already has CUDA"
+    elif command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+        say "building llama-cpp-python with CUDA (GGML_CUDA=on; this takes a while, once)"
         if ! PATH="/usr/local/cuda/bin:$PATH" CMAKE_ARGS="-DGGML_CUDA=on" FORCE_CMAKE=1 \
+            PIP_CACHE_DIR="${PIP_CACHE_DIR:-$HOME/.cache/pip}-cuda" \
             pip_install "$venv" --force-reinstall --no-deps --no-binary llama-cpp-python llama-cpp-python; then
             warn "the CUDA build of llama-cpp-python failed: keeping the CPU build"
         fi
     else
         warn "no CUDA compiler (nvcc) found: keeping the CPU build of llama-cpp-python (install JetPack's cuda-toolkit for the GPU)"
     fi
-    # NVIDIA publishes onnxruntime-gpu wheels for JetPack on its own index; pass it as
-    # PIP_EXTRA_INDEX_URL (see docs/service.md). Without one, pip may find none: CPU then.
+    # onnxruntime-gpu: NVIDIA publishes the JetPack builds on its own index; pass it as
+    # PIP_EXTRA_INDEX_URL (see docs/service.md). Both packages provide the module `onnxruntime`, so
+    # the CPU one goes first; if the GPU one does not offer CUDA, the CPU one comes back.
     if pip_install "$venv" onnxruntime-gpu; then
-        "$venv/bin/python" -m pip uninstall -y -q onnxruntime >/dev/null 2>&1 || true
-        pip_install "$venv" --force-reinstall --no-deps onnxruntime-gpu ||
-            warn "reinstalling onnxruntime-gpu failed; fix: $venv/bin/pip install --force-reinstall onnxruntime-gpu"
+        "$py" -m pip uninstall -y -q onnxruntime >/dev/null 2>&1 || true
+        pip_install "$venv" --force-reinstall --no-deps onnxruntime-gpu || true
+        if ! "$py" -c 'import onnxruntime as o, sys; sys.exit(0 if "CUDAExecutionProvider" in o.get_available_providers() else 1)' 2>/dev/null; then
+            warn "onnxruntime-gpu offers no CUDA here: back to the CPU onnxruntime"
+            "$py" -m pip uninstall -y -q onnxruntime-gpu >/dev/null 2>&1 || true
+            pip_install "$venv" --force-reinstall --no-deps onnxruntime
+        fi
     else
         warn "onnxruntime-gpu is not available for this system: keeping the CPU onnxruntime"
     fi

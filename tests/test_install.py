@@ -178,3 +178,43 @@ def test_service_user_is_created_in_a_root_with_accounts(tmp_path: Path) -> None
     assert run("--root", str(root), "--no-systemctl", "--uninstall", "--purge").returncode == 0
     assert "edge-agent:" not in (root / "etc/passwd").read_text()
     assert {name: Path("/etc", name).read_bytes() for name in ("passwd", "group")} == host  # the host untouched
+
+
+FAKE_VENV_PYTHON = """#!/bin/sh
+# A stand-in for the venv's python: records pip calls, answers the checks install.sh asks.
+echo "$*" >> "$(dirname "$0")/calls.log"
+case "$*" in
+    *"sys.version_info"*) exit 0 ;;
+    *llama_supports_gpu_offload*) exit 1 ;;
+    *CUDAExecutionProvider*) exit 1 ;;
+    *"pip install"*"onnxruntime-gpu"*) [ "$FAKE_ORT_GPU" = ok ] && exit 0 || exit 1 ;;
+    *) exit 0 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("ort_gpu", ["fail", "ok"])
+def test_jetson_falls_back_to_cpu_builds(tmp_path: Path, ort_gpu: str) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / "tools").mkdir(parents=True)
+    shutil.copy(INSTALL, checkout / "install.sh")
+    shutil.copy(REPO / "tools/apt-packages.txt", checkout / "tools/apt-packages.txt")
+    venv_bin = checkout / ".venv/bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text(FAKE_VENV_PYTHON)
+    (venv_bin / "python").chmod(0o755)
+    path = ":".join(p for p in os.environ["PATH"].split(":") if not (Path(p) / "nvcc").exists())
+    env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c"), "FAKE_ORT_GPU": ort_gpu, "PATH": path}
+    r = run("--user", "--jetson", "--no-apt", "--no-models", env=env, script=checkout / "install.sh")
+    assert r.returncode == 0, r.stdout + r.stderr
+    calls = (venv_bin / "calls.log").read_text()
+    if not Path("/usr/local/cuda/bin/nvcc").exists():
+        assert "no CUDA compiler (nvcc) found: keeping the CPU build of llama-cpp-python" in r.stderr
+    assert "pip install -q" in calls and "onnxruntime-gpu" in calls
+    if ort_gpu == "fail":
+        assert "onnxruntime-gpu is not available for this system: keeping the CPU onnxruntime" in r.stderr
+        assert "uninstall" not in calls
+    else:  # installed, but no CUDA provider: the CPU onnxruntime comes back
+        assert "offers no CUDA here: back to the CPU onnxruntime" in r.stderr
+        assert "uninstall -y -q onnxruntime-gpu" in calls
+        assert calls.rstrip().splitlines()[-1].endswith("--force-reinstall --no-deps onnxruntime")
