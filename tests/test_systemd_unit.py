@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shutil
@@ -226,9 +227,37 @@ def test_the_filter_really_refuses(tmp_path: Path) -> None:
     assert r.stdout.split() == ["affinity", "refused", "packet", "refused", "inet", "ok"], r.stdout + r.stderr
 
 
+# ProtectSystem=strict (everything read-only but the output directory), CapabilityBoundingSet= (no
+# capabilities, even as uid 0) and NoNewPrivileges=, in a private mount namespace: root only.
+SANDBOX = r"""
+set -e
+out="$1"; shift
+mount --make-rprivate /
+mount --bind "$out" "$out"
+awk '{print $5}' /proc/self/mountinfo | while read -r mp; do
+    case "$mp" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|"$out") continue ;; esac
+    mount -o remount,bind,ro "$mp" 2>/dev/null || true
+done
+if touch "$HOME/.edge-agent-sandbox-probe" 2>/dev/null; then
+    rm -f "$HOME/.edge-agent-sandbox-probe"
+    echo "sandbox: the system is still writable" >&2
+    exit 99
+fi
+exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs "$@"
+"""
+
+
+def _sandbox(out: Path) -> list[str]:
+    """The command prefix for the read-only, capability-free sandbox, or [] where it cannot be made."""
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
+        return []
+    probe = subprocess.run(["unshare", "-m", "--", "true"], capture_output=True, timeout=30)
+    return ["unshare", "-m", "--", "sh", "-c", SANDBOX, "sandbox", str(out)] if probe.returncode == 0 else []
+
+
 @pytest.mark.real_model
 @pytest.mark.slow
-def test_the_whole_pipeline_runs_under_the_units_syscall_filter(tmp_path: Path) -> None:
+def test_the_whole_pipeline_runs_under_the_units_sandbox(tmp_path: Path) -> None:
     import json
 
     from edge_agent.demo import demo_input
@@ -236,15 +265,19 @@ def test_the_whole_pipeline_runs_under_the_units_syscall_filter(tmp_path: Path) 
     wav = demo_input()  # "Okay Nabu. ... What can you do for me?": wake, VAD, turn, STT, LLM, TTS
     allow, deny, families = _unit_filter()
     edge_agent = str(Path(sys.executable).parent / "edge-agent")
-    events = tmp_path / "events.jsonl"
     cfg = tmp_path / "config.toml"
     cfg.write_text("# defaults\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    events = out / "events.jsonl"
+    sandbox = _sandbox(out)
+    print("sandbox:", "read-only system, no capabilities" if sandbox else "none (needs root and unshare)")
     r = subprocess.run(
-        [sys.executable, "-c", SECCOMP_EXEC, allow, deny, families, edge_agent, "run", "--config", str(cfg),
-         "--input", str(wav), "--output", str(tmp_path / "reply.wav"), "--fast", "--events", str(events)],
+        [*sandbox, sys.executable, "-c", SECCOMP_EXEC, allow, deny, families, edge_agent, "run", "--config", str(cfg),
+         "--input", str(wav), "--output", str(out / "reply.wav"), "--fast", "--events", str(events)],
         capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     kinds = [json.loads(line)["type"] for line in events.read_text().splitlines()]
     for kind in ("wake", "turn_end", "transcript", "reply_text", "audio_out_start", "turn_done"):
         assert kind in kinds, (kind, kinds, r.stderr[-2000:])
-    assert (tmp_path / "reply.wav").stat().st_size > 10_000
+    assert (out / "reply.wav").stat().st_size > 10_000
