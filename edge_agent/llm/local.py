@@ -207,7 +207,7 @@ class LocalLlm:
         self.lookahead = 12
         """Tokens the worker may generate ahead of the consumer before it waits."""
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm", initializer=_nicer_thread)
         self._token_cache: dict[str, int] = {}
         self.first_token_ms: float | None = None
         """Prompt-to-first-token time of the last generation (for benchmarks and the router)."""
@@ -371,6 +371,13 @@ class LocalLlm:
         self._executor.shutdown(wait=True, cancel_futures=True)
         with contextlib.suppress(Exception):
             self.llm.close()
+
+
+def _nicer_thread() -> None:
+    """The LLM worker yields to the listener thread under contention (see conversation.ENGINE_NICE)."""
+    from edge_agent.conversation import lower_thread_priority
+
+    lower_thread_priority()
 
 
 def _plain(m: Message) -> Message:
