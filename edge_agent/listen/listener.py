@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 RATE = 16000
 HOP = 512
+WAIT_SLACK_S = 0.005
 EventCallback = Callable[[Event], None]
 
 
@@ -252,8 +253,10 @@ class Listener:
                     self.heartbeat()
                 missing = HOP - self.ring.available
                 if missing > 0:
-                    # wait for the rest of a hop (the ring has no blocking read); ~31 wake-ups/s
-                    self._stop.wait(missing / self.rate)
+                    # Wait for the rest of a hop (the ring has no blocking read), plus a little slack so
+                    # the wake-up does not land just before the callback that completes the hop:
+                    # ~33 wake-ups/s instead of ~60 (measured), for at most 5 ms of added latency.
+                    self._stop.wait(missing / self.rate + WAIT_SLACK_S)
         except Exception:
             log.exception("the listener thread failed")
             raise
