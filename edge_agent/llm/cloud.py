@@ -50,6 +50,7 @@ class RegionError(LlmError):
     def __init__(self, region: str, message: str) -> None:
         super().__init__(f"cloud region {region!r}: {message}")
         self.region = region
+        self.detail = message
 
 
 def make_client(cfg: CloudConfig, region: CloudRegion) -> httpx.AsyncClient:

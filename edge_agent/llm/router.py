@@ -29,6 +29,7 @@ from edge_agent.config import LlmConfig, LlmPolicy
 from edge_agent.errors import EdgeAgentError, LlmError
 from edge_agent.events import Event, LlmFirstToken, LlmRoute
 from edge_agent.llm.base import ChatModel, Delta, Message
+from edge_agent.llm.cloud import RegionError
 from edge_agent.llm.regions import RegionHealth, RegionMonitor
 
 log = logging.getLogger(__name__)
@@ -318,6 +319,8 @@ class LlmRouter:
 
 
 def _reason(item: object) -> str:
+    if isinstance(item, RegionError):
+        return item.detail  # the attempt's label already names the region
     if isinstance(item, LlmError):
         return item.message
     return f"unexpected {type(item).__name__}"
