@@ -232,7 +232,11 @@ make_venv() {
     else
         say "creating virtual environment $venv"
         rm -rf "$venv"
-        "$PYTHON" -m venv "$venv"
+        if [ "$SKIP_PIP" = 1 ]; then
+            "$PYTHON" -m venv --without-pip "$venv" # nothing will be installed: skip bootstrapping pip
+        else
+            "$PYTHON" -m venv "$venv"
+        fi
     fi
 }
 
