@@ -29,7 +29,7 @@ import numpy as np
 from edge_agent.bus import EventBus
 from edge_agent.config import Settings
 from edge_agent.conversation import Conversation, ConversationSettings, ExecutorSpeaker, ExecutorTranscriber
-from edge_agent.errors import EdgeAgentError, InputDataError
+from edge_agent.errors import AudioError, EdgeAgentError, InputDataError
 from edge_agent.events import AgentState, Event, StateChanged
 from edge_agent.listen.listener import HOP, Listener
 
@@ -223,9 +223,8 @@ class EventWriter:
 # --- engines ------------------------------------------------------------------------------------
 
 
-def build_tts(settings: Settings, models: Any) -> Any:
-    from edge_agent.tts.piper_tts import PiperTts
-
+def voice_path(settings: Settings, models: Any) -> Path:
+    """The Piper voice file: a manifest name or a path to an ``.onnx``."""
     voice = settings.tts.voice
     if voice.endswith(".onnx") or "/" in voice:
         path = Path(voice).expanduser()
@@ -238,8 +237,23 @@ def build_tts(settings: Settings, models: Any) -> Any:
         spec = models.manifest.get(voice)
         onnx = next(f.path for f in spec.files if f.path.endswith(".onnx"))
         path = models.require(voice, onnx)
-    return PiperTts(path, threads=settings.tts.threads, length_scale=settings.tts.length_scale,
-                    speaker_id=settings.tts.speaker_id)
+    return Path(path)
+
+
+def voice_sample_rate(settings: Settings, models: Any) -> int:
+    """The voice's sample rate from its ``.onnx.json`` (without loading the voice)."""
+    try:
+        config = json.loads(Path(f"{voice_path(settings, models)}.json").read_text(encoding="utf-8"))
+        return int(config["audio"]["sample_rate"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 22050
+
+
+def build_tts(settings: Settings, models: Any) -> Any:
+    from edge_agent.tts.piper_tts import PiperTts
+
+    return PiperTts(voice_path(settings, models), threads=settings.tts.threads,
+                    length_scale=settings.tts.length_scale, speaker_id=settings.tts.speaker_id)
 
 
 def conversation_settings(settings: Settings) -> ConversationSettings:
@@ -352,6 +366,10 @@ class Daemon:
         models = manager_from_settings(settings)
         wav_in = opts.source or (WavInput(opts.input_wav, paced=not opts.fast) if opts.input_wav else None)
         mic = Microphone(settings, self.bus) if wav_in is None else None
+        speaker = None
+        if opts.output_wav is None:  # before the models load: a missing speaker fails fast
+            speaker = open_speaker(settings, voice_sample_rate(settings, models))
+            self._closers.append(speaker.close)
 
         # Models load in parallel: onnxruntime, CTranslate2 and llama.cpp release the GIL while loading.
         conv_ref: list[Conversation] = []
@@ -393,8 +411,8 @@ class Daemon:
                                     position=wav_in.now if wav_in is not None else None)
             self._closers.append(sink.close)
         else:
-            sink = open_speaker(settings, tts.sample_rate)
-            self._closers.append(sink.close)
+            assert speaker is not None
+            sink = speaker
         self.conversation = Conversation(
             bus=self.bus, llm=llm, speaker=ExecutorSpeaker(tts), playback=sink,
             transcriber=ExecutorTranscriber(stt), listener=listener_ctl,
@@ -624,7 +642,10 @@ def open_speaker(settings: Settings, sample_rate: int) -> SinkPlayback:
     a = settings.audio
     sink = SpeakerSink(sample_rate=sample_rate, device=a.output_device, output_rate=a.output_sample_rate,
                        volume=a.volume, reconnect_max_s=a.reconnect_max_s)
-    sink.start()  # a missing device raises AudioError listing the devices
+    try:
+        sink.start()  # a missing device raises AudioError listing the devices
+    except AudioError as exc:
+        raise AudioError(f"{exc.message} (or write the voice to a file with --output WAV)") from None
     return SinkPlayback(sink)
 
 
