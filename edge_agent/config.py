@@ -280,6 +280,8 @@ class MqttConfig(Section):
     reconnect_min_s: int = Field(1, ge=1, le=60)
     reconnect_max_s: int = Field(30, ge=1, le=3600)
     """Reconnect backoff doubles from ``reconnect_min_s`` up to this."""
+    max_commands_per_s: float = Field(200.0, gt=0)
+    """Incoming commands are handled at most this fast; a flood waits at the broker."""
     tools: list[ToolConfig] = Field(default_factory=list)
 
     @field_validator("device_id", "topic_prefix", "discovery_prefix")

@@ -72,7 +72,8 @@ class FakeControl:
 def mqtt_config(port: int, device_id: str = "test1", tools: list[ToolConfig] | None = None, **extra: Any) -> MqttConfig:
     return MqttConfig(
         enabled=True, host="127.0.0.1", port=port, device_id=device_id, reconnect_min_s=1,
-        reconnect_max_s=1, metrics_interval=extra.pop("metrics_interval", 60.0), tools=tools or [], **extra,
+        reconnect_max_s=1, metrics_interval=extra.pop("metrics_interval", 60.0), tools=tools or [],
+        max_commands_per_s=extra.pop("max_commands_per_s", 5000.0), **extra,
     )
 
 

@@ -120,6 +120,18 @@ def test_commands_before_the_agent_is_ready_are_refused() -> None:
     assert bridge.stats.commands_failed == 1
 
 
+def test_command_pacing() -> None:
+    import time
+
+    from edge_agent.mqtt.bridge import _Pace
+
+    pace = _Pace(100.0)
+    t0 = time.monotonic()
+    for _ in range(150):  # a burst of 100 passes at once, the next 50 at 100/s
+        pace.wait()
+    assert 0.4 < time.monotonic() - t0 < 5.0
+
+
 # --- topics -------------------------------------------------------------------------------------
 
 

@@ -3,9 +3,10 @@
 Threads (nothing here ever runs on the audio path or blocks the asyncio loop):
   * paho's network thread (``loop_start``) connects, reconnects with backoff and does the socket I/O;
     its callbacks only enqueue;
-  * one worker thread (``mqtt-bridge``) drains that queue: it turns bus events into publishes,
-    validates commands and publishes metrics. Valid commands are handed to the asyncio loop with
-    ``call_soon_threadsafe``, where :class:`edge_agent.control.AgentControl` is called;
+  * one worker thread (``mqtt-bridge``) turns bus events into publishes and publishes metrics;
+  * one more (``mqtt-commands``) validates incoming commands, paced (a flood waits at the broker,
+    thanks to MQTT 5 flow control and acknowledging only once handled). Valid commands are handed
+    to the asyncio loop with ``call_soon_threadsafe``, where :class:`AgentControl` is called;
   * the bus subscriber (:meth:`MqttBridge.on_event`, called inline on any thread, the listener's
     included) only enqueues.
 
@@ -71,6 +72,10 @@ ERROR_REPLIES_PER_S = 50.0
 ERROR_REPLIES_BURST = 200.0
 """Answers to bad commands are rate-limited, so a flood of them cannot fill paho's bounded queue
 and push the agent's own events out; the excess is counted (``errors_suppressed``), not answered."""
+RECEIVE_MAXIMUM = 16
+"""Unacknowledged QoS 1 commands the broker may have in flight to us (MQTT 5 Receive Maximum)."""
+COMMAND_QUEUE_LIMIT = 1000
+"""Commands waiting for the command worker; beyond this they are dropped (and counted)."""
 REPUBLISH_DELAY_S = 0.02
 """After a reconnect, paho first re-sends what was in flight; retained topics go after it so a
 stale in-flight state can never overwrite the newest one."""
@@ -110,6 +115,27 @@ class _Stop:
     pass
 
 
+class _Pace:
+    """A token bucket: ``wait()`` returns at once while under ``rate`` per second (bursts of one
+    second's worth), otherwise sleeps until the next token."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.burst = max(1.0, rate)
+        self.tokens = self.burst
+        self.t = time.monotonic()
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens < 1.0:
+            time.sleep((1.0 - self.tokens) / self.rate)
+            self.tokens = 1.0
+            self.t = time.monotonic()
+        self.tokens -= 1.0
+
+
 _STOP = _Stop()
 
 
@@ -132,6 +158,8 @@ class MqttBridge:
         self._control: AgentControl | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: queue.Queue[Any] = queue.Queue(maxsize=INBOX_LIMIT)
+        self._commands: queue.Queue[Any] = queue.Queue(maxsize=COMMAND_QUEUE_LIMIT)
+        self._pace = _Pace(cfg.max_commands_per_s)
         self._stopping = threading.Event()
         self._retained: dict[str, bytes] = {}
         self._retained_lock = threading.Lock()
@@ -146,6 +174,7 @@ class MqttBridge:
         self._error_refill_t = time.monotonic()
         self._error_lock = threading.Lock()
         self._worker = threading.Thread(target=self._run, name="mqtt-bridge", daemon=True)
+        self._command_worker = threading.Thread(target=self._run_commands, name="mqtt-commands", daemon=True)
         self._client = self._make_client(client_id or f"edge-agent-{cfg.device_id}")
         self._set_retained(self.topics.availability, b"online")
         self._set_state(AgentState.IDLE, None, time.time())
@@ -161,6 +190,7 @@ class MqttBridge:
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5,
+            manual_ack=True,  # acked by the worker once handled: the broker's flow control paces a flood
         )
         client.will_set(self.topics.availability, "offline", qos=1, retain=True)
         password = self._password()
@@ -218,19 +248,24 @@ class MqttBridge:
     def start(self) -> None:
         """Start connecting in the background; never blocks on the broker."""
         self._worker.start()
-        self._client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive, clean_start=True)
+        self._command_worker.start()
+        props = Properties(PacketTypes.CONNECT)
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        self._client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive, clean_start=True,
+                                   properties=props)
         self._client.loop_start()
         log.info("MQTT: connecting to %s:%d as %s in the background", self.cfg.host, self.cfg.port, self.topics.base)
 
     def stop(self, timeout: float = 2.0) -> None:
         """Publish what is queued, then ``offline``, then disconnect (so no Last Will is sent)."""
         self._stopping.set()
-        try:
-            self._inbox.put(_STOP, timeout=timeout)
-        except queue.Full:
-            pass
-        if self._worker.is_alive():
-            self._worker.join(timeout)
+        for q, worker in ((self._commands, self._command_worker), (self._inbox, self._worker)):
+            try:
+                q.put(_STOP, timeout=timeout)
+            except queue.Full:
+                pass
+            if worker.is_alive():
+                worker.join(timeout)
         if self._client.is_connected():
             try:
                 info = self._client.publish(self.topics.availability, b"offline", qos=1, retain=True)
@@ -241,13 +276,16 @@ class MqttBridge:
         self._client.loop_stop()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until the worker has handled everything queued before this call."""
-        done = threading.Event()
-        try:
-            self._inbox.put(("flush", done), timeout=timeout)
-        except queue.Full:
-            return False
-        return done.wait(timeout)
+        """Wait until both workers have handled everything queued before this call."""
+        for q in (self._commands, self._inbox):
+            done = threading.Event()
+            try:
+                q.put(("flush", done), timeout=timeout)
+            except queue.Full:
+                return False
+            if not done.wait(timeout):
+                return False
+        return True
 
     @property
     def connected(self) -> bool:
@@ -292,18 +330,30 @@ class MqttBridge:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            topic = msg.topic
-            payload = msg.payload
             props = msg.properties
             response = getattr(props, "ResponseTopic", None) if props is not None else None
             correlation = getattr(props, "CorrelationData", None) if props is not None else None
-            size = len(payload)
-            if size > MAX_PAYLOAD_BYTES:
-                payload = b""  # refused by size; don't keep the big buffer queued
-            self._put(("message", topic, payload, response, correlation, size))
+            self.submit(msg.topic, bytes(msg.payload), response, correlation, ack=(msg.mid, msg.qos))
         except Exception:
             self.stats.handler_errors += 1
             log.debug("MQTT: unreadable message dropped", exc_info=True)
+
+    def submit(self, topic: str, payload: bytes, response_topic: str | None = None,
+               correlation: bytes | None = None, ack: tuple[int, int] | None = None) -> None:
+        """Queue one incoming message for the worker, as paho's callback does (any thread).
+        ``ack`` is the message's (mid, qos): acknowledged once handled, or now if it is dropped."""
+        size = len(payload)
+        if size > MAX_PAYLOAD_BYTES:
+            payload = b""  # refused by its size alone; don't keep the big buffer queued
+        try:
+            self._commands.put_nowait(("message", topic, payload, response_topic, correlation, size, ack))
+        except queue.Full:  # a flood of QoS 0 messages (QoS 1 ones are paced by the broker)
+            self.stats.inbox_dropped += 1
+            self._ack(ack)
+
+    def _ack(self, ack: tuple[int, int] | None) -> None:
+        if ack is not None and ack[1] > 0:
+            self._client.ack(*ack)
 
     # --- the bus subscriber (any thread): enqueue only -----------------------------------------
 
@@ -311,11 +361,13 @@ class MqttBridge:
         if event.type in _FORWARDED:
             self._put(("event", time.time(), event))
 
-    def _put(self, item: Any) -> None:
+    def _put(self, item: Any) -> bool:
         try:
             self._inbox.put_nowait(item)
         except queue.Full:
             self.stats.inbox_dropped += 1
+            return False
+        return True
 
     # --- the worker thread -----------------------------------------------------------------------
 
@@ -336,6 +388,18 @@ class MqttBridge:
                 return
             self._safely(self._handle, item)
 
+    def _run_commands(self) -> None:
+        """Incoming messages, paced to ``max_commands_per_s``. Each is acknowledged only once handled
+        and the broker keeps at most RECEIVE_MAXIMUM unacknowledged, so a flood waits at the broker:
+        it costs this process (and the listener thread's GIL) a trickle, not a burst."""
+        while True:
+            item = self._commands.get()
+            if item is _STOP:
+                return
+            if item[0] == "message":
+                self._pace.wait()
+            self._safely(self._handle, item)
+
     def _safely(self, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
@@ -348,7 +412,10 @@ class MqttBridge:
         if tag == "event":
             self._handle_event(item[1], item[2])
         elif tag == "message":
-            self.handle_message(item[1], item[2], item[3], item[4], size=item[5])
+            try:
+                self.handle_message(item[1], item[2], item[3], item[4], size=item[5])
+            finally:
+                self._ack(item[6])
         elif tag == "flush":
             item[1].set()
         elif tag == "connected":
