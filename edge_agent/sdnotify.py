@@ -73,7 +73,9 @@ class Notifier:
         try:
             with self._lock:
                 if self._sock is None:
-                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                    # Non-blocking: callers include event-bus subscribers, which must never block.
+                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC
+                                               | socket.SOCK_NONBLOCK)
                 self._sock.sendto(message.encode("utf-8", "replace"), _address(self.socket_path))
             return True
         except OSError as exc:

@@ -172,7 +172,10 @@ class SystemdService:
             self._state = event.state
             self.notifier.status(self._status_text())
         elif isinstance(event, ErrorEvent):
-            self.notifier.status(f"{self._status_text()}; last error ({event.stage}): {event.message}")
+            from edge_agent.logs import redact
+
+            # `systemctl status` is readable by any local user: no secret goes there either.
+            self.notifier.status(redact(f"{self._status_text()}; last error ({event.stage}): {event.message}"))
 
     def _status_text(self) -> str:
         return f"state: {self._state}" if self._state is not None else "listening"
