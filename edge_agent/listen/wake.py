@@ -102,6 +102,7 @@ class WindowedDetector(WakeWordDetector):
         self._hist = np.zeros((self.window, k), np.float64)
         self._sum = np.zeros(k, np.float64)
         self._mean = np.zeros(k, np.float64)
+        self._margin = np.zeros(k, np.float64)
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -162,7 +163,8 @@ class WindowedDetector(WakeWordDetector):
         np.divide(self._sum, self.window, out=self._mean)
         self.last_scores[:] = self._mean
         np.maximum(self.peak_scores, self._mean, out=self.peak_scores)
-        k = int(np.argmax(self._mean - self.thresholds))
+        np.subtract(self._mean, self.thresholds, out=self._margin)
+        k = int(np.argmax(self._margin))
         if self._mean[k] < self.thresholds[k]:
             return None
         if self._samples - self._last_fire < self.refractory_samples:
