@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -269,7 +270,7 @@ def _cached(name: str, params: dict[str, Any], make: Callable[[], list[Utterance
     if path.exists():
         try:
             return _load(path)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # a damaged cache entry is simply made again
     items = make()
     _save(path, items)
@@ -285,7 +286,7 @@ def _save(path: Path, items: list[Utterance]) -> None:
         meta.append(d)
     offsets = np.cumsum([0] + [len(u.samples) for u in items])
     audio = np.concatenate([u.samples for u in items]) if items else np.zeros(0, np.int16)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # two generators never share a temp file
     np.savez(tmp, audio=audio, offsets=offsets, meta=np.array(json.dumps(meta)))
     os.replace(tmp, path)
 

@@ -42,6 +42,9 @@ def test_sets_are_deterministic_and_cached(tmp_path) -> None:
     again = testaudio.wake_set("okay_nabu", 3, cache_dir=tmp_path / "a")
     assert again == a and all(np.array_equal(x.samples, y.samples) for x, y in zip(a, again, strict=True))
     assert a[1].reference and a[1].text.startswith("Okay") and a[1].reference in a[1].text
+    files[0].write_bytes(b"damaged")  # a damaged cache entry is made again, not an error
+    remade = testaudio.wake_set("okay_nabu", 3, cache_dir=tmp_path / "a")
+    assert all(np.array_equal(x.samples, y.samples) for x, y in zip(a, remade, strict=True))
     other = testaudio.wake_set("okay_nabu", 4, cache_dir=tmp_path / "a")
     assert len(other) == 4 and len(list((tmp_path / "a").glob("wake-*.npz"))) == 2
 
