@@ -59,6 +59,8 @@ def test_system_mode_into_a_temporary_root(tmp_path: Path) -> None:
     creds = root / "etc/edge-agent/credentials"
     assert unit.read_text() == (REPO / "systemd/edge-agent.service").read_text()
     assert (root / "opt/edge-agent/bin/python").exists()
+    doc = next(line for line in unit.read_text().splitlines() if line.startswith("Documentation=file:"))
+    assert (root / doc.removeprefix("Documentation=file:/")).is_file()  # the unit's docs are installed
     assert (root / "var/lib/edge-agent/models/fake-model/weights.bin").exists()
     assert stat.S_IMODE(creds.stat().st_mode) == 0o700
     assert stat.S_IMODE(config.stat().st_mode) == 0o640
