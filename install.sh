@@ -482,6 +482,14 @@ system_install() {
     fi
     install -m 0644 "$SRC"/systemd/*.conf.example "$OPT_DIR/share/doc/edge-agent/"
 
+    if [ -z "$MODELS_FROM" ] && [ -z "$ROOT" ] && [ -n "${SUDO_USER:-}" ]; then
+        # After `./install.sh --user`, `sudo ./install.sh` reuses that user's models (verified below).
+        local home
+        home="$(getent passwd "$SUDO_USER" | cut -d: -f6)"
+        if [ -n "$home" ] && [ -d "$home/.cache/edge-agent/models" ]; then
+            MODELS_FROM="$home/.cache/edge-agent/models"
+        fi
+    fi
     pull_models "$OPT_DIR" "$MODELS_DIR"
     own "$SERVICE_USER:$SERVICE_USER" 0750 "$STATE_DIR" "$CACHE_DIR"
     if is_root && [ -z "$ROOT" ]; then
