@@ -290,7 +290,7 @@ pull_models() {
     if [ -n "$MODELS_FROM" ]; then
         [ -d "$MODELS_FROM" ] || die "--models-from $MODELS_FROM is not a directory"
         say "seeding the models from $MODELS_FROM (then checked and repaired by models pull)"
-        cp -a "$MODELS_FROM/." "$dir/"
+        cp -a -u "$MODELS_FROM/." "$dir/" # -u: only what is missing here or older than the source
     fi
     if [ "$SKIP_MODELS" = 1 ] || [ "$SKIP_PIP" = 1 ]; then
         say "models not fetched; later: $venv/bin/edge-agent models pull --dir $dir"
