@@ -20,6 +20,19 @@ from edge_agent.stt.base import SpeechToText, SttStream, UtteranceBuffer
 from edge_agent.stt.whisper import SpeculativeTranscriber, trim_repetition
 from edge_agent.tts.text import speakable
 
+
+@pytest.fixture(autouse=True)
+def _restore_logging():  # type: ignore[no-untyped-def]
+    """``cli.main`` points the root logger at this test's captured stderr; put it back after."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 # --- word error rate ----------------------------------------------------------------------------
 
 
