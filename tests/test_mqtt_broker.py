@@ -55,16 +55,17 @@ def bridge(broker: Mosquitto, control: FakeControl):  # noqa: F811
 
 
 def conversation(turn: int) -> list:
+    # as the daemon emits them: state changes and the router's route carry no turn id
     return [
         Wake(keyword="okay_nabu", score=0.9, turn_id=turn),
-        StateChanged(state=AgentState.LISTENING, previous=AgentState.IDLE, turn_id=turn),
+        StateChanged(state=AgentState.LISTENING, previous=AgentState.IDLE),
         Transcript(text=f"what time is it {turn}", stt_ms=80.0, turn_id=turn),
-        StateChanged(state=AgentState.THINKING, previous=AgentState.LISTENING, turn_id=turn),
-        LlmRoute(backend="local", reason="policy", turn_id=turn),
+        StateChanged(state=AgentState.THINKING, previous=AgentState.LISTENING),
+        LlmRoute(backend="local", reason="policy"),
         ReplyText(text=f"It is noon {turn}.", turn_id=turn),
-        StateChanged(state=AgentState.SPEAKING, previous=AgentState.THINKING, turn_id=turn),
+        StateChanged(state=AgentState.SPEAKING, previous=AgentState.THINKING),
         TurnDone(voice_to_voice_ms=412.5, stages={"endpoint": 200.0, "stt": 80.0}, backend="local", turn_id=turn),
-        StateChanged(state=AgentState.IDLE, previous=AgentState.SPEAKING, turn_id=turn),
+        StateChanged(state=AgentState.IDLE, previous=AgentState.SPEAKING),
     ]
 
 

@@ -169,6 +169,7 @@ class MqttBridge:
         self._tokens = itertools.count(1)
         self._last: dict[str, Any] = {"transcript": None, "reply": None, "latency_ms": None, "turn_id": None}
         self._was_connected = False
+        self._turn_id: int | None = None
         self._refusals = 0
         self._error_tokens = ERROR_REPLIES_BURST
         self._error_refill_t = time.monotonic()
@@ -320,10 +321,6 @@ class MqttBridge:
         if self._was_connected and not self._stopping.is_set():
             log.warning("MQTT: lost the broker (%s); reconnecting in the background", reason)
         self._was_connected = False
-        self._refusals = 0
-        self._error_tokens = ERROR_REPLIES_BURST
-        self._error_refill_t = time.monotonic()
-        self._error_lock = threading.Lock()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         log.debug("MQTT: broker %s:%d not reachable; retrying with backoff", self.cfg.host, self.cfg.port)
@@ -390,13 +387,17 @@ class MqttBridge:
 
     def _run_commands(self) -> None:
         """Incoming messages, paced to ``max_commands_per_s``. Each is acknowledged only once handled
-        and the broker keeps at most RECEIVE_MAXIMUM unacknowledged, so a flood waits at the broker:
-        it costs this process (and the listener thread's GIL) a trickle, not a burst."""
+        and, per MQTT 5, the broker keeps at most RECEIVE_MAXIMUM unacknowledged, so a flood waits at
+        the broker. (Debian's mosquitto 2.0.11 stops enforcing that after the first acknowledgement;
+        there the bounded queue is what holds a flood back.)"""
         while True:
             item = self._commands.get()
             if item is _STOP:
                 return
             if item[0] == "message":
+                if self._stopping.is_set():  # shutting down: what is still queued is dropped
+                    self._ack(item[6])
+                    continue
                 self._pace.wait()
             self._safely(self._handle, item)
 
@@ -462,8 +463,10 @@ class MqttBridge:
 
     def _handle_event(self, ts: float, event: Event) -> None:
         self.metrics.observe(event)
+        if event.turn_id is not None:
+            self._turn_id = event.turn_id
         if isinstance(event, StateChanged):
-            self._set_state(event.state, event.turn_id, ts)
+            self._set_state(event.state, event.turn_id if event.turn_id is not None else self._turn_id, ts)
             return
         if isinstance(event, LlmRoute):
             self._routes[event.turn_id] = {"backend": event.backend, "region": event.region, "reason": event.reason}
@@ -476,7 +479,8 @@ class MqttBridge:
         payload = event.to_dict()
         last_changed = False
         if isinstance(event, TurnDone):
-            route = self._routes.pop(event.turn_id, None)
+            # the router's route events may not carry the turn id: then the latest one is this turn's
+            route = self._routes.pop(event.turn_id, None) or self._routes.pop(None, None)
             if route is not None:
                 payload["route"] = route
             if event.voice_to_voice_ms is not None:
