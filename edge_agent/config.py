@@ -145,9 +145,10 @@ class SttConfig(Section):
     threads: int = Field(1, ge=1, le=16)
     speculative: bool = True
     """Decode as soon as silence starts; throw the result away if the user goes on."""
-    min_encoder_s: float = Field(10.0, ge=1.0, le=30.0)
-    """Whisper: shortest window the encoder sees (stock Whisper pads to 30 s; 10 s measured as
-    accurate for commands at a quarter of the cost)."""
+    min_encoder_s: float = Field(15.0, ge=1.0, le=30.0)
+    """Whisper: shortest window the encoder sees (stock Whisper pads to 30 s). 15 s measured as
+    accurate as 30 s on generated commands at well under half the cost; 10 s is faster still but
+    lost a word on one voice; 5 s and below lose many (``tools/stt_timings.py``)."""
 
 
 class CloudRegion(Section):

@@ -8,10 +8,13 @@ dev machine with 12 Piper commands (``tools/stt_timings.py``):
 
 - padded to exactly the utterance (no tail): 10x faster but the decoder repeats itself or drops
   words (WER 0.44): the model was trained on 30 s windows and expects silence after the speech;
-- padded to >= 10 s (1000 frames) with >= 2 s of tail: the same words as the full 30 s window
-  (equal WER over 32 Piper + espeak-ng commands) at about a third of the CPU: int8, one thread,
-  2 s / 5 s utterances: 132 / 190 ms CPU against 429 / 513 ms for ``WhisperModel.transcribe``
-  (float32: 216 / 366 against 581 / 744). 5 s windows and tighter ones lose words (WER 0.22+).
+- padded to >= 10 s (1000 frames) with >= 2 s of tail: nearly the same words as the full 30 s
+  window at about a third of the CPU (int8, one thread, 2 s / 5 s utterances: 132 / 190 ms CPU
+  against 429 / 513 ms for ``WhisperModel.transcribe``; float32: 216 / 366 against 581 / 744),
+  but one word lost on one of 16 varied Piper commands (WER 0.044 against 0.033);
+- 15 s (the default, ``stt.min_encoder_s``): WER 0.033 on those Piper commands and 0.132 on 16
+  espeak-ng ones, against 0.033 and 0.198 for ``WhisperModel.transcribe``, at ~1.5x the 10 s cost;
+- 5 s windows and tighter ones lose words (WER 0.22+).
 
 A 0.1 s lead of silence is added too: Piper (and a tight VAD cut) start speech at sample 0 and
 Whisper then drops the first word ("turn on the ..." -> "on the ...").
@@ -50,14 +53,14 @@ NO_SPEECH_ALONE = 0.8  # ... but pure silence decodes "you" at -0.33 with p(no s
 class WhisperStt:
     """``transcribe(audio_16k) -> str`` and ``stream()``; one CTranslate2 call per utterance.
 
-    ``min_encoder_s`` is the shortest window the encoder sees (10 s measured as safe for tiny.en;
+    ``min_encoder_s`` is the shortest window the encoder sees (15 s measured as safe for tiny.en;
     30 reproduces stock faster-whisper). ``tail_s`` is the silence kept after the speech."""
 
     name = "whisper"
     sample_rate = SAMPLE_RATE
 
     def __init__(self, model_dir: str | Path, compute_type: str = "int8", threads: int = 1,
-                 beam_size: int = 1, language: str = "en", min_encoder_s: float = 10.0,
+                 beam_size: int = 1, language: str = "en", min_encoder_s: float = 15.0,
                  tail_s: float = 2.0, max_utterance_s: float = 30.0) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
