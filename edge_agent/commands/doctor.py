@@ -229,26 +229,20 @@ def check_broker(settings: Settings) -> list[Check]:
 def check_cloud(settings: Settings) -> list[Check]:
     import asyncio
 
-    from edge_agent.llm.regions import RegionMonitor
+    from edge_agent.llm.regions import probe_regions_async
 
     cloud = settings.llm.cloud
     if not cloud.regions:
         return [Check("cloud", "skip", "no llm.cloud.regions configured")]
 
-    async def probe() -> list[Any]:
-        monitor = RegionMonitor(cloud)
-        try:
-            await monitor.probe_all()
-            return [r.status() for r in monitor.regions]
-        finally:
-            await monitor.stop()
-
     out = []
-    for st in asyncio.run(probe()):
+    for st in asyncio.run(probe_regions_async(settings)):  # every region in parallel, best of 5 probes
         if st.rtt_ms is not None:
-            out.append(Check(f"cloud {st.name}", "ok", f"{st.base_url} {st.rtt_ms:.0f} ms", data=st.to_dict()))
+            out.append(Check(f"cloud {st.name}", "ok", f"{st.base_url} {st.rtt_ms:.0f} ms, breaker {st.breaker}",
+                             data=st.to_dict()))
         else:
-            out.append(Check(f"cloud {st.name}", "fail", f"{st.base_url} not reachable: {st.last_error}",
+            out.append(Check(f"cloud {st.name}", "fail",
+                             f"{st.base_url} not reachable (breaker {st.breaker}): {st.last_error}",
                              fix="check the network, the region's base_url and the API key "
                                  "(/etc/edge-agent/credentials/llm__cloud__api_key)", data=st.to_dict()))
     return out
