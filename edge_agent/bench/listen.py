@@ -148,30 +148,26 @@ def paced_idle(vad: Any, wake: Any, audio: np.ndarray) -> tuple[float, float]:
     from edge_agent.audio.ringbuf import RingBuffer
     from edge_agent.listen.listener import Listener, ListenerCore
 
-    ring = RingBuffer(RATE * 2)
-    listener = Listener(ListenerCore(vad, None, wake, lambda e: None), ring)
     chunk = RATE // 100
-    done = threading.Event()
+    seconds = len(audio) / RATE
 
-    def produce() -> None:
+    def produce(ring: RingBuffer) -> None:
         start = time.monotonic()
         for k, i in enumerate(range(0, len(audio) - chunk + 1, chunk)):
             ring.write(np.ascontiguousarray(audio[i:i + chunk]))
             delay = start + (k + 1) * 0.01 - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        done.set()
 
-    seconds = len(audio) / RATE
     c0 = time.process_time()
-    produce()
+    produce(RingBuffer(len(audio) + chunk))
     alone = (time.process_time() - c0) / seconds
-    done.clear()
+    ring = RingBuffer(RATE * 2)
+    listener = Listener(ListenerCore(vad, None, wake, lambda e: None), ring)
     c0 = time.process_time()
     listener.start()
-    producer = threading.Thread(target=produce, name="fake-mic")
+    producer = threading.Thread(target=produce, args=(ring,), name="fake-mic")
     producer.start()
-    done.wait()
     producer.join()
     listener.stop()
     return (time.process_time() - c0) / seconds, alone
