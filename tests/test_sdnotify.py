@@ -254,6 +254,7 @@ def _assert_pings_stop(sock: NotifySocket, stderr: str, interval: float) -> None
     pings = sock.wall_times("WATCHDOG=1")
     before = [t - stalled_at for t in pings if t < stalled_at]
     after = [t - stalled_at for t in pings if t >= stalled_at]
+    print(f"watchdog: {len(before)} pings before the stall, after it: {[round(dt, 3) for dt in after]} s")
     assert len(before) >= 2, sock.messages  # it was pinging while frames flowed
     assert len(after) <= 1 and all(dt <= interval for dt in after), f"pings after the stall at +{after} s"
     assert "withholding WATCHDOG=1" in stderr
@@ -344,6 +345,8 @@ def test_daemon_ready_watchdog_and_stopping(notify_socket: NotifySocket, tmp_pat
     pings = notify_socket.times("WATCHDOG=1")
     assert len(pings) >= 5, notify_socket.messages
     gaps = sorted(b - a for a, b in zip(pings, pings[1:], strict=False))
+    print(f"watchdog: READY after {ready - t0:.1f} s, {len(pings)} pings, median gap {gaps[len(gaps) // 2]:.3f} s "
+          f"(interval {interval} s), stopped {stopped_in:.2f} s after SIGTERM")
     assert 0.8 * interval <= gaps[len(gaps) // 2] <= 1.5 * interval, gaps
     texts = [m for _, m in notify_socket.messages]
     assert any(m.startswith("STATUS=state: idle") or "STATUS=state: idle" in m for m in texts), texts
