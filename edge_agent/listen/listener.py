@@ -207,8 +207,6 @@ class Listener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dropped = ring.dropped
-        self.heartbeat: Callable[[], None] | None = None
-        """Called after each pass that processed audio: the systemd watchdog's proof of life."""
 
     # thread-safe control
     def start_listening(self, timeout_s: float | None = None) -> None:
@@ -249,8 +247,7 @@ class Listener:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                if self.step() and self.heartbeat is not None:
-                    self.heartbeat()
+                self.step()
                 missing = HOP - self.ring.available
                 if missing > 0:
                     # Wait for the rest of a hop (the ring has no blocking read), plus a little slack so
