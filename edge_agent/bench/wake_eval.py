@@ -133,7 +133,15 @@ def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = Fals
     out: dict[str, Any] = {"keyword": keyword, "set": {
         "wake_clips": len(wake), "confusable_clips": len(confusable),
         "ordinary_minutes": round(sum(u.duration for u in ordinary) / 60.0, 2)}, "configs": {}}
+    from edge_agent.listen.wake_verify import default_first_stage_threshold
+
+    done: dict[tuple[str, str, float | None], dict[str, Any]] = {}
     for name, (engine, verify, threshold) in configs.items():
+        if verify != "none" and threshold is None:
+            threshold = default_first_stage_threshold(engine, verify)
+        if (engine, verify, threshold) in done:  # the configured detector is also in CONFIGS
+            out["configs"][name] = done[(engine, verify, threshold)]
+            continue
         if progress:
             progress(name)
         det = _build(settings, models, engine, verify, threshold)
@@ -142,7 +150,7 @@ def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = Fals
         finally:
             det.close()
         result.update({"engine": engine, "verify": verify, "threshold": threshold})
-        out["configs"][name] = result
+        out["configs"][name] = done[(engine, verify, threshold)] = result
     best = out["configs"]["configured"]
     out.update({k: best[k] for k in ("recall", "false_accepts_per_hour", "confusable_false_accepts",
                                       "cpu_s_per_audio_s_speech")})
