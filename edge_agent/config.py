@@ -133,6 +133,9 @@ class TurnConfig(Section):
     """Audio before the detected speech start that the turn audio includes."""
     semantic_weight: float = Field(0.5, ge=0.0, le=1.0)
     """Weight of a text-completeness hint (``Listener.set_semantic_hint``) against the turn model."""
+    semantic_wait_ms: int = Field(0, ge=0, le=5000)
+    """When a hint source is wired: silence during which the model alone may not end the turn while
+    no hint has arrived (0 = never wait)."""
 
 
 class SttConfig(Section):

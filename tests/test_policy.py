@@ -175,3 +175,15 @@ def test_text_completeness_hint() -> None:
     assert text_completeness("I was wondering if...") == 0.0
     assert text_completeness("Set a timer for ten minutes.") == 1.0
     assert text_completeness("  ") is None
+
+
+def test_semantic_wait_holds_the_model_until_a_hint_arrives() -> None:
+    pol, script = make([0.95], first_check_ms=96, recheck_ms=96, semantic_wait_ms=400)
+    ev = run(pol, [(0.5, 0.9), (0.3, 0.0)])
+    assert types(ev) == ["speech_start", "speech_end"]  # model says complete, but no hint yet
+    pol.set_semantic_hint(0.0)  # the text says incomplete: 0.5 * 0.95 + 0 < 0.5
+    assert types(run(pol, [(0.3, 0.0)])) == []
+    pol2, _ = make([0.95], first_check_ms=96, recheck_ms=96, semantic_wait_ms=400)
+    ev = run(pol2, [(0.5, 0.9), (1.0, 0.0)])
+    assert ev[-1].reason == "model"  # no hint ever: the model decides after the wait
+    assert ev[-1].audio_t - ev[-1].last_speech_t == pytest.approx(0.48, abs=1e-6)

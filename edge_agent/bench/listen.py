@@ -359,7 +359,10 @@ def run(args: argparse.Namespace) -> int:
             "stt_ms_median": round(delay * 1000, 0),
             "hint_at_speech_end": optimistic,
             "hint_after_stt_time": score_turns(pauses, completes, cfg, cache, pre_roll,
-                                               settings.turn.max_context_s, hints, delay)}
+                                               settings.turn.max_context_s, hints, delay),
+            "hint_after_stt_time_wait_600ms": score_turns(
+                pauses, completes, replace(cfg, semantic_wait_ms=600), cache, pre_roll,
+                settings.turn.max_context_s, hints, delay)}
     except EdgeAgentError as exc:  # no STT model: the audio-only figures still stand
         result["turn_policy"]["with_text_hint"] = {"error": exc.message}
     if args.tune:
@@ -400,7 +403,7 @@ def print_summary(r: dict[str, Any]) -> None:
           f"(median {p['end_latency_median_ms']} ms)")
     h = p.get("with_text_hint", {})
     if "hint_after_stt_time" in h:
-        for label in ("hint_at_speech_end", "hint_after_stt_time"):
+        for label in ("hint_at_speech_end", "hint_after_stt_time", "hint_after_stt_time_wait_600ms"):
             x = h[label]
             print(f"  + text hint ({label}, STT {h['stt_ms_median']} ms): false end {x['pause_false_end_rate'] * 100:.0f}%, "
                   f"within 700 ms {x['complete_within_700ms'] * 100:.0f}% (median {x['end_latency_median_ms']} ms)")

@@ -24,7 +24,9 @@ Rules (times are audio time):
 
 Semantic signal (for later): ``set_semantic_hint(p)`` or a ``semantic`` callable can give the
 probability that the partial transcript is a complete utterance. When one is present the decision
-uses ``(1 - semantic_weight) * P_model + semantic_weight * P_text``; unused by default.
+uses ``(1 - semantic_weight) * P_model + semantic_weight * P_text``; unused by default. With
+``semantic_wait_ms`` > 0 (set it when a hint source is wired, e.g. speculative STT at ``speech_end``),
+the model alone cannot end the turn before that much silence while no hint has arrived.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class PolicyConfig:
     max_turn_s: float = 30.0
     listen_timeout_s: float = 8.0
     semantic_weight: float = 0.5
+    semantic_wait_ms: float = 0.0
     use_turn_model: bool = True
 
     @classmethod
@@ -70,6 +73,7 @@ class PolicyConfig:
             confirm_votes=t.confirm_votes, first_check_ms=t.first_check_ms,
             recheck_ms=t.recheck_ms, max_silence_ms=t.max_silence_ms, max_turn_s=t.max_turn_s,
             listen_timeout_s=t.listen_timeout_s, use_turn_model=t.enabled, semantic_weight=t.semantic_weight,
+            semantic_wait_ms=t.semantic_wait_ms,
         )
 
 
@@ -234,13 +238,17 @@ class TurnPolicy:
             self.turn_checks += 1
             self.last_probability = p
             limit = self.cfg.early_threshold if silence_ms < self.cfg.early_ms else self.cfg.turn_threshold
-            self._votes = self._votes + 1 if p >= limit else 0
+            waiting = self._hint() is None and silence_ms < self.cfg.semantic_wait_ms - 1e-6
+            self._votes = self._votes + 1 if p >= limit and not waiting else 0
             if self._votes >= self.cfg.confirm_votes:
                 return self._end("model")
         return NO_EVENTS
 
+    def _hint(self) -> float | None:
+        return self.semantic() if self.semantic is not None else self._semantic_hint
+
     def _combined(self, p_model: float) -> float:
-        hint = self.semantic() if self.semantic is not None else self._semantic_hint
+        hint = self._hint()
         if hint is None:
             return p_model
         w = self.cfg.semantic_weight
