@@ -61,6 +61,8 @@ class VerifiedDetector(WakeWordDetector):
         self._ring[:] = 0
         self._pos = 0
         self._pending: Detection | None = None
+        self._index = 0
+        self._peak = 0.0
         self._waited = 0
         self.candidates = 0
         self.confirmed = 0
@@ -100,15 +102,19 @@ class VerifiedDetector(WakeWordDetector):
                 return None
             self.candidates += 1
             self._pending = det
+            self._index = self.first.keywords.index(det.keyword)
+            self._peak = det.score
             self._waited = 0
         else:
             self._waited += len(frame)
+            self._peak = max(self._peak, float(self.first.last_scores[self._index]))
         if self._waited < self._delay:
             return None
         pending, self._pending = self._pending, None
         if self.verifier.confirm(pending.keyword, self.buffered()):
             self.confirmed += 1
-            return pending
+            # The first stage fires early at its low threshold; its peak over the phrase says more.
+            return Detection(pending.keyword, self._peak)
         return None
 
     def reset(self) -> None:
@@ -171,8 +177,13 @@ def matches(keyword: str, text: str, max_edits: int = 1) -> bool:
 
 class SttVerifier:
     def __init__(self, model_dir: str, threads: int = 1) -> None:
+        import logging
+
         from faster_whisper import WhisperModel
 
+        # faster-whisper logs every call at INFO ("Processing audio with duration ..."): one line per
+        # wake candidate is noise in the journal.
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
         try:
             self.model: Any = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
         except (OSError, RuntimeError, ValueError) as exc:
