@@ -88,7 +88,8 @@ class WakeConfig(Section):
     """After a detection, ignore further ones for this long (audio time)."""
     verify: Literal["none", "stt", "engine"] = "stt"
     """Second stage on each first-stage detection: ``stt`` transcribes the buffered wake audio with
-    Whisper tiny.en and matches the keyword's spellings; ``engine`` asks the other local engine."""
+    Whisper tiny.en (the keyword as its prompt) and needs the keyword's spelling; ``engine`` asks the other
+    local engine. Not used with Porcupine. Default ``stt``: recall 0.94 against 0.63 alone (README, Wake word)."""
     verify_threshold: float | None = Field(None, gt=0.0, lt=1.0)
     """First-stage threshold used when ``verify`` is on (lower, so the second stage sees more); None = default."""
     porcupine_access_key: SecretStr | None = None
