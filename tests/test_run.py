@@ -4,6 +4,7 @@ the reply lands in a WAV file; the events come out as JSON lines."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -162,3 +163,107 @@ def test_barge_in_through_the_real_pipeline(tmp_path: Path, model_path) -> None:
     assert any(e["type"] == "audio_out_end" and e.get("interrupted") for e in events)
     transcripts = [e["text"].lower() for e in events if e["type"] == "transcript"]
     assert any("time" in t for t in transcripts[1:]), transcripts
+
+
+PACER = """
+import fcntl, os, sys, time
+out, rate = sys.argv[1], int(sys.argv[2])
+n, t0 = 0, time.monotonic()
+try:
+    fcntl.fcntl(0, 1031, 4096)  # F_SETPIPE_SZ: a small pipe, so playback is paced like a device
+except OSError:
+    pass
+with open(out, "wb", buffering=0) as fh:
+    while data := os.read(0, rate * 2 // 100):
+        fh.write(data)
+        n += len(data)
+        delay = t0 + n / (rate * 2) - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+"""
+
+
+def _feed_fifo(fifo: Path, audio: np.ndarray, stop: Any) -> None:
+    """The 'microphone': ``audio`` then silence into a FIFO in real time. PortAudio opens and
+    closes the device while probing, so every new reader starts from the beginning."""
+    import time
+
+    silence = np.zeros(320, "<i2")
+    while not stop.is_set():
+        try:
+            with open(fifo, "wb", buffering=0) as fh:
+                t0, n = time.monotonic(), 0
+                while not stop.is_set():
+                    block = audio[n:n + 320] if n < len(audio) else silence
+                    fh.write(block.astype("<i2").tobytes())
+                    n += 320
+                    delay = t0 + n / 16000 - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+        except BrokenPipeError:
+            continue
+
+
+def test_microphone_and_speaker_through_portaudio(tmp_path: Path, model_path) -> None:  # type: ignore[no-untyped-def]
+    """`edge-agent run` with no WAV at all: PortAudio capture and playback through ALSA's file
+    plugin (the microphone reads a FIFO fed in real time; the speaker writes a paced file)."""
+    import signal
+    import threading
+    import time
+
+    models = model_path("piper-joe-medium", "en_US-joe-medium.onnx").parent.parent
+    from edge_agent.testaudio import demo_conversation
+
+    audio = np.concatenate([np.zeros(16000, np.int16), demo_conversation().samples])
+    fifo = tmp_path / "mic.fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "pacer.py").write_text(PACER)
+    (tmp_path / ".asoundrc").write_text(f"""
+pcm.edge_speaker {{
+    type file
+    slave.pcm "null"
+    file "|exec {sys.executable} {tmp_path}/pacer.py {tmp_path}/played.raw 16000"
+    format "raw"
+}}
+pcm.edge_mic {{
+    type file
+    slave.pcm "null"
+    file "/dev/null"
+    infile "{fifo}"
+    format "raw"
+}}
+""")
+    stop = threading.Event()
+    feeder = threading.Thread(target=_feed_fifo, args=(fifo, audio, stop), daemon=True)
+    feeder.start()
+    env = {**os.environ, "HOME": str(tmp_path), "JACK_NO_START_SERVER": "1",
+           "EDGE_AGENT_PATHS__MODELS_DIR": str(models), "EDGE_AGENT_AUDIO__INPUT_DEVICE": "edge_mic",
+           "EDGE_AGENT_AUDIO__OUTPUT_DEVICE": "edge_speaker", "EDGE_AGENT_AUDIO__OUTPUT_SAMPLE_RATE": "16000",
+           "EDGE_AGENT_LLM__LOCAL__MAX_SENTENCES": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--events", "-"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 90
+        for line in proc.stdout:
+            lines.append(line)
+            if '"turn_done"' in line or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(timeout=20)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(OSError):  # unblock a feeder waiting for a reader
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        feeder.join(5)
+    stderr = proc.stderr.read() if proc.stderr else ""
+    events = events_of("".join(lines))
+    types = [e["type"] for e in events]
+    assert "wake" in types and "audio_out_start" in types and "turn_done" in types, f"{types}\n{stderr[-3000:]}"
+    assert status == 0, stderr[-3000:]
+    played = np.fromfile(tmp_path / "played.raw", dtype="<i2")
+    assert np.abs(played.astype(np.int32)).max() > 1000, "the reply was played through PortAudio"
+    assert "Traceback" not in stderr
