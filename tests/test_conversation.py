@@ -566,3 +566,18 @@ def test_a_speculative_reply_waits_for_the_turn_end_before_it_is_heard(run_virtu
     assert done.voice_to_voice_ms == pytest.approx(1500, abs=1)
     kinds = [str(e.type) for e in rig.events if str(e.type) != "state"]
     assert kinds.index("turn_end") < kinds.index("transcript")  # held events follow the turn end
+
+
+def test_a_monologue_cut_by_the_listener_is_still_answered(run_virtual) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> Rig:
+        rig = Rig(["That was a lot."], [(1.5, 31.5, "blah " * 80)])
+        await rig.at(1.0, Wake(keyword="okay_nabu", audio_t=1.0))
+        await rig.at(1.5, SpeechStart(audio_t=1.5))
+        await rig.at(31.5, TurnEnd(audio_t=31.5, speech_start_t=1.5, last_speech_t=31.5, reason="max_length"))
+        await rig.settle()
+        await rig.conv.close()
+        return rig
+
+    rig = run_virtual(main())
+    assert rig.of("turn_done")[0].stages["endpoint"] == 0
+    assert rig.of("reply_text")[0].text == "That was a lot."

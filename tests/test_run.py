@@ -267,3 +267,21 @@ pcm.edge_mic {{
     played = np.fromfile(tmp_path / "played.raw", dtype="<i2")
     assert np.abs(played.astype(np.int32)).max() > 1000, "the reply was played through PortAudio"
     assert "Traceback" not in stderr
+
+
+def test_say_writes_the_spoken_text_to_a_wav(tmp_path: Path) -> None:
+    out = tmp_path / "say.wav"
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "say", "It costs $5 at 10:30.", "--output", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    audio, rate = read_wav(out, None)
+    assert rate == 22050 and len(audio) > rate and np.abs(audio.astype(np.int32)).max() > 1000
+
+
+def test_chat_answers_each_line_until_end_of_input() -> None:
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "chat"], input="Hello!\n\nWhat can you do?\n",
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    replies = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(replies) == 2, proc.stdout
+    assert "Traceback" not in proc.stderr
