@@ -190,7 +190,9 @@ class CloudConfig(Section):
 class LocalLlmConfig(Section):
     model: str = "smollm2-135m-instruct"
     """Model name from the manifest, or a path to any GGUF file."""
-    n_ctx: int = Field(2048, ge=256)
+    n_ctx: int = Field(1024, ge=256)
+    """Context window in tokens (system prompt + ``history_tokens`` + the reply fit in 1024; the
+    KV cache costs ~23 KB per token for SmolLM2-135M)."""
     threads: int = Field(1, ge=1, le=64)
     """llama.cpp threads. 1 on a 2-core board: its threads spin-wait on each other, and with the
     listener, STT and TTS also busy, 2 threads measured 2-8x slower prompt evaluation than 1."""

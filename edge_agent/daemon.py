@@ -383,10 +383,27 @@ class Daemon:
             from edge_agent.listen.listener import build_listener_core
             from edge_agent.stt.factory import create_stt
 
-            f_core = loop.run_in_executor(pool, lambda: build_listener_core(settings, models, on_listener_event))
-            f_stt = loop.run_in_executor(pool, lambda: _warmed_stt(create_stt(settings, models)))
-            f_tts = loop.run_in_executor(pool, lambda: _warmed_tts(build_tts(settings, models)))
-            results = await asyncio.gather(f_core, f_stt, f_tts, llm.start(), return_exceptions=True)
+            timings: dict[str, float] = {}
+
+            def timed(name: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+                def run() -> Any:
+                    out = fn()
+                    timings[name] = time.monotonic() - self.process_start
+                    return out
+                return run
+
+            async def llm_start() -> None:
+                await llm.start()
+                timings["llm"] = time.monotonic() - self.process_start
+
+            f_core = loop.run_in_executor(pool, timed("listener", lambda: build_listener_core(
+                settings, models, on_listener_event)))
+            f_stt = loop.run_in_executor(pool, timed("stt", lambda: _warmed_stt(create_stt(settings, models))))
+            f_tts = loop.run_in_executor(pool, timed("tts", lambda: _warmed_tts(build_tts(settings, models))))
+            t_load = time.monotonic() - self.process_start
+            results = await asyncio.gather(f_core, f_stt, f_tts, llm_start(), return_exceptions=True)
+        log.info("models loading from %.2f s after process start; ready at: %s", t_load,
+                 ", ".join(f"{k} {v:.2f} s" for k, v in sorted(timings.items(), key=lambda kv: kv[1])))
         self._closers.append(llm.stop)
         for r in results:
             if isinstance(r, BaseException):

@@ -186,7 +186,7 @@ class LocalLlm:
         self,
         model_path: str | Path,
         *,
-        n_ctx: int = 2048,
+        n_ctx: int = 1024,
         threads: int = 1,
         max_tokens: int = 96,
         temperature: float = 0.3,
