@@ -184,13 +184,13 @@ def make_splitter() -> Any:
         from edge_agent.tts.text import ClauseSplitter
     except ImportError:
         return SimpleClauseSplitter()
-    # The first clause is cut short (at any comma, or at a space after ~40 characters): the
+    # The first clause is cut short (at any comma, or at a space after ~32 characters): the
     # voice's first chunk costs time in proportion to its length. Later clauses are normal.
     return ClauseSplitter(normalize=False, min_chars=FIRST_CLAUSE_MIN_CHARS, max_chars=FIRST_CLAUSE_MAX_CHARS)
 
 
 FIRST_CLAUSE_MIN_CHARS = 6
-FIRST_CLAUSE_MAX_CHARS = 40
+FIRST_CLAUSE_MAX_CHARS = 32
 
 
 def relax_splitter(splitter: Any) -> None:
