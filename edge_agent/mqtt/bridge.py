@@ -477,6 +477,8 @@ class MqttBridge:
         if name is None:
             return
         payload = event.to_dict()
+        if "turn_id" not in payload and self._turn_id is not None and event.type is EventType.TOOL:
+            payload["turn_id"] = self._turn_id  # the tool runner doesn't know the turn; the bridge does
         last_changed = False
         if isinstance(event, TurnDone):
             # the router's route events may not carry the turn id: then the latest one is this turn's
