@@ -35,3 +35,4 @@ def test_bench_latency_smoke(model_path) -> None:  # type: ignore[no-untyped-def
     assert report["voice_to_voice_ms"]["p50"] > 0
     assert {"endpoint", "llm_first_token", "tts_first_chunk"} <= set(report["stages_ms"])
     assert report["targets"]["voice_to_voice_p50_ms"] == 800
+    assert report["direct_wer"] is not None and report["pipeline_wer"] is not None
