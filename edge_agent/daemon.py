@@ -366,6 +366,8 @@ class Daemon:
         models = manager_from_settings(settings)
         wav_in = opts.source or (WavInput(opts.input_wav, paced=not opts.fast) if opts.input_wav else None)
         mic = Microphone(settings, self.bus) if wav_in is None else None
+        if mic is not None:
+            check_input_device(settings)  # before the models load: a missing microphone fails fast
         speaker = None
         if opts.output_wav is None:  # before the models load: a missing speaker fails fast
             speaker = open_speaker(settings, voice_sample_rate(settings, models))
@@ -563,6 +565,18 @@ def has_input_device(settings: Settings) -> bool:
         return False
     try:
         return any(d.get("maxInputChannels", 0) > 0 for d in pa.list_devices(portaudio))
+    finally:
+        with contextlib.suppress(Exception):
+            portaudio.terminate()
+
+
+def check_input_device(settings: Settings) -> None:
+    """Raise AudioError (listing the devices) if the configured microphone is not there."""
+    from edge_agent.audio import pa
+
+    portaudio = pa.open_portaudio()
+    try:
+        pa.find_device(portaudio, settings.audio.input_device, "input")
     finally:
         with contextlib.suppress(Exception):
             portaudio.terminate()
