@@ -460,6 +460,7 @@ class Conversation:
 
     def _on_wake(self, event: Wake) -> None:
         self._cancel_follow_up()
+        self._drop_speculation()
         if self.busy:  # the wake word over our own reply: stop talking and listen
             self._interrupt()
         turn = self._next_turn()
