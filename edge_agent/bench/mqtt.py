@@ -212,18 +212,24 @@ def bench_outage(workdir: Path, outage_s: float, log: Any) -> dict[str, Any]:
         probe = Observer(broker.port, topics=(f"{base}/availability", f"{base}/state"))
         log("outage: broker back; waiting for the bridge")
 
-        def live(msgs: list[Any]) -> bool:
-            return any(not m[2] and m[0].endswith("/state") for m in msgs) and \
-                any(not m[2] and m[0].endswith("/availability") for m in msgs)
+        # The bridge may reconnect before or after the probe subscribes: what counts is the first
+        # message on each topic received after the reconnect (retained or live), and that it is right.
+        def after_connect(m: Any) -> bool:
+            t = bridge.stats.last_connect_t
+            return t is not None and m[3] >= t
 
-        probe.wait_for(live, timeout=30)
+        def right_state(m: Any) -> bool:
+            return bool(m[0].endswith("/state") and (json.loads(m[1]).get("state"), json.loads(m[1]).get("turn_id"))
+                        == newest_state)
+
+        probe.wait_for(lambda msgs: any(right_state(m) and after_connect(m) for m in msgs), timeout=30)
         connect_t = bridge.stats.last_connect_t or float("nan")
-        live_msgs = [m for m in probe.messages if not m[2]]
-        avail = next((m for m in live_msgs if m[0].endswith("/availability")), None)
-        state = next((m for m in live_msgs if m[0].endswith("/state")), None)
+        with probe.cond:
+            msgs = list(probe.messages)
+        avail = next((m for m in msgs if m[0].endswith("/availability") and after_connect(m)), None)
+        state = next((m for m in msgs if right_state(m) and after_connect(m)), None)
         probe.close()
-        state_payload = json.loads(state[1]) if state else {}
-        state_right = (state_payload.get("state"), state_payload.get("turn_id")) == newest_state
+        state_right = state is not None
         converse(5.0)
         expected = {(t, n) for t, n in sent}
 
