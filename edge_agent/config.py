@@ -132,7 +132,7 @@ class TurnConfig(Section):
     """Woken (or asked to listen) but nobody speaks for this long: back to idle."""
     pre_roll_ms: int = Field(300, ge=0, le=2000)
     """Audio before the detected speech start that the turn audio includes."""
-    semantic_weight: float = Field(0.5, ge=0.0, le=1.0)
+    semantic_weight: float = Field(0.7, ge=0.0, le=1.0)
     """Weight of a text-completeness hint (``Listener.set_semantic_hint``) against the turn model."""
     semantic_wait_ms: int = Field(0, ge=0, le=5000)
     """When a hint source is wired: silence during which the model alone may not end the turn while

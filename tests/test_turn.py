@@ -77,3 +77,16 @@ def test_turn_detector_scores_complete_and_cut_speech(model_path) -> None:
 def test_turn_detector_refuses_other_models(model_path) -> None:
     with pytest.raises(ModelError, match="not Smart Turn"):
         TurnDetector(model_path("silero-vad", "silero_vad.onnx"))
+
+
+@pytest.mark.real_model
+def test_language_model_completeness(model_path) -> None:
+    from edge_agent.listen.semantic import LmCompleteness
+
+    lm = LmCompleteness(model_path("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    unfinished = lm.probability("I would like to order.")
+    finished = lm.probability("Set a timer for twenty minutes.")
+    assert unfinished is not None and finished is not None
+    assert unfinished < 0.05 < finished
+    assert lm.probability(" ... ") is None
+    assert lm.hint("Please remind me to") == pytest.approx(0.0, abs=0.2)

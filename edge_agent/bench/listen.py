@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 RATE = 16000
 FRAME = 512
 LATENCY_TARGET_S = 0.7
+HINT_POLICY: dict[str, Any] = {"semantic_wait_ms": 500, "turn_threshold": 0.6, "early_threshold": 0.6,
+                               "confirm_votes": 1, "semantic_weight": 0.7, "recheck_ms": 64}
+"""The policy that did best with the LM hint arriving after the STT + LM time (see the report)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -199,22 +202,31 @@ class TurnCache:
 
 
 class TextHints:
-    """Transcripts of the turn so far at each ``speech_end`` (cached), for the semantic hook."""
+    """Transcripts of the turn so far at each ``speech_end`` (cached), scored for text completeness
+    by ``scorer`` (default: :func:`edge_agent.listen.policy.text_completeness`)."""
 
-    def __init__(self, stt: Any) -> None:
-        self.stt = stt
-        self.cache: dict[tuple[int, int, int], str] = {}
-        self.seconds: list[float] = []
-
-    def hint(self, idx: int, audio: np.ndarray, start: int, end: int) -> float | None:
+    def __init__(self, stt: Any, scorer: Any = None) -> None:
         from edge_agent.listen.policy import text_completeness
 
+        self.stt = stt
+        self.scorer = scorer or text_completeness
+        self.cache: dict[tuple[int, int, int], str] = {}
+        self.scores: dict[str, float | None] = {}
+        self.seconds: list[float] = []
+        self.score_seconds: list[float] = []
+
+    def hint(self, idx: int, audio: np.ndarray, start: int, end: int) -> float | None:
         key = (idx, start, end)
         if key not in self.cache:
             t0 = time.perf_counter()
             self.cache[key] = self.stt.transcribe(audio[start:end])
             self.seconds.append(time.perf_counter() - t0)
-        return text_completeness(self.cache[key])
+        text = self.cache[key]
+        if text not in self.scores:
+            t0 = time.perf_counter()
+            self.scores[text] = self.scorer(text)
+            self.score_seconds.append(time.perf_counter() - t0)
+        return self.scores[text]
 
 
 def replay(rec: Recorded, idx: int, cfg: PolicyConfig, cache: TurnCache, pre_roll_s: float,
@@ -363,8 +375,23 @@ def run(args: argparse.Namespace) -> int:
             "hint_after_stt_time_wait_600ms": score_turns(
                 pauses, completes, replace(cfg, semantic_wait_ms=600), cache, pre_roll,
                 settings.turn.max_context_s, hints, delay)}
-    except EdgeAgentError as exc:  # no STT model: the audio-only figures still stand
-        result["turn_policy"]["with_text_hint"] = {"error": exc.message}
+        log("turn policy with a language-model hint (SmolLM2 P(end of sentence) on the transcript)...")
+        from edge_agent.listen.semantic import LmCompleteness
+
+        lm = LmCompleteness(models.require("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf"))
+        lm_hints = TextHints(hints.stt, lm.hint)
+        lm_hints.cache = hints.cache  # the same transcripts
+        at_end = score_turns(pauses, completes, cfg, cache, pre_roll, settings.turn.max_context_s, lm_hints, 0.0)
+        lm_delay = delay + (float(np.median(lm_hints.score_seconds)) if lm_hints.score_seconds else 0.0)
+        result["turn_policy"]["with_lm_hint"] = {
+            "stt_plus_lm_ms_median": round(lm_delay * 1000, 0),
+            "hint_at_speech_end": at_end,
+            "hint_after_stt_and_lm_time": score_turns(
+                pauses, completes, replace(cfg, **HINT_POLICY), cache, pre_roll,
+                settings.turn.max_context_s, lm_hints, lm_delay),
+            "policy_with_hint": HINT_POLICY}
+    except EdgeAgentError as exc:  # no STT or LLM model: the audio-only figures still stand
+        result["turn_policy"].setdefault("with_text_hint", {"error": exc.message})
     if args.tune:
         log("sweeping policy variants...")
         result["tune"] = tune(pauses, completes, cfg, cache, pre_roll)
@@ -407,6 +434,13 @@ def print_summary(r: dict[str, Any]) -> None:
             x = h[label]
             print(f"  + text hint ({label}, STT {h['stt_ms_median']} ms): false end {x['pause_false_end_rate'] * 100:.0f}%, "
                   f"within 700 ms {x['complete_within_700ms'] * 100:.0f}% (median {x['end_latency_median_ms']} ms)")
+    h = p.get("with_lm_hint", {})
+    if "hint_at_speech_end" in h:
+        for label in ("hint_at_speech_end", "hint_after_stt_and_lm_time"):
+            x = h[label]
+            print(f"  + LM hint ({label}, STT+LM {h['stt_plus_lm_ms_median']} ms): false end "
+                  f"{x['pause_false_end_rate'] * 100:.0f}%, within 700 ms {x['complete_within_700ms'] * 100:.0f}% "
+                  f"(median {x['end_latency_median_ms']} ms)")
     s = p["silence_only_500ms"]
     print(f"  silence-only 500 ms: false end {s['pause_false_end_rate'] * 100:.0f}%, "
           f"within 700 ms {s['complete_within_700ms'] * 100:.0f}%")

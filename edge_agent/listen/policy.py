@@ -59,7 +59,7 @@ class PolicyConfig:
     max_silence_ms: float = 2000.0
     max_turn_s: float = 30.0
     listen_timeout_s: float = 8.0
-    semantic_weight: float = 0.5
+    semantic_weight: float = 0.7
     semantic_wait_ms: float = 0.0
     use_turn_model: bool = True
 
