@@ -187,3 +187,16 @@ def test_semantic_wait_holds_the_model_until_a_hint_arrives() -> None:
     ev = run(pol2, [(0.5, 0.9), (1.0, 0.0)])
     assert ev[-1].reason == "model"  # no hint ever: the model decides after the wait
     assert ev[-1].audio_t - ev[-1].last_speech_t == pytest.approx(0.48, abs=1e-6)
+
+
+def test_stale_semantic_hint_is_ignored() -> None:
+    pol, _ = make([0.4], first_check_ms=96, recheck_ms=96, max_silence_ms=5000)
+    ev = run(pol, [(0.5, 0.9), (0.05, 0.0)])
+    end_t = ev[-1].audio_t
+    run(pol, [(0.2, 0.9)])  # the user went on
+    pol.set_semantic_hint(1.0, speech_end_t=end_t)  # the transcript of the earlier pause: stale
+    assert types(run(pol, [(0.5, 0.0)])) == ["speech_end"]
+    ev = run(pol, [(0.05, 0.0)])
+    pol.set_semantic_hint(1.0, speech_end_t=pol.last_speech_t)  # fresh
+    ev = run(pol, [(0.2, 0.0)])
+    assert ev[-1].reason == "model"

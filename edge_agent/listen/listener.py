@@ -120,8 +120,8 @@ class ListenerCore:
             self.vad.reset()
         self.policy.set_playback_active(active)
 
-    def set_semantic_hint(self, p: float | None) -> None:
-        self.policy.set_semantic_hint(p)
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None:
+        self.policy.set_semantic_hint(p, speech_end_t)
 
     def skip(self, n: int) -> None:
         """``n`` samples were lost (ring overrun): keep the clock on stream time."""
@@ -221,8 +221,10 @@ class Listener:
     def set_playback_active(self, active: bool) -> None:
         self._commands.append(lambda: self.core.set_playback_active(active))
 
-    def set_semantic_hint(self, p: float | None) -> None:
-        self._commands.append(lambda: self.core.set_semantic_hint(p))
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None:
+        """Text completeness of the transcript up to the ``speech_end`` at ``speech_end_t`` (see
+        :class:`edge_agent.listen.semantic.LmCompleteness`); stale hints are dropped."""
+        self._commands.append(lambda: self.core.set_semantic_hint(p, speech_end_t))
 
     def turn_audio(self) -> np.ndarray:
         return self.core.turn_audio()

@@ -128,8 +128,14 @@ class TurnPolicy:
         self.playback = active
         self._barge_run, self._barged = 0.0, False
 
-    def set_semantic_hint(self, p: float | None) -> None:
-        """Probability that the partial transcript is a complete utterance (None: no opinion)."""
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None:
+        """Probability that the partial transcript is a complete utterance (None: no opinion).
+
+        ``speech_end_t``: the ``audio_t`` of the ``speech_end`` the transcript ended at; a hint that
+        arrives after the user went on (another speech_end, or speech again) is then ignored."""
+        if speech_end_t is not None and (self.phase is not Phase.SILENCE or self.last_speech_t is None
+                                         or abs(self.last_speech_t - speech_end_t) > 1e-6):
+            return
         self._semantic_hint = p
 
     @property
