@@ -599,6 +599,7 @@ class Conversation:
             return
         reply.t_transcript = self._loop.time()
         stt_ms = round((reply.t_transcript - t0) * 1000, 1)
+        reply.stages["stt_compute"] = stt_ms  # the decode itself ("stt" is what the user waited for it)
         self._publish_for(reply, Transcript(text=text, stt_ms=stt_ms, audio_t=round(end_t - 0.2, 4),
                                             turn_id=reply.turn_id))
         if not _has_words(text):
