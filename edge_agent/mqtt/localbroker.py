@@ -109,6 +109,7 @@ class Observer:
         self.messages: list[tuple[str, bytes, bool, float, object]] = []
         self.cond = threading.Condition()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self.sessions_present: list[bool] = []
         # A persistent session is an MQTT 3.1.1 one: mosquitto 2.0.11 does not restore MQTT 5
         # sessions (session expiry) from its database after a restart; 3.1.1 ones it does.
@@ -119,18 +120,21 @@ class Observer:
         self._topics = topics
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.on_disconnect = lambda *a: self.connected.clear()
         self.client.reconnect_delay_set(1, 1)
         self.client.connect_async("127.0.0.1", port, keepalive=10)
         self.client.loop_start()
-        if not self.connected.wait(10):
-            raise RuntimeError("observer could not connect")
+        if not (self.connected.wait(10) and self.subscribed.wait(10)):
+            raise RuntimeError("observer could not connect and subscribe")
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if not reason.is_failure:
             self.sessions_present.append(bool(flags.session_present))
             if not flags.session_present:
                 client.subscribe([(t, 1) for t in self._topics])
+            else:
+                self.subscribed.set()
             self.connected.set()
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
