@@ -876,7 +876,11 @@ class Conversation:
         if user and assistant:
             self.history.append({"role": "user", "content": user})
             self.history.append({"role": "assistant", "content": assistant})
-        del self.history[: max(0, len(self.history) - 2 * self.cfg.history_turns)]
+        if len(self.history) > 2 * self.cfg.history_turns:
+            # Drop to half at once rather than one turn per turn: the prompt's prefix (the LLM's
+            # KV cache) then stays the same for several turns.
+            keep = max(1, self.cfg.history_turns // 2)
+            del self.history[: len(self.history) - 2 * keep]
 
     def _next_turn(self) -> int:
         self._turn_id += 1

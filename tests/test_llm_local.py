@@ -168,3 +168,19 @@ def test_a_generation_failure_is_an_llm_error(llm: LocalLlm) -> None:
     too_long = [{"role": "user", "content": "word " * 5000}]  # the newest turn is kept even if it can't fit
     with pytest.raises(LlmError):
         asyncio.run(_collect(llm, too_long))
+
+
+@pytest.mark.real_model
+def test_history_window_keeps_its_start_until_it_must_jump(llm: LocalLlm) -> None:
+    """A stable prompt prefix keeps llama.cpp's KV cache useful: the window's first message moves
+    only when the history outgrows the budget, and then by half the budget at once."""
+    history: list[dict[str, str]] = []
+    firsts: list[str] = []
+    for i in range(40):
+        prepared = llm.prepare([*history, {"role": "user", "content": f"Question {i} about the weather?"}])
+        assert sum(llm.count_tokens(m["content"]) + 4 for m in prepared[1:]) <= 200
+        firsts.append(prepared[1]["content"])
+        history += [{"role": "user", "content": f"Question {i} about the weather?"},
+                    {"role": "assistant", "content": f"Answer {i}: sunny and warm, with a light breeze."}]
+    moves = sum(1 for a, b in zip(firsts[1:], firsts[2:], strict=False) if a != b)
+    assert moves <= 40 // 3, firsts

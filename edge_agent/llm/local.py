@@ -209,6 +209,7 @@ class LocalLlm:
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm", initializer=_nicer_thread)
         self._token_cache: dict[str, int] = {}
+        self._window_key: tuple[str, str] | None = None  # the first history message of the last prompt
         self.first_token_ms: float | None = None
         """Prompt-to-first-token time of the last generation (for benchmarks and the router)."""
         if not self.model_path.is_file():
@@ -247,7 +248,32 @@ class LocalLlm:
         if tools:
             system = f"{system}\n{tool_instructions(tools)}" if system else tool_instructions(tools)
         budget = min(self.history_tokens, self.n_ctx - self.max_tokens - self.count_tokens(system) - 16)
-        # Keep the newest messages that fit; the last (the user's turn) is always kept.
+        # The history window starts where it started last time while it fits, so the prompt's prefix
+        # (and llama.cpp's KV cache of it) stays the same from turn to turn. Only when it outgrows
+        # the budget does it jump forward, to half the budget: one re-evaluation every few turns
+        # instead of one every turn.
+        start = self._window_start(msgs)
+        kept = msgs[start:]
+        if len(kept) > 1 and self._cost(kept) > budget:
+            kept = self._newest_within(msgs, budget // 2)
+        while len(kept) > 1 and kept[0]["role"] != "user":  # a turn starts with the user
+            kept.pop(0)
+        self._window_key = (kept[0]["role"], kept[0]["content"]) if len(kept) > 1 else None
+        return ([{"role": "system", "content": system}] if system else []) + kept
+
+    def _cost(self, msgs: list[Message]) -> int:
+        return sum(self.count_tokens(m["content"]) + 4 for m in msgs)
+
+    def _window_start(self, msgs: list[Message]) -> int:
+        key = self._window_key
+        if key is not None:
+            for i, m in enumerate(msgs[:-1]):
+                if (m["role"], m["content"]) == key:
+                    return i
+        return 0
+
+    def _newest_within(self, msgs: list[Message], budget: int) -> list[Message]:
+        """The newest messages that fit ``budget`` tokens; the last (the user's turn) always."""
         kept: list[Message] = []
         used = 0
         for m in reversed(msgs):
@@ -257,9 +283,7 @@ class LocalLlm:
             kept.append(m)
             used += cost
         kept.reverse()
-        while len(kept) > 1 and kept[0]["role"] != "user":  # a turn starts with the user
-            kept.pop(0)
-        return ([{"role": "system", "content": system}] if system else []) + kept
+        return kept
 
     # --- generation ----------------------------------------------------------------------------
 
