@@ -96,15 +96,15 @@ class WavInput:
             self._t0 = time.monotonic()
             try:
                 for i in range(0, len(self.audio) - HOP + 1, HOP):
+                    if self.paced:  # a hop exists only once its last sample has been 'captured'
+                        delay = self._t0 + (i + HOP) / RATE - time.monotonic()
+                        if delay > 0:
+                            self._stop.wait(delay)
                     if self._stop.is_set():
                         return
                     listener.ring.write(self.audio[i:i + HOP])
                     self._written = i + HOP
                     listener.step()
-                    if self.paced:
-                        delay = self._t0 + self._written / RATE - time.monotonic()
-                        if delay > 0:
-                            self._stop.wait(delay)
                 listener.end_turn()  # input over mid-turn: end it (a no-op when nobody spoke)
                 listener.step()
             except Exception:

@@ -97,12 +97,13 @@ class ScriptedInput:
                             current = None
                     else:
                         hop = silence
+                    # a hop exists only once its last sample has been 'captured', as from a microphone
+                    delay = self._t0 + (self._written + HOP) / 16000 - time.monotonic()
+                    if delay > 0:
+                        self._stop.wait(delay)
                     listener.ring.write(hop)
                     self._written += HOP
                     listener.step()
-                    delay = self._t0 + self._written / 16000 - time.monotonic()
-                    if delay > 0:
-                        self._stop.wait(delay)
             finally:
                 on_done()
 
