@@ -316,6 +316,7 @@ class Conversation:
         audio_now: Callable[[], float] | None = None,
         audio_clock: Callable[[], float] | None = None,
         on_reload: Callable[[], None] | None = None,
+        completeness: Callable[[str], float | None] | None = None,
     ) -> None:
         self.bus = bus
         self.llm = llm
@@ -333,6 +334,9 @@ class Conversation:
         self.audio_clock = audio_clock or audio_now
         """Where the listener is in the input (``audio_t`` of our own events)."""
         self.on_reload = on_reload
+        self.completeness = completeness
+        """Text completeness (0..1) of a speculative transcript, handed to the listener's turn
+        policy as its semantic hint (``turn.semantic_wait_ms`` > 0 turns it on in the daemon)."""
         self.history: list[Message] = []
         self.normalize = make_normalizer()
         self._state = AgentState.IDLE
@@ -598,6 +602,8 @@ class Conversation:
             await self._fail(reply, "stt", exc)
             return
         reply.t_transcript = self._loop.time()
+        if not reply.go.is_set() and self.completeness is not None and _has_words(text):
+            self._spawn(self._semantic_hint(text, end_t - 0.2))  # the turn decision may use it
         stt_ms = round((reply.t_transcript - t0) * 1000, 1)
         reply.stages["stt_compute"] = stt_ms  # the decode itself ("stt" is what the user waited for it)
         self._publish_for(reply, Transcript(text=text, stt_ms=stt_ms, audio_t=round(end_t - 0.2, 4),
@@ -612,6 +618,13 @@ class Conversation:
                 await self._answer(reply, text, confirmed=call)
                 return
         await self._answer(reply, text)
+
+    async def _semantic_hint(self, text: str, speech_end_t: float) -> None:
+        assert self.completeness is not None
+        p = await self._loop.run_in_executor(None, self.completeness, text)
+        hint = getattr(self.listener, "set_semantic_hint", None)
+        if p is not None and callable(hint):
+            hint(p, speech_end_t)
 
     async def _answer(self, reply: _Reply, text: str, confirmed: ToolCallRequest | None = None) -> None:
         """User text -> LLM -> clauses -> TTS -> playback; tool calls in between."""

@@ -256,6 +256,17 @@ def build_tts(settings: Settings, models: Any) -> Any:
                     length_scale=settings.tts.length_scale, speaker_id=settings.tts.speaker_id)
 
 
+def build_completeness(settings: Settings, models: Any) -> Callable[[str], float | None] | None:
+    """The turn policy's semantic hint source (the local LM's P(end of sentence) on the speculative
+    transcript), when ``turn.semantic_wait_ms`` > 0 says the policy will wait for it; else None."""
+    if settings.turn.semantic_wait_ms <= 0 or not settings.stt.speculative:
+        return None
+    from edge_agent.listen.semantic import LmCompleteness
+    from edge_agent.llm.local import gguf_path
+
+    return LmCompleteness(gguf_path(settings, models)).hint  # type: ignore[no-any-return]
+
+
 def conversation_settings(settings: Settings) -> ConversationSettings:
     from edge_agent.llm.local import system_prompt
 
@@ -402,8 +413,9 @@ class Daemon:
                 settings, models, on_listener_event)))
             f_stt = loop.run_in_executor(pool, timed("stt", lambda: _warmed_stt(create_stt(settings, models))))
             f_tts = loop.run_in_executor(pool, timed("tts", lambda: _warmed_tts(build_tts(settings, models))))
+            f_sem = loop.run_in_executor(pool, timed("semantic", lambda: build_completeness(settings, models)))
             t_load = time.monotonic() - self.process_start
-            results = await asyncio.gather(f_core, f_stt, f_tts, llm_start(), return_exceptions=True)
+            results = await asyncio.gather(f_core, f_stt, f_tts, f_sem, llm_start(), return_exceptions=True)
         log.info("models loading from %.2f s after process start; ready at: %s", t_load,
                  ", ".join(f"{k} {v:.2f} s" for k, v in sorted(timings.items(), key=lambda kv: kv[1])))
         self._closers.append(llm.stop)
@@ -413,7 +425,8 @@ class Daemon:
         core: Any
         stt: Any
         tts: Any
-        core, stt, tts = (r for r in results[:3] if not isinstance(r, BaseException))
+        completeness: Any
+        core, stt, tts, completeness = (r for r in results[:4] if not isinstance(r, BaseException))
 
         from edge_agent.audio.ringbuf import ring_for_seconds
 
@@ -437,6 +450,7 @@ class Daemon:
             transcriber=ExecutorTranscriber(stt), listener=listener_ctl,
             settings=conversation_settings(settings), tools=self.tools,
             audio_now=latency_clock, audio_clock=lambda: core.t, on_reload=self.reload,
+            completeness=completeness,
         )
         conv_ref.append(self.conversation)
         for svc in self.services:
@@ -550,6 +564,9 @@ class ListenerAdapter:
 
     def utterance(self, start_t: float, end_t: float) -> np.ndarray:
         return self.listener.audio_between(max(0.0, start_t - self.pre_roll_s), end_t)  # type: ignore[no-any-return]
+
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None:
+        self.listener.set_semantic_hint(p, speech_end_t)
 
 
 # --- microphone and speaker (PortAudio) -----------------------------------------------------------

@@ -90,6 +90,8 @@ class FakeListener:
         self.playback: list[bool] = []
         self.listens: list[float | None] = []
         self.stops = 0
+        self.hints: list[tuple[float | None, float | None]] = []
+        self.hinted = asyncio.Event()
 
     def set_playback_active(self, active: bool) -> None:
         self.playback.append(active)
@@ -102,6 +104,10 @@ class FakeListener:
 
     def utterance(self, start_t: float, end_t: float) -> np.ndarray:
         return np.array([start_t, end_t])
+
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None:
+        self.hints.append((p, speech_end_t))
+        self.hinted.set()
 
 
 class FakeStt:
@@ -581,3 +587,21 @@ def test_a_monologue_cut_by_the_listener_is_still_answered(run_virtual) -> None:
     rig = run_virtual(main())
     assert rig.of("turn_done")[0].stages["endpoint"] == 0
     assert rig.of("reply_text")[0].text == "That was a lot."
+
+
+def test_the_speculative_transcript_gives_the_turn_policy_a_semantic_hint(run_virtual) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> Rig:
+        rig = Rig(["Sure."], [(1.5, 3.0, "set a timer for ten minutes")])
+        rig.conv.completeness = lambda text: 0.8 if text.endswith("minutes") else 0.1
+        await rig.at(1.0, Wake(keyword="okay_nabu", audio_t=1.0))
+        await rig.at(1.5, SpeechStart(audio_t=1.5))
+        await rig.at(3.0, SpeechEnd(audio_t=3.0))
+        await rig.listener.hinted.wait()  # computed on a worker thread
+        await rig.at(3.6, TurnEnd(audio_t=3.6, speech_start_t=1.5, last_speech_t=3.0))
+        await rig.settle()
+        await rig.conv.close()
+        return rig
+
+    rig = run_virtual(main())
+    assert rig.listener.hints == [(0.8, 3.0)]
+    assert rig.of("reply_text")[0].text == "Sure."

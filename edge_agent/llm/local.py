@@ -437,15 +437,8 @@ def build_local_llm(settings: Any, models: Any) -> LocalLlm:
     """A :class:`LocalLlm` from ``[llm]`` / ``[llm.local]``: ``llm.local.model`` is a manifest name
     or a path to any GGUF file."""
     cfg = settings.llm.local
-    model = str(cfg.model)
-    if model.endswith(".gguf") or "/" in model:
-        path = Path(model).expanduser()
-    else:
-        spec = models.manifest.get(model)
-        gguf = next((f.path for f in spec.files if f.path.endswith(".gguf")), None)
-        path = models.require(model, gguf)
     return LocalLlm(
-        path,
+        gguf_path(settings, models),
         n_ctx=cfg.n_ctx,
         threads=cfg.threads,
         max_tokens=cfg.max_tokens,
@@ -454,6 +447,16 @@ def build_local_llm(settings: Any, models: Any) -> LocalLlm:
         history_tokens=cfg.history_tokens,
         max_sentences=cfg.max_sentences,
     )
+
+
+def gguf_path(settings: Any, models: Any) -> Path:
+    """The local model's GGUF file: ``llm.local.model`` is a manifest name or a path."""
+    model = str(settings.llm.local.model)
+    if model.endswith(".gguf") or "/" in model:
+        return Path(model).expanduser()
+    spec = models.manifest.get(model)
+    gguf = next((f.path for f in spec.files if f.path.endswith(".gguf")), None)
+    return Path(models.require(model, gguf))
 
 
 def system_prompt(settings: Any) -> str:
