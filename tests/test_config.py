@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent import config as config_module
-from edge_agent.config import ConfigError, load_settings, masked_dump
+from edge_agent.config import ConfigError, LocalLlmConfig, load_settings, masked_dump
 
 EX_CONFIG = 78
 
@@ -59,7 +59,7 @@ def test_toml_file(tmp_path: Path) -> None:
                                     '[llm.local]\nthreads = 4\n')
     s = load_settings(f)
     assert (s.audio.sample_rate, s.mqtt.host, s.mqtt.port, s.llm.local.threads) == (48000, "broker.lan", 8883, 4)
-    assert s.llm.local.n_ctx == 2048  # untouched keys keep their defaults
+    assert s.llm.local.n_ctx == LocalLlmConfig().n_ctx  # untouched keys keep their defaults
 
 
 def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
