@@ -100,6 +100,9 @@ def test_the_settings_the_product_depends_on() -> None:
     for key in ("Unit.StartLimitIntervalSec", "Unit.StartLimitBurst", "Service.WatchdogSec",
                 "Service.TimeoutStopSec", "Service.MemoryMax", "Service.LoadCredential"):
         assert key in s, key
+    # The agent's own restarts must never reach the start limit: a kiosk must not end up "failed".
+    interval, burst = int(s["Unit.StartLimitIntervalSec"][-1]), int(s["Unit.StartLimitBurst"][-1])
+    assert int(s["Service.RestartSec"][-1]) * burst > interval
     families = s["Service.RestrictAddressFamilies"][-1].split()
     assert {"AF_UNIX", "AF_INET", "AF_INET6"} <= set(families)  # MQTT and the cloud need IP
     assert not any("PASSWORD" in v.upper() or "API_KEY" in v.upper() for v in s["Service.Environment"])
