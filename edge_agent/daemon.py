@@ -557,7 +557,7 @@ class ListenerAdapter:
         self.listener.set_playback_active(active)
 
     def listen(self, timeout_s: float | None) -> None:
-        self.listener.start_listening()
+        self.listener.start_listening(timeout_s)  # the follow-up window's own timeout
 
     def stop_listening(self) -> None:
         self.listener.stop_listening()
