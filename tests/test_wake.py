@@ -277,3 +277,19 @@ def test_stt_second_stage_confirms_the_phrase_and_rejects_a_confusable(model_man
         assert detections(det, audio) == []
     finally:
         det.close()
+
+
+@pytest.mark.real_model
+def test_stt_check_shares_the_stt_engines_whisper_model(model_manager) -> None:
+    from edge_agent.listen.wake_verify import SttVerifier
+    from edge_agent.stt.whisper import WhisperStt
+
+    model_dir = model_manager.require("whisper-tiny-en", "model.bin").parent
+    verifier = SttVerifier(str(model_dir))
+    stt = WhisperStt(model_dir)
+    try:
+        assert verifier.model is stt.model and verifier.shared.lock is stt._lock  # one copy in memory
+        assert stt.transcribe(np.zeros(8000, np.int16)) == ""  # both still usable
+        assert isinstance(verifier.transcribe(np.zeros(16000, np.int16), "Okay Nabu."), str)
+    finally:
+        verifier.close()

@@ -177,25 +177,24 @@ def matches(keyword: str, text: str, max_edits: int = 1) -> bool:
 
 class SttVerifier:
     def __init__(self, model_dir: str, threads: int = 1) -> None:
-        import logging
+        from edge_agent.stt.whisper import shared_whisper
 
-        from faster_whisper import WhisperModel
-
-        # faster-whisper logs every call at INFO ("Processing audio with duration ..."): one line per
-        # wake candidate is noise in the journal.
-        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+        # The same loaded model as the STT engine's when both use tiny.en int8 (the default): one
+        # copy in memory, calls serialised by its lock.
         try:
-            self.model: Any = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
+            self.shared: Any = shared_whisper(model_dir, "int8", threads)
         except (OSError, RuntimeError, ValueError) as exc:
             raise WakeWordError(f"wake.verify = stt: Whisper model {model_dir} cannot be loaded: {exc}") from None
+        self.model: Any = self.shared.model
         self.last_text = ""
 
     def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> str:
-        segments, _ = self.model.transcribe(
-            audio.astype(np.float32) / 32768.0, language="en", beam_size=1, temperature=0.0,
-            condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
-            initial_prompt=prompt)
-        return " ".join(s.text for s in segments).strip()
+        with self.shared.lock:
+            segments, _ = self.model.transcribe(
+                audio.astype(np.float32) / 32768.0, language="en", beam_size=1, temperature=0.0,
+                condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+                initial_prompt=prompt)
+            return " ".join(s.text for s in segments).strip()
 
     def confirm(self, keyword: str, audio: np.ndarray) -> bool:
         # Without a prompt tiny.en writes an unknown name as ordinary words ("okay, now boo"), just
@@ -205,6 +204,7 @@ class SttVerifier:
 
     def close(self) -> None:
         self.model = None
+        self.shared = None
 
 
 # --- the other engine -----------------------------------------------------------------------------

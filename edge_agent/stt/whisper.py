@@ -32,8 +32,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +52,39 @@ LOGPROB_THRESHOLD = -1.0
 NO_SPEECH_ALONE = 0.8  # ... but pure silence decodes "you" at -0.33 with p(no speech) 0.99
 
 
+class SharedWhisper:
+    """One loaded CTranslate2 Whisper model and the lock that serialises calls into it."""
+
+    def __init__(self, model: object) -> None:
+        self.model: Any = model
+        self.lock = threading.Lock()
+
+
+_shared: weakref.WeakValueDictionary[tuple[str, str, int], SharedWhisper] = weakref.WeakValueDictionary()
+_shared_guard = threading.Lock()
+
+
+def shared_whisper(model_dir: str | Path, compute_type: str = "int8", threads: int = 1) -> SharedWhisper:
+    """The process's one copy of this Whisper model (loaded on first use).
+
+    The STT engine and the wake word's STT check both use tiny.en; two copies cost ~90 MB more
+    resident (plus ~100 MB transient while the second loads). Calls go through ``lock``: wake checks
+    and turn decodes rarely overlap, and one decode at a time keeps to one intra-op thread. The
+    model is freed once no user holds it (a reload with other settings does not keep the old one)."""
+    from faster_whisper import WhisperModel
+
+    key = (str(Path(model_dir).expanduser().resolve()), compute_type, threads)
+    with _shared_guard:  # held while loading: a second caller waits for the first load
+        found = _shared.get(key)
+        if found is not None:
+            return found
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # its per-call INFO lines are noise
+        made = SharedWhisper(WhisperModel(key[0], device="cpu", compute_type=compute_type,
+                                          cpu_threads=threads, num_workers=1))
+        _shared[key] = made
+        return made
+
+
 class WhisperStt:
     """``transcribe(audio_16k) -> str`` and ``stream()``; one CTranslate2 call per utterance.
 
@@ -62,19 +97,17 @@ class WhisperStt:
     def __init__(self, model_dir: str | Path, compute_type: str = "int8", threads: int = 1,
                  beam_size: int = 1, language: str = "en", min_encoder_s: float = 15.0,
                  tail_s: float = 2.0, max_utterance_s: float = 30.0) -> None:
-        from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
-        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # its per-call INFO lines are noise
         model_dir = Path(model_dir)
         if not (model_dir / "model.bin").is_file():
             raise ModelError(f"Whisper model directory {model_dir} has no model.bin "
                              "(fix: edge-agent models pull whisper-tiny-en, or set stt.model to a CTranslate2 Whisper directory)")
         try:
-            self.model = WhisperModel(str(model_dir), device="cpu", compute_type=compute_type,
-                                      cpu_threads=threads, num_workers=1)
+            self.shared = shared_whisper(model_dir, compute_type, threads)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"Whisper model {model_dir} cannot be loaded: {exc}") from None
+        self.model = self.shared.model
         self.language = language if self.model.model.is_multilingual else "en"
         self.tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
                                    task="transcribe", language=self.language)
@@ -87,7 +120,7 @@ class WhisperStt:
         self.tail_frames = int(tail_s * SAMPLE_RATE / HOP)
         self.max_utterance_samples = int(max_utterance_s * SAMPLE_RATE)
         self.max_length = self.model.max_length  # 448 for Whisper
-        self._lock = threading.Lock()  # one decode at a time: one intra-op thread, no oversubscription
+        self._lock = self.shared.lock  # one decode at a time (shared with the wake check): one intra-op thread
 
     # --- the interface ----------------------------------------------------------------------------
 
