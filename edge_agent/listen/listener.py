@@ -171,6 +171,8 @@ class ListenerCore:
         start = self.policy.speech_start_t
         since = self.t - max(0.0, (start if start is not None else self.t) - self.pre_roll_s)
         n = min(int(round(since * RATE)), len(self._context), self.samples)
+        if n < HOP:  # nothing worth asking about (and the ring refuses an empty read)
+            return 0.0
         self._history.peek_latest_into(self._context[:n])  # same thread as the writer: no lock
         self.turn_calls += 1
         return self.turn.predict(self._context[:n])
@@ -271,7 +273,12 @@ class Listener:
                 log.warning("listener fell behind: %d samples lost", dropped - self._dropped)
                 self.core.skip(dropped - self._dropped)
                 self._dropped = dropped
-            self.ring.read_into(self._hop)
+            got = self.ring.read_into(self._hop)
+            if got < HOP:
+                # The producer lapped us during the copy: only ``got`` samples are valid. Count them
+                # as lost (the overrun itself shows in ``dropped`` next pass) so the clock stays right.
+                self.core.skip(got)
+                continue
             self.core.process_hop(self._hop)
             done += 1
         return done
