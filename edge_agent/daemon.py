@@ -26,12 +26,13 @@ from typing import IO, Any, Protocol
 
 import numpy as np
 
+from edge_agent.audio.files import WavInput, WavPlayback
 from edge_agent.bus import EventBus
 from edge_agent.config import Settings
 from edge_agent.conversation import Conversation, ConversationSettings, ExecutorSpeaker, ExecutorTranscriber
-from edge_agent.errors import AudioError, EdgeAgentError, InputDataError
+from edge_agent.errors import AudioError, EdgeAgentError
 from edge_agent.events import AgentState, Event, StateChanged
-from edge_agent.listen.listener import HOP, Listener
+from edge_agent.listen.listener import Listener
 
 log = logging.getLogger(__name__)
 
@@ -61,133 +62,7 @@ class RunOptions:
     config_path: str | None = None
     source: Any = None
     """Programmatic input instead of ``input_wav`` (benchmarks): has ``paced``, ``now()``,
-    ``start(listener, on_done)`` and ``stop()`` like :class:`WavInput`."""
-
-
-# --- audio: WAV in and out ----------------------------------------------------------------------
-
-
-class WavInput:
-    """A WAV file as the microphone: a thread writes it hop by hop into the listener's ring and
-    runs the listener on it, paced in real time unless ``fast``. ``now()`` is the input clock."""
-
-    def __init__(self, path: Path, paced: bool) -> None:
-        self.audio, _ = read_input(path)
-        self.paced = paced
-        self.path = path
-        self._t0: float | None = None
-        self._written = 0
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-
-    @property
-    def duration(self) -> float:
-        return len(self.audio) / RATE
-
-    def now(self) -> float:
-        """Seconds of input 'captured' so far: wall time since the start when paced (it goes on
-        past the end, so latency after the input ends is still wall latency)."""
-        if self.paced and self._t0 is not None:
-            return time.monotonic() - self._t0
-        return self._written / RATE
-
-    def start(self, listener: Any, on_done: Callable[[], None]) -> None:
-        def run() -> None:
-            self._t0 = time.monotonic()
-            try:
-                for i in range(0, len(self.audio) - HOP + 1, HOP):
-                    if self.paced:  # a hop exists only once its last sample has been 'captured'
-                        delay = self._t0 + (i + HOP) / RATE - time.monotonic()
-                        if delay > 0:
-                            self._stop.wait(delay)
-                    if self._stop.is_set():
-                        return
-                    listener.ring.write(self.audio[i:i + HOP])
-                    self._written = i + HOP
-                    listener.step()
-                listener.end_turn()  # input over mid-turn: end it (a no-op when nobody spoke)
-                listener.step()
-            except Exception:
-                log.exception("the WAV input thread failed")
-            finally:
-                on_done()
-
-        self._thread = threading.Thread(target=run, name="wav-input", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
-
-
-def read_input(path: Path) -> tuple[np.ndarray, int]:
-    from edge_agent.audio.wav import read_wav
-
-    if not path.is_file():
-        raise InputDataError(f"input WAV {path} does not exist")
-    audio, rate = read_wav(path, RATE)
-    if audio.size == 0:
-        raise InputDataError(f"input WAV {path} holds no audio")
-    return audio, rate
-
-
-class WavPlayback:
-    """The reply into a WAV file, placed at the input's clock so the output lines up with the input.
-
-    Paced: audio 'plays' in real time (``played()`` grows with the clock, ``drain`` waits, ``stop``
-    cuts what was not heard yet). Unpaced: everything written counts as heard at once."""
-
-    def __init__(self, path: Path, sample_rate: int, paced: bool, position: Callable[[], float] | None = None) -> None:
-        self.path = path
-        self.sample_rate = sample_rate
-        self.paced = paced
-        self.position = position
-        self._parts: list[np.ndarray] = []
-        self._length = 0
-        self._play_end = 0.0  # monotonic time the queued audio finishes playing
-        self.reply_samples = 0
-        """Reply samples in the file (not counting the silence placed between replies)."""
-
-    def _remaining(self) -> int:
-        if not self.paced:
-            return 0
-        return max(0, int((self._play_end - time.monotonic()) * self.sample_rate))
-
-    def played(self) -> int:
-        return self.reply_samples - min(self._remaining(), self.reply_samples)
-
-    async def write(self, chunk: np.ndarray) -> None:
-        now = time.monotonic()
-        if self._remaining() == 0 and self.position is not None:
-            pad = int(self.position() * self.sample_rate) - self._length
-            if pad > 0:
-                self._append(np.zeros(pad, np.int16))
-        self._append(chunk.astype(np.int16, copy=False))
-        self.reply_samples += len(chunk)
-        self._play_end = max(self._play_end, now) + len(chunk) / self.sample_rate
-
-    def _append(self, a: np.ndarray) -> None:
-        self._parts.append(a)
-        self._length += len(a)
-
-    async def drain(self) -> None:
-        if self.paced:
-            await asyncio.sleep(max(0.0, self._play_end - time.monotonic()))
-
-    def stop(self) -> None:
-        cut = self._remaining()
-        if cut:
-            audio = np.concatenate(self._parts)[: self._length - cut]
-            self._parts, self._length = [audio], len(audio)
-            self.reply_samples -= cut
-        self._play_end = time.monotonic()
-
-    def close(self) -> None:
-        from edge_agent.audio.wav import write_wav
-
-        audio = np.concatenate(self._parts) if self._parts else np.zeros(0, np.int16)
-        write_wav(self.path, audio, self.sample_rate)
+    ``start(listener, on_done)`` and ``stop()`` like :class:`~edge_agent.audio.files.WavInput`."""
 
 
 # --- events out ---------------------------------------------------------------------------------
@@ -256,15 +131,18 @@ def build_tts(settings: Settings, models: Any) -> Any:
                     length_scale=settings.tts.length_scale, speaker_id=settings.tts.speaker_id)
 
 
-def build_completeness(settings: Settings, models: Any) -> Callable[[str], float | None] | None:
+def build_completeness(settings: Settings, models: Any, chat: Any = None) -> Callable[[str], float | None] | None:
     """The turn policy's semantic hint source (the local LM's P(end of sentence) on the speculative
-    transcript), when ``turn.semantic_wait_ms`` > 0 says the policy will wait for it; else None."""
+    transcript), when ``turn.semantic_wait_ms`` > 0 says the policy will wait for it; else None.
+    ``chat``: the loaded local chat model (a ``llama_cpp.Llama``), whose weights it then shares."""
     if settings.turn.semantic_wait_ms <= 0 or not settings.stt.speculative:
         return None
     from edge_agent.listen.semantic import LmCompleteness
     from edge_agent.llm.local import gguf_path
 
-    return LmCompleteness(gguf_path(settings, models)).hint  # type: ignore[no-any-return]
+    llama = getattr(chat, "llm", None)
+    source = llama if hasattr(llama, "_model") else gguf_path(settings, models)
+    return LmCompleteness(source).hint  # type: ignore[no-any-return]
 
 
 def conversation_settings(settings: Settings) -> ConversationSettings:
@@ -413,9 +291,15 @@ class Daemon:
                 settings, models, on_listener_event)))
             f_stt = loop.run_in_executor(pool, timed("stt", lambda: _warmed_stt(create_stt(settings, models))))
             f_tts = loop.run_in_executor(pool, timed("tts", lambda: _warmed_tts(build_tts(settings, models))))
-            f_sem = loop.run_in_executor(pool, timed("semantic", lambda: build_completeness(settings, models)))
+
+            async def llm_then_semantic() -> Any:  # the hint shares the chat model's weights
+                await llm_start()
+                chat = getattr(llm, "local", None)
+                return await loop.run_in_executor(pool, timed("semantic", lambda: build_completeness(
+                    settings, models, chat)))
+
             t_load = time.monotonic() - self.process_start
-            results = await asyncio.gather(f_core, f_stt, f_tts, f_sem, llm_start(), return_exceptions=True)
+            results = await asyncio.gather(f_core, f_stt, f_tts, llm_then_semantic(), return_exceptions=True)
         log.info("models loading from %.2f s after process start; ready at: %s", t_load,
                  ", ".join(f"{k} {v:.2f} s" for k, v in sorted(timings.items(), key=lambda kv: kv[1])))
         self._closers.append(llm.stop)

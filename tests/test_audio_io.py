@@ -1,4 +1,4 @@
-"""Audio I/O: WAV source/sink, the microphone's reconnect logic (a fake PyAudio), and the real
+"""Audio I/O: WAV input/playback, the microphone's reconnect logic (a fake PyAudio), and the real
 PyAudio/PortAudio path through ALSA's file plugin (a temporary ``.asoundrc`` in a subprocess).
 
 The ALSA ``file`` plugin records what is played; its slave ``null`` has no clock, so playback is
@@ -6,6 +6,7 @@ paced by piping the file through a small script that reads at the sample rate (`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge_agent.audio.files import WavSink, WavSource
+from edge_agent.audio.files import WavInput, WavPlayback
 from edge_agent.audio.pa import Backoff, MicSource, find_device
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.audio.wav import write_wav
@@ -40,109 +41,143 @@ def read_all(path: Path) -> tuple[np.ndarray, int]:
         return np.frombuffer(wf.readframes(wf.getnframes()), np.int16), wf.getframerate()
 
 
-# --- WAV source ---------------------------------------------------------------------------------
+# --- WAV input -----------------------------------------------------------------------------------
 
 
-def test_wav_source_fast_has_backpressure_and_loses_nothing(tmp_path: Path) -> None:
+class DrainingListener:
+    """What a WAV input drives: a ring it writes into and ``step()``, which reads all of it."""
+
+    def __init__(self, ring: RingBuffer) -> None:
+        self.ring = ring
+        self.got: list[np.ndarray] = []
+        self.ended = 0
+
+    def step(self) -> int:
+        n = self.ring.available
+        if n:
+            self.got.append(self.ring.read(n))
+        return n
+
+    def end_turn(self) -> None:
+        self.ended += 1
+
+
+def test_wav_input_fast_never_overruns_and_loses_nothing(tmp_path: Path) -> None:
     audio = tone(300, 1.0, 16000)
     write_wav(tmp_path / "in.wav", audio, 16000)
-    ring = RingBuffer(1600)  # 0.1 s: far smaller than the file
-    src = WavSource(tmp_path / "in.wav", ring, fast=True, tail_s=0.5)
-    src.start()
-    got = []
-    while not (src.finished and ring.available == 0):
-        if ring.available:
-            got.append(ring.read(min(ring.available, 480)))
-        else:
-            time.sleep(0.001)
+    listener = DrainingListener(RingBuffer(1600))  # 0.1 s: far smaller than the file
+    src = WavInput(tmp_path / "in.wav", paced=False)
+    done = threading.Event()
+    src.start(listener, done.set)
+    assert done.wait(5) and src.finished
     src.stop()
-    out = np.concatenate(got)
-    assert ring.dropped == 0
-    assert out.size == audio.size + 8000
+    out = np.concatenate(listener.got)
+    assert listener.ring.dropped == 0
+    assert out.size == -(-audio.size // 512) * 512  # the last hop zero-padded
     assert np.array_equal(out[: audio.size], audio) and not out[audio.size :].any()
-    assert src.audio_t == pytest.approx(1.5)
+    assert listener.ended == 1  # the input's end ends a turn in progress
+    assert src.now() == pytest.approx(out.size / 16000)
 
 
-def test_wav_source_is_paced_by_default_and_resamples(tmp_path: Path) -> None:
+def test_wav_input_is_paced_by_default_and_resamples(tmp_path: Path) -> None:
     write_wav(tmp_path / "in.wav", tone(300, 1.0, 22050), 22050)
-    src = WavSource(tmp_path / "in.wav")
-    assert src.audio.size == 16000 and src.sample_rate == 16000
-    src.start()
+    src = WavInput(tmp_path / "in.wav")
+    assert src.audio.size == 16000 and src.paced
+    listener = DrainingListener(RingBuffer(16000))
+    src.start(listener)
     time.sleep(0.2)
-    assert 0 < src.position < 16000  # it takes about a second, not a moment
+    assert 0 < src.written < 16000  # it takes about a second, not a moment
+    assert 0.15 < src.now() < 1.0
     src.stop()
-    assert src.finished
+    assert src.finished and listener.ended == 0  # stopped, not ended
 
 
-def test_wav_source_frames_and_bad_files(tmp_path: Path) -> None:
+def test_wav_input_frames_and_bad_files(tmp_path: Path) -> None:
     write_wav(tmp_path / "in.wav", np.arange(1000, dtype=np.int16), 16000)
-    frames = list(WavSource(tmp_path / "in.wav").frames(160))
+    frames = list(WavInput(tmp_path / "in.wav").frames(160))
     assert len(frames) == 7 and all(f.size == 160 for f in frames) and not frames[-1][40:].any()
     (tmp_path / "bad.wav").write_bytes(b"nope")
     with pytest.raises(InputDataError, match="bad.wav"):
-        WavSource(tmp_path / "bad.wav")
+        WavInput(tmp_path / "bad.wav")
     with pytest.raises(InputDataError, match="no such file"):
-        WavSource(tmp_path / "missing.wav")
+        WavInput(tmp_path / "missing.wav")
+    write_wav(tmp_path / "empty.wav", np.zeros(0, np.int16), 16000)
+    with pytest.raises(InputDataError, match="no audio"):
+        WavInput(tmp_path / "empty.wav")
 
 
-# --- WAV sink -----------------------------------------------------------------------------------
+# --- WAV playback ------------------------------------------------------------------------------
 
 
-def test_wav_sink_unpaced_records_replies_and_resamples(tmp_path: Path) -> None:
-    firsts: list[float] = []
-    sink = WavSink(tmp_path / "out.wav", sample_rate=22050, output_rate=16000, paced=False)
-    sink.on_first_sample = firsts.append
-    sink.begin_reply()
+def test_wav_playback_unpaced_records_replies_and_resamples(tmp_path: Path) -> None:
+    sink = WavPlayback(tmp_path / "out.wav", sample_rate=22050, output_rate=16000, paced=False)
+
+    async def play() -> None:
+        sink.begin_reply()
+        for _ in range(10):
+            await sink.write(tone(440, 0.1, 22050))
+        sink.begin_reply()
+        await sink.write(tone(880, 0.5, 22050))
+        await sink.drain()
+
     t0 = time.monotonic()
-    for _ in range(10):
-        sink.write(tone(440, 0.1, 22050))
-    sink.begin_reply()
-    sink.write(tone(880, 0.5, 22050))
-    assert sink.drain(timeout=1)
+    asyncio.run(play())
+    assert sink.played() == 22050 + 11025  # unpaced: heard as soon as written
     sink.close()
     out, rate = read_all(tmp_path / "out.wav")
     assert rate == 16000
     assert abs(out.size - 24000) < 100
-    assert [r.sample for r in sink.replies][0] == 0 and abs(sink.replies[1].sample - 16000) < 50
-    assert len(firsts) == 2 and firsts[0] >= t0
+    assert [r.sample for r in sink.replies] == [0, 22050]
+    assert sink.replies[0].t >= t0
     assert abs(sink.replies[0].wall_t - time.time()) < 5
     assert dominant_hz(out[:16000], 16000) == pytest.approx(440, abs=3)
     assert dominant_hz(out[16100:], 16000) == pytest.approx(880, abs=5)
 
 
-def test_wav_sink_paced_stop_cuts_the_reply_where_playback_was(tmp_path: Path) -> None:
-    sink = WavSink(tmp_path / "out.wav", sample_rate=16000, paced=True, max_queue_s=5.0)
-    sink.set_volume(0.5)
-    sink.begin_reply()
-    sink.write(tone(440, 3.0, 16000))
-    assert sink.playing and sink.first_sample_t is not None
-    time.sleep(0.3)
-    sink.stop()
-    assert not sink.playing
-    sink.write(tone(440, 1.0, 16000))  # the rest of the cancelled reply: dropped
-    sink.begin_reply()
-    sink.write(tone(880, 0.2, 16000))
-    assert sink.drain(timeout=2)
+def test_wav_playback_paced_stop_cuts_the_reply_where_playback_was(tmp_path: Path) -> None:
+    sink = WavPlayback(tmp_path / "out.wav", sample_rate=16000, paced=True)
+
+    async def play() -> None:
+        sink.set_volume(0.5)
+        sink.begin_reply()
+        await sink.write(tone(440, 3.0, 16000))
+        assert sink.playing and 0 <= sink.played() < 16000
+        await asyncio.sleep(0.3)
+        sink.stop()
+        assert not sink.playing
+        await sink.write(tone(440, 1.0, 16000))  # the rest of the cancelled reply: dropped
+        sink.begin_reply()
+        await sink.write(tone(880, 0.2, 16000))
+        await sink.drain()
+        assert not sink.playing
+
+    asyncio.run(play())
     sink.close()
     out, _ = read_all(tmp_path / "out.wav")
     first = sink.replies[0]
     assert first.stopped_at is not None and 0.25 * 16000 <= first.stopped_at < 1.5 * 16000
     assert sink.replies[1].sample == first.stopped_at
     assert out.size == first.stopped_at + 3200
+    assert sink.played() == out.size
     assert np.abs(out[:1000]).max() <= 4001  # the volume applied
 
 
-def test_wav_sink_timeline_keeps_the_gaps(tmp_path: Path) -> None:
-    sink = WavSink(tmp_path / "out.wav", sample_rate=16000, paced=True, timeline=True)
-    sink.start()
-    time.sleep(0.2)
-    sink.begin_reply()
-    sink.write(tone(440, 0.1, 16000))
-    sink.drain()
+def test_wav_playback_lines_up_with_the_input_clock(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    sink = WavPlayback(tmp_path / "out.wav", sample_rate=16000, paced=True, position=lambda: time.monotonic() - t0)
+
+    async def play() -> None:
+        await asyncio.sleep(0.2)
+        sink.begin_reply()
+        await sink.write(tone(440, 0.1, 16000))
+        await sink.drain()
+
+    asyncio.run(play())
     sink.close()
     out, _ = read_all(tmp_path / "out.wav")
     assert sink.replies[0].sample >= 0.18 * 16000
     assert not out[: sink.replies[0].sample].any()
+    assert sink.reply_samples == 1600  # the silence placed before it is not reply audio
 
 
 # --- device choice and reconnects with a fake PyAudio --------------------------------------------

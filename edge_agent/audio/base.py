@@ -2,11 +2,13 @@
 
 Sources (:class:`AudioSource`) produce mono int16 at ``sample_rate`` (16 kHz) into the C ring
 buffer :class:`edge_agent.audio.ringbuf.RingBuffer`; the listener thread reads it in fixed hops.
-A microphone (``pa.MicSource``) is fed by the PortAudio callback; a WAV file (``files.WavSource``)
-by a thread paced in real time, or as fast as the reader keeps up with ``fast=True``.
+A microphone (``pa.MicSource``) is fed by the PortAudio callback. A WAV file (``files.WavInput``)
+is not an AudioSource: its own thread writes each hop and steps the listener itself (paced in real
+time, or as fast as the listener goes).
 
 Sinks (:class:`AudioSink`) take the voice's int16 chunks at ``sample_rate`` (22,050 Hz for the
-default voice) and play them: the speaker (``pa.SpeakerSink``) or a WAV file (``files.WavSink``).
+default voice) and play them: the speaker (``pa.SpeakerSink``). A WAV file (``files.WavPlayback``) is written
+by the conversation directly (its ``Playback``), on the input's clock.
 Playback is interruptible: ``stop()`` drops everything queued and the device falls silent
 within one callback period (barge-in must take effect within 100 ms).
 

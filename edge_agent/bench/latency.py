@@ -25,11 +25,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edge_agent.audio.files import PacedInput
 
 TARGETS = {"voice_to_voice_p50_ms": 800, "voice_to_voice_p95_ms": 1200, "cold_start_s": 5.0, "peak_rss_mb": 800}
 
@@ -49,71 +51,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 # --- a scripted, real-time input ----------------------------------------------------------------
 
 
-class ScriptedInput:
+class ScriptedInput(PacedInput):
     """Silence in real time, with utterances spliced in when :meth:`say` is called: the daemon's
-    input (like ``WavInput``), paced hop by hop from its own thread."""
-
-    paced = True
+    input (like ``WavInput``), paced hop by hop from its own thread until stopped."""
 
     def __init__(self) -> None:
+        super().__init__(paced=True)
         self._queue: list[np.ndarray] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._t0: float | None = None
-        self._written = 0
-        self._thread: threading.Thread | None = None
         self.spoken_at: list[float] = []
         """audio_t at which each utterance began."""
-
-    def now(self) -> float:
-        return time.monotonic() - self._t0 if self._t0 is not None else 0.0
 
     def say(self, audio: np.ndarray) -> None:
         with self._lock:
             self._queue.append(audio)
 
-    def start(self, listener: Any, on_done: Callable[[], None]) -> None:
-        from edge_agent.listen.listener import HOP
-
-        silence = np.zeros(HOP, np.int16)
-
-        def run() -> None:
-            self._t0 = time.monotonic()
-            current: np.ndarray | None = None
-            pos = 0
-            try:
-                while not self._stop.is_set():
-                    if current is None:
-                        with self._lock:
-                            if self._queue:
-                                current, pos = self._queue.pop(0), 0
-                                self.spoken_at.append(self._written / 16000)
-                    if current is not None:
-                        hop = current[pos:pos + HOP]
-                        if len(hop) < HOP:
-                            hop = np.concatenate([hop, silence[: HOP - len(hop)]])
-                        pos += HOP
-                        if pos >= len(current):
-                            current = None
-                    else:
-                        hop = silence
-                    # a hop exists only once its last sample has been 'captured', as from a microphone
-                    delay = self._t0 + (self._written + HOP) / 16000 - time.monotonic()
-                    if delay > 0:
-                        self._stop.wait(delay)
-                    listener.ring.write(hop)
-                    self._written += HOP
-                    listener.step()
-            finally:
-                on_done()
-
-        self._thread = threading.Thread(target=run, name="bench-input", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
+    def hops(self, hop: int) -> Iterator[np.ndarray]:
+        silence = np.zeros(hop, np.int16)
+        current: np.ndarray | None = None
+        pos = 0
+        while True:
+            if current is None:
+                with self._lock:
+                    if self._queue:
+                        current, pos = self._queue.pop(0), 0
+                        self.spoken_at.append(self.written / 16000)
+            if current is None:
+                yield silence
+                continue
+            frame = current[pos:pos + hop]
+            if len(frame) < hop:
+                frame = np.concatenate([frame, silence[: hop - len(frame)]])
+            pos += hop
+            if pos >= len(current):
+                current = None
+            yield frame
 
 
 # --- the measurement --------------------------------------------------------------------------
