@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from alsa_helpers import write_alsa_config
 
 from edge_agent.audio.files import WavInput, WavPlayback
 from edge_agent.audio.pa import Backoff, MicSource, find_device
@@ -359,51 +360,12 @@ def test_a_device_without_16k_is_resampled_off_the_callback() -> None:
 
 # --- the real PortAudio path through ALSA plugins ------------------------------------------------
 
-PACER = """
-import fcntl, os, sys, time
-out, rate = sys.argv[1], int(sys.argv[2])
-chunk, small, n = rate * 2 // 100, False, 0
-t0 = time.monotonic()
-with open(out, "wb", buffering=0) as fh:
-    while True:
-        if not small:
-            try:
-                fcntl.fcntl(0, 1031, 4096)  # F_SETPIPE_SZ: keep the pipe's buffer (latency) small
-                small = True
-            except OSError:
-                pass
-        data = os.read(0, chunk)
-        if not data:
-            break
-        fh.write(data)
-        n += len(data)
-        delay = t0 + n / (rate * 2) - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-"""
-
-
 @pytest.fixture
 def alsa_home(tmp_path: Path) -> Path:
     """A HOME whose ``.asoundrc`` defines ``edge_speaker`` (recorded to played.raw, 16 kHz, paced)
     and ``edge_mic`` (captures a 440 Hz tone from mic.raw)."""
-    (tmp_path / "pacer.py").write_text(PACER)
     tone(440, 3.0, 16000).astype("<i2").tofile(tmp_path / "mic.raw")
-    (tmp_path / ".asoundrc").write_text(textwrap.dedent(f"""
-        pcm.edge_speaker {{
-            type file
-            slave.pcm "null"
-            file "|exec {sys.executable} {tmp_path}/pacer.py {tmp_path}/played.raw 16000"
-            format "raw"
-        }}
-        pcm.edge_mic {{
-            type file
-            slave.pcm "null"
-            file "/dev/null"
-            infile "{tmp_path}/mic.raw"
-            format "raw"
-        }}
-    """))
+    write_alsa_config(tmp_path, tmp_path / "mic.raw")
     return tmp_path
 
 

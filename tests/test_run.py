@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from alsa_helpers import write_alsa_config
 
 from edge_agent.audio.wav import read_wav, write_wav
 
@@ -165,24 +166,6 @@ def test_barge_in_through_the_real_pipeline(tmp_path: Path, model_path) -> None:
     assert any("time" in t for t in transcripts[1:]), transcripts
 
 
-PACER = """
-import fcntl, os, sys, time
-out, rate = sys.argv[1], int(sys.argv[2])
-n, t0 = 0, time.monotonic()
-try:
-    fcntl.fcntl(0, 1031, 4096)  # F_SETPIPE_SZ: a small pipe, so playback is paced like a device
-except OSError:
-    pass
-with open(out, "wb", buffering=0) as fh:
-    while data := os.read(0, rate * 2 // 100):
-        fh.write(data)
-        n += len(data)
-        delay = t0 + n / (rate * 2) - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-"""
-
-
 def _feed_fifo(fifo: Path, audio: np.ndarray, stop: Any) -> None:
     """The 'microphone': ``audio`` then silence into a FIFO in real time. PortAudio opens and
     closes the device while probing, so every new reader starts from the beginning."""
@@ -217,22 +200,7 @@ def test_microphone_and_speaker_through_portaudio(tmp_path: Path, model_path) ->
     audio = np.concatenate([np.zeros(16000, np.int16), demo_conversation().samples])
     fifo = tmp_path / "mic.fifo"
     os.mkfifo(fifo)
-    (tmp_path / "pacer.py").write_text(PACER)
-    (tmp_path / ".asoundrc").write_text(f"""
-pcm.edge_speaker {{
-    type file
-    slave.pcm "null"
-    file "|exec {sys.executable} {tmp_path}/pacer.py {tmp_path}/played.raw 16000"
-    format "raw"
-}}
-pcm.edge_mic {{
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile "{fifo}"
-    format "raw"
-}}
-""")
+    write_alsa_config(tmp_path, fifo)
     stop = threading.Event()
     feeder = threading.Thread(target=_feed_fifo, args=(fifo, audio, stop), daemon=True)
     feeder.start()

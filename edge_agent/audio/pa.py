@@ -131,6 +131,17 @@ def available_devices(pyaudio_module: Any = None) -> list[dict[str, Any]]:
         pa.terminate()
 
 
+def close_stream(stream: Any, pa: Any) -> None:
+    """Stop and close a stream, then its PyAudio; a device that is already gone is no error."""
+    if stream is not None:
+        for step in (stream.stop_stream, stream.close):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                step()
+    if pa is not None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            pa.terminate()
+
+
 def describe_devices(devices: list[dict[str, Any]]) -> str:
     if not devices:
         return "no audio devices at all (is the sound card or USB device connected?)"
@@ -301,13 +312,7 @@ class MicSource:
         with self._lock:
             stream, pa = self._stream, self._pa
             self._stream = self._pa = None
-        if stream is not None:
-            for step in (stream.stop_stream, stream.close):
-                with contextlib.suppress(OSError, ValueError, AttributeError):
-                    step()
-        if pa is not None:
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                pa.terminate()
+        close_stream(stream, pa)
 
     def _healthy(self, last_total: int, last_change: float) -> tuple[bool, int, float]:
         ring = self._raw if self._raw is not None else self.ring
@@ -552,13 +557,7 @@ class SpeakerSink:
         with self._lock:
             stream, pa = self._stream, self._pa
             self._stream = self._pa = None
-        if stream is not None:
-            for step in (stream.stop_stream, stream.close):
-                with contextlib.suppress(OSError, ValueError, AttributeError):
-                    step()
-        if pa is not None:
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                pa.terminate()
+        close_stream(stream, pa)
 
     # internals
 

@@ -15,9 +15,8 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -112,29 +111,10 @@ def _guarded(name: str, probe: Callable[[Settings], list[Check]], settings: Sett
 # --- audio ---------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """PortAudio's ALSA/JACK probing writes to fd 2; keep the report readable."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def list_audio_devices() -> list[dict[str, Any]]:
-    import pyaudio
+    from edge_agent.audio.pa import available_devices
 
-    with _quiet_stderr():
-        pa = pyaudio.PyAudio()
-        try:
-            return [dict(pa.get_device_info_by_index(i)) for i in range(pa.get_device_count())]
-        finally:
-            pa.terminate()
+    return available_devices()  # quietly: PortAudio's ALSA/JACK probing would clutter the report
 
 
 def _find(devices: list[dict[str, Any]], wanted: str | int | None, channels_key: str) -> dict[str, Any] | None:
