@@ -111,11 +111,12 @@ class VadConfig(Section):
 
 class TurnConfig(Section):
     enabled: bool = True
-    threshold: float = Field(0.7, gt=0.0, lt=1.0)
-    """Turn-model probability at or above which the turn is complete (tuned by ``bench listen --tune``)."""
+    threshold: float = Field(0.6, gt=0.0, lt=1.0)
+    """Probability (the turn model's, blended with the semantic hint) at or above which the turn is
+    complete (tuned with the hint on by ``bench listen``; 0.7 with two votes for the model alone)."""
     first_check_ms: int = Field(160, ge=0, le=5000)
     """Silence (as the VAD sees it, ~100 ms after the last word) before the turn model is first asked."""
-    recheck_ms: int = Field(128, ge=10, le=5000)
+    recheck_ms: int = Field(64, ge=10, le=5000)
     """Ask again every this many ms while the silence grows."""
     max_silence_ms: int = Field(2000, ge=100, le=30000)
     """Silence that ends the turn whatever the model says."""
@@ -123,10 +124,10 @@ class TurnConfig(Section):
     """How much of the turn the model sees (Smart Turn takes at most 8 s)."""
     max_turn_s: float = Field(30.0, gt=1.0, le=600.0)
     """A turn longer than this is cut (a monologue must not grow buffers without bound)."""
-    early_threshold: float = Field(0.7, gt=0.0, lt=1.0)
+    early_threshold: float = Field(0.6, gt=0.0, lt=1.0)
     """Threshold in force before ``early_ms`` of silence (stricter early = fewer cut-ins at pauses)."""
     early_ms: int = Field(0, ge=0, le=5000)
-    confirm_votes: int = Field(2, ge=1, le=10)
+    confirm_votes: int = Field(1, ge=1, le=10)
     """Consecutive 'complete' answers needed to end the turn."""
     listen_timeout_s: float = Field(8.0, gt=0.0, le=600.0)
     """Woken (or asked to listen) but nobody speaks for this long: back to idle."""
@@ -134,9 +135,10 @@ class TurnConfig(Section):
     """Audio before the detected speech start that the turn audio includes."""
     semantic_weight: float = Field(0.7, ge=0.0, le=1.0)
     """Weight of a text-completeness hint (``Listener.set_semantic_hint``) against the turn model."""
-    semantic_wait_ms: int = Field(0, ge=0, le=5000)
-    """When a hint source is wired: silence during which the model alone may not end the turn while
-    no hint has arrived (0 = never wait)."""
+    semantic_wait_ms: int = Field(500, ge=0, le=5000)
+    """Silence during which the model alone may not end the turn while no hint has arrived; > 0 also
+    turns the hint on in the daemon (the local LM's P(end of sentence) on the speculative transcript,
+    sharing the chat model's weights). 0 = audio only (then use threshold 0.7, confirm_votes 2)."""
 
 
 class SttConfig(Section):

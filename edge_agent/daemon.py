@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -339,6 +340,7 @@ class Daemon:
         conv_ref.append(self.conversation)
         for svc in self.services:
             await svc.start(self)
+        settle_heap()
         # Listening from here on: the cold start is over.
         self.cold_start_s = time.monotonic() - self.process_start
         log.info("listening (cold start %.2f s)", self.cold_start_s)
@@ -394,6 +396,17 @@ class Daemon:
             except Exception:
                 log.exception("closing %r failed", close)
         self._closers.clear()
+
+
+def settle_heap() -> None:
+    """Once start-up is over: collect, then ``gc.freeze()`` every surviving object (modules, model
+    wrappers, config) into the permanent generation, so later full collections don't walk them. A
+    full collection of the start-up heap held the listener loop ~29 ms in a command flood (``bench
+    mqtt``), ~8 ms after this."""
+    t0 = time.monotonic()
+    gc.collect()
+    gc.freeze()
+    log.debug("start-up heap frozen (%d objects) in %.0f ms", gc.get_freeze_count(), (time.monotonic() - t0) * 1000)
 
 
 def _set_threadsafe(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:

@@ -90,3 +90,22 @@ def test_language_model_completeness(model_path) -> None:
     assert unfinished < 0.05 < finished
     assert lm.probability(" ... ") is None
     assert lm.hint("Please remind me to") == pytest.approx(0.0, abs=0.2)
+
+
+@pytest.mark.real_model
+def test_completeness_shares_the_chat_models_weights(model_path) -> None:
+    from llama_cpp import Llama
+
+    from edge_agent.listen.semantic import LmCompleteness
+
+    gguf = model_path("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    chat = Llama(str(gguf), n_ctx=512, n_threads=1, verbose=False)
+    chat.eval(chat.tokenize(b"The chat model's own context", add_bos=True))
+    shared, own = LmCompleteness(chat), LmCompleteness(gguf)
+    for text in ("I would like to order.", "Remind me to call my mother at 6."):
+        assert shared.probability(text) == pytest.approx(own.probability(text), abs=0.01)
+    assert chat.n_tokens > 0  # the chat model's KV cache was left alone
+    # digits are judged as spoken ("at 6" -> "at six"), and a monologue is cut to its end
+    assert shared.probability("Remind me to call my mother at 6.") == pytest.approx(
+        shared.probability("Remind me to call my mother at six."), abs=0.01)
+    assert shared.probability("and then " * 200 + "that is all.") is not None
