@@ -34,9 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--outage-s", type=float, default=60.0, help="how long the broker is down (default 60)")
     p.add_argument("--commands", type=int, default=10_000, help="malformed commands in all (default 10000)")
     p.add_argument("--only", choices=["outage", "fuzz"], help="run one scenario")
-    p.add_argument("--gc-freeze", action="store_true",
-                   help="gc.freeze() after start-up, as a daemon can: a full collection of the start-up "
-                        "objects (~30 ms here) is what otherwise delays the listener loop most")
+    p.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
+                   help="skip the daemon's start-up gc.collect() + gc.freeze() (daemon.settle_heap), to see "
+                        "what a full collection of the start-up objects costs the listener loop")
     p.add_argument("--seed", type=int, default=1, help="random seed of the malformed commands")
     p.add_argument("--rate", type=float, default=1000.0,
                    help="commands per second: sent at this rate and mqtt.max_commands_per_s set to it (default 1000)")
@@ -394,14 +394,12 @@ def run(args: argparse.Namespace) -> int:
 
     outage: dict[str, Any] | None = None
     fuzz: dict[str, Any] | None = None
-    if args.gc_freeze:
-        import gc
-
+    if args.gc_freeze:  # as the daemon does once it has started
         import edge_agent.mqtt.bridge
         import edge_agent.mqtt.localbroker  # noqa: F401
+        from edge_agent.daemon import settle_heap
 
-        gc.collect()
-        gc.freeze()
+        settle_heap()
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-mqtt-") as tmp:
         if args.only in (None, "fuzz"):
             fuzz = bench_fuzz(Path(tmp), args.commands, args.seed, log, rate=args.rate)
