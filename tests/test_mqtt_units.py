@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from mqtt_helpers import FakeControl, mqtt_config
+from paho.mqtt.enums import MQTTErrorCode
 
 from edge_agent.config import MqttConfig, ToolConfig, load_settings
 from edge_agent.errors import ConfigError, MqttError
-from edge_agent.events import ToolCall
+from edge_agent.events import LlmRoute, ToolCall, TurnDone
 from edge_agent.mqtt.bridge import MqttBridge
 from edge_agent.mqtt.commands import (
     MAX_PAYLOAD_BYTES,
@@ -112,6 +113,34 @@ def test_handler_never_raises_and_counts() -> None:
     s = bridge.stats
     assert (s.commands_ok, s.commands_rejected, s.commands_failed, s.handler_errors) == (1, 3, 1, 0)
     assert control.names() == ["say", "wake"]
+
+
+def test_turn_route_is_the_winner_not_the_last_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    bridge = MqttBridge(mqtt_config(1, device_id="unit"))
+    sent: list[tuple[str, dict]] = []
+
+    def publish(topic: str, payload: bytes, **_: object) -> MQTTErrorCode:
+        sent.append((topic, json.loads(payload)))
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    monkeypatch.setattr(bridge, "_publish", publish)
+    # a hedge: local first, then a cloud region; the local attempt (earlier, slower to start) wins
+    bridge._handle_event(1.0, LlmRoute(backend="local", reason="policy"))
+    bridge._handle_event(1.1, LlmRoute(backend="cloud", region="eu", reason="hedge"))
+    bridge._handle_event(1.5, TurnDone(turn_id=3, backend="local", voice_to_voice_ms=700.0))
+    # the next turn: failover to the cloud wins; the route events of the last turn are not reused
+    bridge._handle_event(2.0, LlmRoute(backend="local", reason="policy"))
+    bridge._handle_event(2.1, LlmRoute(backend="cloud", region="us", reason="local_failed"))
+    bridge._handle_event(2.5, TurnDone(turn_id=4, backend="cloud", region="us"))
+    bridge._handle_event(3.0, TurnDone(turn_id=5, backend="cloud", region="eu"))  # no route event heard
+    bridge._handle_event(3.5, TurnDone(turn_id=6))  # no LLM in the turn
+    turns = [p for topic, p in sent if topic == bridge.topics.event("turn")]
+    assert [t.get("route") for t in turns] == [
+        {"backend": "local", "region": None, "reason": "policy"},
+        {"backend": "cloud", "region": "us", "reason": "local_failed"},
+        {"backend": "cloud", "region": "eu", "reason": None},
+        None,
+    ]
 
 
 def test_commands_before_the_agent_is_ready_are_refused() -> None:

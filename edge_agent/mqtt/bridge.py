@@ -139,6 +139,17 @@ class _Pace:
 _STOP = _Stop()
 
 
+def turn_route(done: TurnDone, attempts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The route that answered a turn: the router's winner as TurnDone reports it (a hedge or a
+    failover may launch several attempts, and an earlier, slower one can win), with the reason
+    the matching attempt was launched for (None when no ``llm_route`` told it)."""
+    if done.backend is None:
+        return None
+    reason = next((a["reason"] for a in reversed(attempts)
+                   if a["backend"] == done.backend and a["region"] == done.region), None)
+    return {"backend": done.backend, "region": done.region, "reason": reason}
+
+
 class MqttBridge:
     """Events to MQTT and MQTT commands to an :class:`AgentControl`. Thread-safe entry points:
     :meth:`on_event`, :meth:`publish_tool`, :meth:`handle_message`, :meth:`start`, :meth:`stop`."""
@@ -163,7 +174,8 @@ class MqttBridge:
         self._stopping = threading.Event()
         self._retained: dict[str, bytes] = {}
         self._retained_lock = threading.Lock()
-        self._routes: OrderedDict[int | None, dict[str, Any]] = OrderedDict()
+        self._routes: OrderedDict[int | None, list[dict[str, Any]]] = OrderedDict()
+        """The LLM attempts (``llm_route``) of recent turns, by turn id (None: the router didn't know it)."""
         self._responses: OrderedDict[str, tuple[str, bytes | None]] = OrderedDict()
         self._responses_lock = threading.Lock()  # the worker adds, the worker and the loop remove
         self._tokens = itertools.count(1)
@@ -469,7 +481,9 @@ class MqttBridge:
             self._set_state(event.state, event.turn_id if event.turn_id is not None else self._turn_id, ts)
             return
         if isinstance(event, LlmRoute):
-            self._routes[event.turn_id] = {"backend": event.backend, "region": event.region, "reason": event.reason}
+            attempts = self._routes.setdefault(event.turn_id, [])
+            attempts.append({"backend": event.backend, "region": event.region, "reason": event.reason})
+            del attempts[:-8]
             while len(self._routes) > 16:
                 self._routes.popitem(last=False)
             return
@@ -481,8 +495,9 @@ class MqttBridge:
             payload["turn_id"] = self._turn_id  # the tool runner doesn't know the turn; the bridge does
         last_changed = False
         if isinstance(event, TurnDone):
-            # the router's route events may not carry the turn id: then the latest one is this turn's
-            route = self._routes.pop(event.turn_id, None) or self._routes.pop(None, None)
+            # the router's route events may not carry the turn id: then the latest ones are this turn's
+            attempts = self._routes.pop(event.turn_id, []) or self._routes.pop(None, [])
+            route = turn_route(event, attempts)
             if route is not None:
                 payload["route"] = route
             if event.voice_to_voice_ms is not None:
