@@ -48,6 +48,12 @@ class ToolRunner(Protocol):
 
     def needs_confirmation(self, name: str) -> bool: ...
 
+    @property
+    def publishes_events(self) -> bool:
+        """True when ``run`` puts its own ``tool`` events on the bus (it knows the topic and the
+        payload); the conversation then doesn't publish a second one."""
+        ...
+
     async def run(self, name: str, arguments: dict[str, Any]) -> str:
         """Run one tool; returns a short result for the LLM. Raises ValueError for an unknown tool
         or invalid arguments (the conversation reports it to the LLM and on the ``tool`` event)."""

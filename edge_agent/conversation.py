@@ -662,7 +662,7 @@ class Conversation:
             result = await self.tools.run(call.name, call.arguments)
         except (ValueError, EdgeAgentError) as exc:
             ok, result = False, f"error: {exc}"
-        if not _runner_publishes(self.tools):
+        if not self.tools.publishes_events:
             self._publish(ToolCall(name=call.name, arguments=dict(call.arguments), ok=ok, result=result,
                                    turn_id=reply.turn_id))
         import json
@@ -936,11 +936,6 @@ class Conversation:
 async def _text_stream(text: str) -> AsyncIterator[Delta]:
     yield Delta(text=text)
     yield Delta(finish_reason="stop")
-
-
-def _runner_publishes(tools: Any) -> bool:
-    """The MQTT tool runner publishes its own ``tool`` events (it knows the topic and payload)."""
-    return bool(getattr(tools, "emits_events", False) or getattr(tools, "_emit", None) is not None)
 
 
 def _reply_to(reply: _Reply) -> dict[str, Any]:

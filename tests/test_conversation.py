@@ -210,6 +210,8 @@ class FakePlayback:
 
 
 class FakeTools:
+    publishes_events = False  # the conversation publishes the tool events
+
     def __init__(self, confirm: tuple[str, ...] = ()) -> None:
         self.ran: list[tuple[str, dict[str, Any]]] = []
         self.confirm = confirm

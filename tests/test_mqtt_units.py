@@ -273,7 +273,7 @@ def test_tool_publishes_rendered_topic_and_json_escaped_payload() -> None:
     assert json.loads(payload) == {"state": "true", "note": 'say "hi"\n', "level": 7}
     assert events == [ToolCall(name="set_light", arguments={"room": "hall", "state": True, "note": 'say "hi"\n',
                                                             "level": 7}, ok=True, result=result)]
-    assert r.emits_events
+    assert r.publishes_events
 
 
 @pytest.mark.parametrize(("args", "reason"), [

@@ -205,7 +205,7 @@ class MqttToolRunner:
         self._emit = emit
 
     @property
-    def emits_events(self) -> bool:
+    def publishes_events(self) -> bool:
         """True when this runner puts its own ``tool`` events on the bus (the conversation then doesn't)."""
         return self._emit is not None
 
