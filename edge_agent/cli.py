@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,7 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def limit_blas_threads() -> None:
+    """One OpenBLAS thread unless the user set it. OpenBLAS reads this once, when numpy is first
+    imported, so it must run before any command module loads. Multi-threaded OpenBLAS spins beside
+    onnxruntime and the listener on a 2-core board: it cost 4x on the development machine. (OMP_NUM_THREADS
+    is left alone: CTranslate2, onnxruntime and llama.cpp each take their thread count from the config.)"""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    limit_blas_threads()  # first: build_parser() imports the command modules, and some import numpy
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -253,3 +253,19 @@ def test_chat_answers_each_line_until_end_of_input() -> None:
     replies = [line for line in proc.stdout.splitlines() if line.strip()]
     assert len(replies) == 2, proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("given", [None, "2"])
+def test_cli_keeps_openblas_to_one_thread_unless_told(given: str | None) -> None:
+    """Set before numpy loads (OpenBLAS reads it once, and starts N-1 threads); a user's own setting wins."""
+    code = ("import os, sys\nfrom edge_agent.cli import main\nassert 'numpy' not in sys.modules\n"
+            "try:\n    main(['config', '--help'])\nexcept SystemExit:\n    pass\n"
+            "import numpy  # noqa: F401  (OpenBLAS starts its threads now)\n"
+            "print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir('/proc/self/task')))\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    threads = 1 if given is None else min(int(given), os.cpu_count() or 1)  # OpenBLAS caps it at the cores
+    assert out.stdout.strip().splitlines()[-1] == f"{given or 1} {threads}"

@@ -107,6 +107,7 @@ def test_the_settings_the_product_depends_on() -> None:
     assert {"AF_UNIX", "AF_INET", "AF_INET6"} <= set(families)  # MQTT and the cloud need IP
     assert not any("PASSWORD" in v.upper() or "API_KEY" in v.upper() for v in s["Service.Environment"])
     assert any("EDGE_AGENT_PATHS__MODELS_DIR=/var/lib/edge-agent/models" in v for v in s["Service.Environment"])
+    assert "OPENBLAS_NUM_THREADS=1" in s["Service.Environment"]  # no BLAS threads spinning beside the models
 
 
 def test_drop_in_examples_are_valid(tmp_path: Path) -> None:
