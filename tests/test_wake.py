@@ -145,6 +145,26 @@ def test_second_stage_sees_the_buffer_after_the_delay(answer: bool) -> None:
         assert hits == [] and det.confirmed == 0
 
 
+def test_a_rejected_candidate_whose_score_kept_rising_is_checked_again_after_the_peak() -> None:
+    # Fires at step 100 (low threshold), peaks at step 150: a slow speaker still saying the phrase.
+    scores = steps(total=600)
+    scores[100:151] = [0.5 + 0.009 * k for k in range(51)]
+    scores[151:170] = [0.95] * 19  # the detector samples the score once per hop: hold the peak a while
+    first = WindowedDetector(FakeEngine(scores), 0.5, 1, 5.0)
+    verifier = FakeVerifier(False)
+    det = VerifiedDetector(first, verifier, buffer_s=0.5, delay_s=0.2)
+    feed(det, 600 * CHUNK, 320)
+    assert det.candidates == 1 and len(verifier.seen) == 2
+    fire_end, peak_end = 101 * CHUNK, 151 * CHUNK
+    ends = [int(a[-1]) for a in verifier.seen]  # the test audio counts samples (mod 2**16)
+    assert ends[0] + 1 >= fire_end + 3200 and ends[1] + 1 >= peak_end + 3200 > ends[0] + 1
+    # A score that did not rise after the fire: one check only.
+    flat = WindowedDetector(FakeEngine(steps((100, 0.9))), 0.5, 1, 5.0)
+    once = FakeVerifier(False)
+    feed(VerifiedDetector(flat, once, buffer_s=0.5, delay_s=0.2), 600 * CHUNK, 320)
+    assert len(once.seen) == 1
+
+
 def test_spelling_match() -> None:
     assert normalize("O.K., Nabu!") == "okay nabu"
     for text in ("Okay Nabu.", "OK, Naboo!", "okay nabu turn on the lights", "Okay, Nabo."):
