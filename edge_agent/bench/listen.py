@@ -356,7 +356,7 @@ def run(args: argparse.Namespace) -> int:
     pre_roll = settings.turn.pre_roll_ms / 1000.0
     result["turn_policy"] = {
         "config": {k: v for k, v in cfg.__dict__.items() if k not in ("semantic_weight",)},
-        "context_s": settings.turn.max_context_s,
+        "context_s": settings.turn.max_context_s, "audio_only": True,  # the daemon's figure: with_lm_hint
         **score_turns(pauses, completes, cfg, cache, pre_roll, settings.turn.max_context_s)}
     silence_only = replace(cfg, use_turn_model=False, max_silence_ms=500)
     result["turn_policy"]["silence_only_500ms"] = score_turns(pauses, completes, silence_only, cache, pre_roll, 8.0)
@@ -386,10 +386,10 @@ def run(args: argparse.Namespace) -> int:
         result["turn_policy"]["with_lm_hint"] = {
             "stt_plus_lm_ms_median": round(lm_delay * 1000, 0),
             "hint_at_speech_end": at_end,
-            "hint_after_stt_and_lm_time": score_turns(
-                pauses, completes, replace(cfg, **HINT_POLICY), cache, pre_roll,
-                settings.turn.max_context_s, lm_hints, lm_delay),
-            "policy_with_hint": HINT_POLICY}
+            "hint_after_stt_and_lm_time": score_turns(  # what the daemon does (the hint is on when the wait is)
+                pauses, completes, cfg if cfg.semantic_wait_ms > 0 else replace(cfg, **HINT_POLICY), cache,
+                pre_roll, settings.turn.max_context_s, lm_hints, lm_delay),
+            "policy_with_hint": "configured" if cfg.semantic_wait_ms > 0 else HINT_POLICY}
     except EdgeAgentError as exc:  # no STT or LLM model: the audio-only figures still stand
         result["turn_policy"].setdefault("with_text_hint", {"error": exc.message})
     if args.tune:
@@ -425,7 +425,7 @@ def print_summary(r: dict[str, Any]) -> None:
     print(f"VAD: fp32 {v['fp32_us_per_frame']} us/frame, int8 {v['int8_us_per_frame']} us/frame, "
           f"agreement {v['agreement'] * 100:.2f}% over {v['frames']} frames (default {v['default_precision']})")
     print(f"turn model: {t['ms_per_call']} ms/call ({t['cpu_ms_per_call']} ms CPU)")
-    print(f"turn policy: false end at 0.7 s pauses {p['pause_false_end_rate'] * 100:.0f}%, "
+    print(f"turn policy (audio only): false end at 0.7 s pauses {p['pause_false_end_rate'] * 100:.0f}%, "
           f"complete ended within 700 ms {p['complete_within_700ms'] * 100:.0f}% "
           f"(median {p['end_latency_median_ms']} ms)")
     h = p.get("with_text_hint", {})
