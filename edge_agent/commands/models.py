@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from edge_agent.config import load_settings
@@ -62,9 +63,11 @@ def pull(args: argparse.Namespace) -> int:
 def verify(args: argparse.Namespace) -> int:
     mm = _manager(args)
     problems = mm.verify(args.names or None, progress=True)
+    # The fix must name the same directory that was checked, or it would repair a different one.
+    dir_opt = f" --dir {shlex.quote(args.dir)}" if args.dir else ""
     for p in problems:
-        print(f"edge-agent: model {p.model!r} is bad: {p.path}: {p.reason}. Fix: edge-agent models pull {p.model}",
-              file=sys.stderr)
+        print(f"edge-agent: model {p.model!r} is bad: {p.path}: {p.reason}. "
+              f"Fix: edge-agent models pull {p.model}{dir_opt}", file=sys.stderr)
     if not problems:
         print("all models verified", file=sys.stderr)
     return 1 if problems else 0
