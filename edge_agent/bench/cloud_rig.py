@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,15 +31,10 @@ from edge_agent.config import CloudRegion
 from edge_agent.errors import LlmError
 from edge_agent.llm.base import Delta, Message
 from edge_agent.llm.cloud import RegionError
+from edge_agent.mqtt.localbroker import free_port
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
 
 
 class LoopThread:
