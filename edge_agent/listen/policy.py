@@ -36,32 +36,38 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from edge_agent.config import TurnConfig, VadConfig
 from edge_agent.events import BargeIn, Event, SpeechEnd, SpeechStart, TurnEnd
 
 if TYPE_CHECKING:
     from edge_agent.config import Settings
 
 HYSTERESIS = 0.15
+_VAD, _TURN = VadConfig(), TurnConfig()
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    threshold: float = 0.5
-    speech_start_ms: float = 60.0
-    playback_threshold: float = 0.85
-    barge_in_ms: float = 200.0
+    """Defaults are the config file's (``vad``/``turn`` sections), except the turn model's decision
+    (``turn_threshold`` .. ``recheck_ms``, ``semantic_wait_ms``), which defaults to the audio-only
+    setting (no semantic hint) that ``TurnConfig`` documents; the daemon uses :meth:`from_settings`."""
+
+    threshold: float = _VAD.threshold
+    speech_start_ms: float = _VAD.speech_start_ms
+    playback_threshold: float = _VAD.playback_threshold
+    barge_in_ms: float = _VAD.barge_in_ms
     turn_threshold: float = 0.7
     early_threshold: float = 0.7
-    early_ms: float = 0.0
+    early_ms: float = _TURN.early_ms
     confirm_votes: int = 2
-    first_check_ms: float = 160.0
+    first_check_ms: float = _TURN.first_check_ms
     recheck_ms: float = 128.0
-    max_silence_ms: float = 2000.0
-    max_turn_s: float = 30.0
-    listen_timeout_s: float = 8.0
-    semantic_weight: float = 0.7
+    max_silence_ms: float = _TURN.max_silence_ms
+    max_turn_s: float = _TURN.max_turn_s
+    listen_timeout_s: float = _TURN.listen_timeout_s
+    semantic_weight: float = _TURN.semantic_weight
     semantic_wait_ms: float = 0.0
-    use_turn_model: bool = True
+    use_turn_model: bool = _TURN.enabled
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyConfig:
