@@ -24,6 +24,7 @@ Both may be called from any thread. Speculative STT: react to ``speech_end`` (si
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import math
 import threading
@@ -60,7 +61,7 @@ class ListenerCore:
         self.on_event = on_event
         cfg = policy or PolicyConfig()
         if always_listen:
-            cfg = PolicyConfig(**{**cfg.__dict__, "listen_timeout_s": math.inf})
+            cfg = dataclasses.replace(cfg, listen_timeout_s=math.inf)
         self.policy = TurnPolicy(cfg, turn_probability=self._turn_probability if turn is not None else None)
         self.always_listen = always_listen
         self.pre_roll_s = pre_roll_ms / 1000.0
