@@ -31,6 +31,7 @@ from typing import Any
 
 from edge_agent.errors import LlmError, ModelError
 from edge_agent.llm.base import Delta, Message, ToolCallRequest
+from edge_agent.tts.text import is_emoji
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class SpeakableFilter:
             if ch in "\r\n":
                 self._line_start = True
                 continue
-            if ch in self._DROP or _is_emoji(ch):
+            if ch in self._DROP or is_emoji(ch):
                 continue
             if self._line_start:
                 if ch in " \t-•":  # bullets and indentation at the start of a line
@@ -83,11 +84,6 @@ class SpeakableFilter:
             out.append(ch)
             self._last = ch
         return "".join(out)
-
-
-def _is_emoji(ch: str) -> bool:
-    cp = ord(ch)
-    return cp >= 0x1F000 or 0x2600 <= cp <= 0x27BF or 0xFE00 <= cp <= 0xFE0F or cp == 0x200D
 
 
 def tool_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:

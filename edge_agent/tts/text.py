@@ -138,7 +138,7 @@ _SAINT_OR_STREET = re.compile(r"\bSt\.(?=\s+[A-Z])|\bSt\.")
 _SYMBOLS = {"&": " and ", "@": " at ", "+": " plus ", "=": " equals ", "#": " number ", "~": " about "}
 
 
-def _is_emoji(ch: str) -> bool:
+def is_emoji(ch: str) -> bool:
     cp = ord(ch)
     if cp in (0x200D, 0xFE0F, 0xFE0E, 0x20E3) or 0x1F3FB <= cp <= 0x1F3FF:
         return True  # joiners, variation selectors, keycaps, skin tones
@@ -236,7 +236,7 @@ def speakable(text: str) -> str:
     text = _URL.sub(_url, text)
     text = strip_markdown(text)
     text = re.sub(r"([^\s.,;:!?])[ \t]*\n+", r"\1, ", text)  # list items and lines: a pause between them
-    text = "".join(ch for ch in text if not _is_emoji(ch))
+    text = "".join(ch for ch in text if not is_emoji(ch))
     text = _SAINT_OR_STREET.sub(lambda m: "Saint" if m.end() < len(text) and text[m.end():m.end() + 2].strip()[:1].isupper() else "Street", text)
     text = _CURRENCY_AMOUNT.sub(_currency, text)
     text = _PERCENT.sub(lambda m: f"{_number_words(m.group(1).replace(',', ''))} percent", text)
