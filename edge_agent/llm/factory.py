@@ -8,7 +8,7 @@ at the end."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from edge_agent.config import LlmPolicy, Settings
 from edge_agent.errors import ConfigError
@@ -43,9 +43,3 @@ def build_chat_model(settings: Settings, models: ModelManager, on_event: OnEvent
             return local
 
     return LlmRouter(llm, None, monitor, on_event, local_loader=loader)
-
-
-def route_of(model: Any) -> tuple[str | None, str | None]:
-    """(backend, region) that answered the latest turn, for TurnDone; (None, None) if unknown."""
-    route = getattr(model, "last_route", None)
-    return (route.backend, route.region) if route is not None else (None, None)

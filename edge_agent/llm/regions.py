@@ -263,8 +263,3 @@ async def probe_regions_async(settings: Settings) -> list[RegionStatus]:
         return monitor.statuses()
     finally:
         await monitor.stop()
-
-
-def probe_regions(settings: Settings) -> list[RegionStatus]:
-    """Blocking wrapper of :func:`probe_regions_async`, for callers without an event loop."""
-    return asyncio.run(probe_regions_async(settings))
