@@ -9,7 +9,7 @@ Smart Turn v3 model was trained on it):
   - log10 of max(mel, 1e-10); the last frame dropped; clamped to (max - 8); then (x + 4) / 4.
 
 The filterbank and window are built once per :class:`LogMel`; the padded signal and the windowed
-frame matrix are preallocated, so a call allocates only numpy's FFT output and the result.
+frame matrix are preallocated, so a call allocates only numpy's FFT output (and the result, unless ``out`` is given).
 Tested against ``transformers.WhisperFeatureExtractor`` in tests/test_turn.py.
 """
 
@@ -83,9 +83,13 @@ class LogMel:
         width = max(hi - lo for lo, hi in self._bands)
         self._scratch = np.zeros((self.n_frames + 1, width), np.float64)
         self._mel = np.zeros((N_MELS, self.n_frames + 1), np.float64)
+        self._power = np.zeros((self.n_frames + 1, N_FFT // 2 + 1), np.float64)
+        self._power_im = np.zeros_like(self._power)
+        self._log = np.zeros((N_MELS, self.n_frames), np.float64)
 
-    def compute(self, audio: np.ndarray) -> np.ndarray:
-        """``audio``: exactly ``n_samples`` float32 samples in [-1, 1] (see :func:`fit_to_length`)."""
+    def compute(self, audio: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``audio``: exactly ``n_samples`` float32 samples in [-1, 1] (see :func:`fit_to_length`);
+        ``out``: a float32 [80, frames] array to write the result into (else a new one)."""
         if audio.shape != (self.n_samples,):
             raise ValueError(f"expected {self.n_samples} samples, got {audio.shape}")
         x = self._norm
@@ -100,7 +104,8 @@ class LogMel:
         p[pad + self.n_samples:] = x[-2:-pad - 2:-1]
         np.multiply(self._view, self.window, out=self._frames)
         spectrum = np.fft.rfft(self._frames, axis=1)  # [frames + 1, 201]
-        power = spectrum.real ** 2 + spectrum.imag ** 2
+        power = np.square(spectrum.real, out=self._power)
+        power += np.square(spectrum.imag, out=self._power_im)
         mel = self._mel
         for m, (lo, hi) in enumerate(self._bands):
             # Each filter spans a few bins: a weighted sum with ufuncs, no BLAS. (A matmul here went
@@ -109,11 +114,14 @@ class LogMel:
             np.multiply(power[:, lo:hi], self._weights[m], out=scratch)
             np.sum(scratch, axis=1, out=mel[m])
         np.maximum(mel, MEL_FLOOR, out=mel)
-        log = np.log10(mel[:, :-1])
+        log = np.log10(mel[:, :-1], out=self._log)
         np.maximum(log, log.max() - 8.0, out=log)
         log += 4.0
         log /= 4.0
-        return log.astype(np.float32)
+        if out is None:
+            return log.astype(np.float32)
+        np.copyto(out, log, casting="same_kind")
+        return out
 
 
 def fit_to_length(audio: np.ndarray, n_samples: int, out: np.ndarray | None = None) -> np.ndarray:

@@ -49,7 +49,7 @@ class TurnDetector:
         if audio_16k.size == 0:
             return 0.0
         fit_to_length(audio_16k[-self.context_samples:], self.n_samples, out=self._audio)
-        self._features[0] = self.mel.compute(self._audio)
+        self.mel.compute(self._audio, out=self._features[0])
         (prob,) = self.session.run(None, {"input_features": self._features})
         return float(np.asarray(prob).reshape(-1)[0])
 
