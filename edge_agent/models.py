@@ -264,8 +264,10 @@ class ModelManager:
             return False
         return not f.sha256 or sha256_file(p) == f.sha256
 
-    def _install(self, spec: ModelSpec, f: ModelFile, src: IO[bytes], progress: bool) -> None:
-        """Copy ``src`` to the model's file through a temporary file, checking the hash before the rename."""
+    def _install(self, spec: ModelSpec, f: ModelFile, src: IO[bytes], progress: bool) -> str:
+        """Copy ``src`` to the model's file through a temporary file, checking the hash before the rename.
+
+        Returns the file's sha256 (computed while copying)."""
         dest = self.dir(spec.name) / f.path
         dest.parent.mkdir(parents=True, exist_ok=True)
         bar = Progress(f"{spec.name}/{f.path}", f.size, enabled=progress)
@@ -294,6 +296,7 @@ class ModelManager:
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model is readable by the service's user too
             os.replace(tmp, dest)
             bar.finish()
+            return actual
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -353,13 +356,13 @@ class ModelManager:
                             raise ModelError(f"model {spec.name!r}: {spec.url} holds an unsafe path {info.filename!r}")
                         f = ModelFile(path=rel, sha256=expected.get(rel, ""), size=info.file_size)
                         with zf.open(info) as src:
-                            self._install(spec, f, src, progress=False)
-                        pins[rel] = {"sha256": sha256_file(self.dir(spec.name) / rel), "size": info.file_size}
+                            digest = self._install(spec, f, src, progress=False)
+                        pins[rel] = {"sha256": digest, "size": info.file_size}
             else:
                 f = ModelFile(path=archive.name, sha256=expected.get(archive.name, ""), size=archive.stat().st_size)
                 with archive.open("rb") as src:
-                    self._install(spec, f, src, progress=False)
-                pins[archive.name] = {"sha256": sha256_file(self.dir(spec.name) / archive.name), "size": f.size}
+                    digest = self._install(spec, f, src, progress=False)
+                pins[archive.name] = {"sha256": digest, "size": f.size}
             _atomic_write(self.dir(spec.name) / PIN_FILE, json.dumps(pins, indent=1, sort_keys=True))
 
     def _pinned_files(self, spec: ModelSpec) -> tuple[ModelFile, ...]:
