@@ -51,8 +51,9 @@ def list_models(args: argparse.Namespace) -> int:
 def pull(args: argparse.Namespace) -> int:
     mm = _manager(args)
     names = args.names or (list(mm.manifest.models) if args.all else None)
-    mm.pull(names, force=args.force)
-    problems = mm.verify(names or [m.name for m in mm.manifest.defaults()])
+    changed = mm.pull(names, force=args.force)
+    # pull already hashed every file it kept; only what it (re)wrote gets a second look
+    problems = mm.verify(changed) if changed else []
     for p in problems:
         print(f"edge-agent: {p}", file=sys.stderr)
     if not problems:
