@@ -200,13 +200,10 @@ def relax_splitter(splitter: Any) -> None:
 
 
 def make_normalizer() -> Callable[[str], str]:
-    """Text as it should be spoken (numbers, abbreviations, symbols); identity if unavailable."""
-    try:
-        from edge_agent.tts import text as tts_text
-    except ImportError:
-        return lambda s: s
-    fn = getattr(tts_text, "speakable", None)
-    return fn if callable(fn) else (lambda s: s)
+    """Text as it should be spoken (numbers, abbreviations, symbols)."""
+    from edge_agent.tts.text import speakable
+
+    return speakable
 
 
 class SimpleClauseSplitter:
