@@ -180,10 +180,8 @@ class ExecutorSpeaker:
 
 def make_splitter() -> Any:
     """The TTS clause splitter (``feed(token) -> [clauses]``, ``flush() -> [clauses]``)."""
-    try:
-        from edge_agent.tts.text import ClauseSplitter
-    except ImportError:
-        return SimpleClauseSplitter()
+    from edge_agent.tts.text import ClauseSplitter
+
     # The first clause is cut short (at any comma, or at a space after ~32 characters): the
     # voice's first chunk costs time in proportion to its length. Later clauses are normal.
     return ClauseSplitter(normalize=False, min_chars=FIRST_CLAUSE_MIN_CHARS, max_chars=FIRST_CLAUSE_MAX_CHARS)
@@ -195,8 +193,7 @@ FIRST_CLAUSE_MAX_CHARS = 32
 
 def relax_splitter(splitter: Any) -> None:
     """After the first clause: the splitter's normal clause lengths (fewer, more natural cuts)."""
-    if hasattr(splitter, "max_chars"):
-        splitter.min_chars, splitter.max_chars = 20, 180
+    splitter.min_chars, splitter.max_chars = 20, 180
 
 
 def make_normalizer() -> Callable[[str], str]:
