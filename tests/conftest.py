@@ -28,3 +28,16 @@ def model_path(model_manager: ModelManager):
         return model_manager.require(name, file)
 
     return get
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger():
+    """A test that runs the CLI in-process points the root logger at pytest's captured stderr;
+    put the handlers back so later tests' threads don't log into a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -384,3 +384,19 @@ def test_missing_tls_files_and_password_file_are_clear_errors(tmp_path: Path) ->
     bad.write_text("not a certificate")
     with pytest.raises(MqttError, match="TLS setup failed"):
         MqttBridge(mqtt_config(1, tls_ca=bad))
+
+
+def test_lost_connection_forgets_unacked_retained_publishes_but_keeps_events() -> None:
+    # paho re-sends what it still holds after a reconnect, after on_connect: an old state must not
+    # land after the newest one that the reconnect republishes
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge_agent.mqtt.bridge import _drop_unacked_retained
+
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.publish("ea/state", b'{"state": "listening"}', qos=1, retain=True)  # held: not connected
+    client.publish("ea/event/transcript", b'{"text": "hi"}', qos=1)
+    client.publish("ea/state", b'{"state": "thinking"}', qos=1, retain=True)
+    assert _drop_unacked_retained(client, {"ea/state", "ea/metrics"}) == 2
+    assert [m.topic for m in client._out_messages.values()] == ["ea/event/transcript"]

@@ -109,6 +109,29 @@ class BridgeStats:
     """Unexpected exceptions caught in the bridge's own code: should stay 0."""
     last_connect_t: float | None = None
     last_republish_t: float | None = None
+    stale_retained_dropped: int = 0
+    """Unacknowledged retained publishes (state, metrics…) dropped when the connection was lost."""
+
+
+def _drop_unacked_retained(client: mqtt.Client, topics: Any) -> int:
+    """Forget the retained publishes paho still holds unacknowledged when a connection drops.
+
+    A publish made in the moment between the broker going away and paho noticing stays in paho's
+    session, and paho re-sends it after the reconnect, *after* calling ``on_connect``: a stale state
+    could then overwrite the newest one that the reconnect republishes. The newest payload of every
+    retained topic is republished on connect anyway, so the old ones are dropped here. paho has no
+    public API for this; its ``_out_messages`` (paho-mqtt 2.x) is used under its own lock, and if it
+    ever changes shape nothing is dropped (the reconnect then only repeats a few old states)."""
+    messages = getattr(client, "_out_messages", None)
+    lock = getattr(client, "_out_message_mutex", None)
+    if messages is None or lock is None:
+        return 0
+    wanted = set(topics)
+    with lock:
+        stale = [mid for mid, m in messages.items() if getattr(m, "retain", False) and m.topic in wanted]
+        for mid in stale:
+            del messages[mid]
+    return len(stale)
 
 
 class _Stop:
@@ -333,6 +356,7 @@ class MqttBridge:
         if self._was_connected and not self._stopping.is_set():
             log.warning("MQTT: lost the broker (%s); reconnecting in the background", reason)
         self._was_connected = False
+        self.stats.stale_retained_dropped += _drop_unacked_retained(client, self.retained().keys())
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         log.debug("MQTT: broker %s:%d not reachable; retrying with backoff", self.cfg.host, self.cfg.port)
