@@ -107,6 +107,12 @@ class VadConfig(Section):
     """Speech over the agent's own voice must last this long to interrupt it."""
     playback_threshold: float = Field(0.85, gt=0.0, lt=1.0)
     """VAD threshold while the agent speaks, so its own voice in the microphone doesn't interrupt it."""
+    quiet_drop_db: float = Field(12.0, ge=0.0, le=60.0)
+    """During a turn, sound whose loudness envelope is this many dB below the user's counts as
+    silence unless the VAD is sure it is speech: babble or a TV nearby (which Silero scores as speech)
+    no longer holds the end of the turn back. 0 = the VAD alone decides."""
+    quiet_window_ms: int = Field(384, ge=32, le=2000)
+    """The loudness envelope: the loudest 32 ms frame of this much audio."""
 
 
 class TurnConfig(Section):

@@ -200,3 +200,66 @@ def test_stale_semantic_hint_is_ignored() -> None:
     pol.set_semantic_hint(1.0, speech_end_t=pol.last_speech_t)  # fresh
     ev = run(pol, [(0.2, 0.0)])
     assert ev[-1].reason == "model"
+
+
+# --- speech-like noise far below the user's voice --------------------------------------------------
+
+
+def run_levels(policy: TurnPolicy, seq: list[tuple[float, float, float | None]]) -> list:
+    """``seq``: (seconds, speech probability, level in dB) stretches."""
+    events = []
+    for seconds, prob, level in seq:
+        for _ in range(round(seconds / F)):
+            events.extend(policy.process(F, prob, level))
+    return events
+
+
+def test_babble_far_below_the_user_ends_speech_once_the_envelope_falls() -> None:
+    # Silero scores babble 0.5-0.9 after the user stops; 20 dB below the user it is not the user
+    pol, _ = make([0.0], quiet_drop_db=12.0, quiet_window_frames=12)
+    ev = run_levels(pol, [(0.3, 0.0, 40.0), (1.5, 0.99, 70.0), (1.5, 0.7, 50.0)])
+    ends = [e for e in ev if isinstance(e, SpeechEnd)]
+    assert types(ev) == ["speech_start", "speech_end"]
+    # the envelope (loudest frame of the last 384 ms) falls 384 ms after the voice
+    assert ends[0].audio_t == pytest.approx(1.8 + 0.384 - F, abs=0.04)
+
+
+def test_without_levels_or_with_the_rule_off_the_vad_alone_decides() -> None:
+    seq = [(0.3, 0.0, 40.0), (1.5, 0.99, 70.0), (1.5, 0.7, 50.0)]
+    pol, _ = make([0.0], quiet_drop_db=0.0)
+    assert types(run_levels(pol, seq)) == ["speech_start"]
+    pol, _ = make([0.0], quiet_drop_db=12.0)
+    assert types(run_levels(pol, [(s, p, None) for s, p, _ in seq])) == ["speech_start"]
+
+
+def test_quiet_speech_the_vad_is_sure_of_is_still_speech() -> None:
+    # a user who turns away drops 20 dB, but Silero stays sure: no speech_end
+    pol, _ = make([0.0], quiet_drop_db=12.0, quiet_window_frames=12)
+    assert types(run_levels(pol, [(0.3, 0.0, 40.0), (1.5, 0.99, 70.0), (1.5, 0.98, 50.0)])) == ["speech_start"]
+
+
+def test_babble_does_not_resume_the_turn_but_the_user_does() -> None:
+    pol, script = make([0.1], quiet_drop_db=12.0, quiet_window_frames=12, max_silence_ms=5000)
+    ev = run_levels(pol, [(0.3, 0.0, 40.0), (1.5, 0.99, 70.0), (0.5, 0.1, 30.0), (1.0, 0.8, 50.0)])
+    assert types(ev) == ["speech_start", "speech_end"]  # the babble's 0.8 is not speech
+    assert pol.phase is Phase.SILENCE
+    ev = run_levels(pol, [(0.3, 0.99, 68.0)])
+    assert types(ev) == ["speech_start"]  # the user, as loud as before, is
+
+
+def test_level_rule_needs_enough_confident_speech_to_know_the_user() -> None:
+    # 160 ms of speech (5 frames < MIN_LEVEL_FRAMES): no reference yet, the VAD decides
+    pol, _ = make([0.0], quiet_drop_db=12.0, quiet_window_frames=2)
+    assert types(run_levels(pol, [(0.3, 0.0, 40.0), (0.16, 0.99, 70.0), (1.0, 0.7, 40.0)])) == ["speech_start"]
+
+
+def test_level_db_is_the_mean_power_in_db() -> None:
+    import numpy as np
+
+    from edge_agent.listen.policy import level_db
+
+    scratch = np.zeros(512, np.float32)
+    assert level_db(np.full(512, 100, np.int16), scratch) == pytest.approx(40.0, abs=0.01)
+    assert level_db(np.zeros(512, np.int16), scratch) == 0.0
+    assert level_db(np.full(1024, -1000, np.int16), scratch) == pytest.approx(60.0, abs=0.01)  # longer than scratch
+    assert level_db(np.zeros(0, np.int16)) == 0.0

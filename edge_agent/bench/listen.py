@@ -50,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--wake-minutes", type=float, default=10.0, help="ordinary speech for wake false accepts/hour")
     p.add_argument("--no-wake", action="store_true", help="skip the wake word accuracy part (slow)")
     p.add_argument("--tune", action="store_true", help="also sweep turn-policy variants")
+    p.add_argument("--turn-clips", type=int, default=48,
+                   help="sentences in each turn set (with a pause / complete; default 48)")
     p.set_defaults(func=run)
 
 
@@ -183,6 +185,15 @@ def paced_idle(vad: Any, wake: Any, audio: np.ndarray) -> tuple[float, float]:
 class Recorded:
     utt: Utterance
     probs: np.ndarray
+    levels: np.ndarray | None = None
+    """Each frame's loudness in dB, which the listener passes the policy with the VAD's output."""
+
+
+def record(vad: Any, utt: Utterance) -> Recorded:
+    from edge_agent.listen.policy import level_db
+
+    levels = np.array([level_db(f) for f in _frames(utt.samples)], np.float32)
+    return Recorded(utt, vad_probs(vad, utt.samples), levels)
 
 
 class TurnCache:
@@ -256,7 +267,7 @@ def replay(rec: Recorded, idx: int, cfg: PolicyConfig, cache: TurnCache, pre_rol
     events: list[Any] = []
     for i, p in enumerate(rec.probs):
         state["frame"] = i + 1
-        new = policy.process(FRAME / RATE, float(p))
+        new = policy.process(FRAME / RATE, float(p), None if rec.levels is None else float(rec.levels[i]))
         for e in new:
             if hints is not None and e.type == "speech_end":
                 state["hint"] = hints.hint(idx, rec.utt.samples, turn_start(), state["frame"] * FRAME)
@@ -332,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
     models = manager_from_settings(settings)
     runs = max(1, args.runs)
     log("generating the test set (cached after the first run)...")
-    pauses_u, completes_u = testaudio.pause_sentences(), testaudio.complete_sentences()
+    pauses_u, completes_u = testaudio.pause_sentences(args.turn_clips), testaudio.complete_sentences(args.turn_clips)
     rng = np.random.default_rng(11)
     noise_only = [np.clip(np.round(testaudio.noise(k, RATE * 10, rng) * a), -32768, 32767).astype(np.int16)
                   for k in ("white", "pink", "babble") for a in (100.0, 1000.0)]
@@ -349,8 +360,8 @@ def run(args: argparse.Namespace) -> int:
 
     log("turn policy...")
     vad = load_vad(settings, models)
-    pauses = [Recorded(u, vad_probs(vad, u.samples)) for u in pauses_u]
-    completes = [Recorded(u, vad_probs(vad, u.samples)) for u in completes_u]
+    pauses = [record(vad, u) for u in pauses_u]
+    completes = [record(vad, u) for u in completes_u]
     cfg = PolicyConfig.from_settings(settings)
     cache = TurnCache(turn)
     pre_roll = settings.turn.pre_roll_ms / 1000.0
@@ -390,6 +401,10 @@ def run(args: argparse.Namespace) -> int:
                 pauses, completes, cfg if cfg.semantic_wait_ms > 0 else replace(cfg, **HINT_POLICY), cache,
                 pre_roll, settings.turn.max_context_s, lm_hints, lm_delay),
             "policy_with_hint": "configured" if cfg.semantic_wait_ms > 0 else HINT_POLICY}
+        daemon_cfg = cfg if cfg.semantic_wait_ms > 0 else replace(cfg, **HINT_POLICY)
+        result["turn_policy"]["with_lm_hint"]["vad_alone_no_level_rule"] = score_turns(
+            pauses, completes, replace(daemon_cfg, quiet_drop_db=0.0), cache, pre_roll,
+            settings.turn.max_context_s, lm_hints, lm_delay)
     except EdgeAgentError as exc:  # no STT or LLM model: the audio-only figures still stand
         result["turn_policy"].setdefault("with_text_hint", {"error": exc.message})
     if args.tune:
@@ -436,7 +451,7 @@ def print_summary(r: dict[str, Any]) -> None:
                   f"within 700 ms {x['complete_within_700ms'] * 100:.0f}% (median {x['end_latency_median_ms']} ms)")
     h = p.get("with_lm_hint", {})
     if "hint_at_speech_end" in h:
-        for label in ("hint_at_speech_end", "hint_after_stt_and_lm_time"):
+        for label in ("hint_at_speech_end", "hint_after_stt_and_lm_time", "vad_alone_no_level_rule"):
             x = h[label]
             print(f"  + LM hint ({label}, STT+LM {h['stt_plus_lm_ms_median']} ms): false end "
                   f"{x['pause_false_end_rate'] * 100:.0f}%, within 700 ms {x['complete_within_700ms'] * 100:.0f}% "

@@ -35,7 +35,7 @@ import numpy as np
 
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.events import Event, SpeechStart, TurnEnd, Wake
-from edge_agent.listen.policy import PolicyConfig, TurnPolicy
+from edge_agent.listen.policy import PolicyConfig, TurnPolicy, level_db
 
 if TYPE_CHECKING:
     from edge_agent.config import Settings
@@ -70,6 +70,7 @@ class ListenerCore:
         self._history = RingBuffer(int(history_s * RATE))
         self._history_lock = threading.Lock()
         self._context = np.zeros(int(max_context_s * RATE), np.int16)
+        self._level_scratch = np.zeros(HOP, np.float32)
         self._turn_span: tuple[float, float | None] | None = None
         self.turn_calls = 0
         if always_listen:
@@ -148,7 +149,7 @@ class ListenerCore:
             self.policy.t = self.t  # VAD off while idle
             return
         prob = self.vad.process(hop)
-        for event in self.policy.process(hop_s, prob):
+        for event in self.policy.process(hop_s, prob, level_db(hop, self._level_scratch)):
             self._emit(event)
 
     def _emit(self, event: Event) -> None:
