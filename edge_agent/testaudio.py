@@ -586,19 +586,29 @@ def commands(n: int = 16, voices: Sequence[Voice] = ALL_VOICES, noisy: bool = Fa
     return _cached("commands", params, make, cache_dir)
 
 
-def demo_conversation(keyword: str = "okay_nabu", question: str = "What can you do?",
-                      cache_dir: Path | None = None) -> Utterance:
+def demo_conversation(keyword: str = "okay_nabu", question: str | tuple[str, ...] = "What can you do?",
+                      cache_dir: Path | None = None, pause_s: float = 0.7) -> Utterance:
     """A wake phrase, a short pause, a question, then silence: for the built-in demo.
 
-    ``segments`` holds the wake phrase and the question with their timings; ``reference`` is the question."""
-    params = {"keyword": keyword, "question": question}
+    ``question`` as a tuple of parts is spoken with a ``pause_s`` pause between them (a user who
+    stops mid-sentence). ``segments`` holds the wake phrase and each part with their timings;
+    ``reference`` is the question."""
+    parts = (question,) if isinstance(question, str) else tuple(question)
+    text = " ".join(parts)
+    params: dict[str, Any] = {"keyword": keyword, "question": question if isinstance(question, str) else list(parts)}
+    if len(parts) > 1:
+        params["pause_s"] = pause_s
 
     def make() -> list[Utterance]:
         voice = Voice("piper")
         wake = WAKE_TEXT[keyword][0]
-        audio, segs = _compose([0.5, (wake, speak(wake, voice)), 0.6, (question, speak(question, voice)), 2.0])
-        return [Utterance(mix_noise(audio, "none", None, _rng("demo")), f"{wake} {question}", "demo",
-                          voice.label, "none", None, keyword, segs, segs[-1].end_t, None, question)]
+        pieces: list[tuple[str, np.ndarray] | float] = [0.5, (wake, speak(wake, voice)), 0.6]
+        for i, part in enumerate(parts):
+            pieces += ([pause_s] if i else []) + [(part, speak(part, voice))]
+        audio, segs = _compose([*pieces, 2.0])
+        pause_at = segs[1].end_t if len(parts) > 1 else None
+        return [Utterance(mix_noise(audio, "none", None, _rng("demo")), f"{wake} {text}", "demo",
+                          voice.label, "none", None, keyword, segs, segs[-1].end_t, pause_at, text)]
 
     return _cached("demo", params, make, cache_dir)[0]
 

@@ -69,6 +69,30 @@ def test_a_voice_turn_end_to_end(question_wav: Path, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("parts", [("I would like to order", "a large pizza with mushrooms."),
+                                   ("Please remind me to", "water the plants on Sunday.")])
+def test_a_pause_mid_sentence_does_not_end_the_turn(parts: tuple[str, str], tmp_path: Path, model_path) -> None:  # type: ignore[no-untyped-def]
+    # paced in real time, as a microphone would be: the speculative transcript and its LM hint
+    # reach the turn policy as late as they would live
+    model_path("piper-joe-medium", "en_US-joe-medium.onnx")
+    from edge_agent.testaudio import demo_conversation
+
+    utt = demo_conversation(keyword="okay_nabu", question=parts, pause_s=0.7)
+    wav = tmp_path / "pause.wav"
+    write_wav(wav, utt.samples, 16000)
+    proc = run_agent(["--input", str(wav), "--output", str(tmp_path / "reply.wav"), "--events", "-"])
+    assert proc.returncode == 0, proc.stderr
+    events = events_of(proc.stdout)
+    ends = [e for e in events if e["type"] == "turn_end"]
+    assert len(ends) == 1, events
+    resume_t = utt.segments[-1].start_t
+    assert ends[0]["audio_t"] > resume_t, f"the turn ended in the pause: {ends[0]}"
+    transcript = next(e for e in events if e["type"] == "transcript")["text"].lower()
+    last_word = parts[1].rstrip(".").split()[-1].lower()
+    assert last_word[:5] in transcript, transcript
+    assert "Traceback" not in proc.stderr
+
+
 def test_silence_only_gives_no_reply_and_exits_cleanly(tmp_path: Path) -> None:
     silent = tmp_path / "silence.wav"
     write_wav(silent, np.zeros(16000 * 3, np.int16), 16000)
