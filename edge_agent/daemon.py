@@ -16,14 +16,12 @@ import gc
 import json
 import logging
 import signal
-import sys
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,6 +30,7 @@ from edge_agent.bus import EventBus
 from edge_agent.config import Settings
 from edge_agent.conversation import Conversation, ConversationSettings, ExecutorSpeaker, ExecutorTranscriber
 from edge_agent.errors import AudioError, EdgeAgentError
+from edge_agent.event_log import EventWriter
 from edge_agent.events import AgentState, Event, StateChanged
 from edge_agent.listen.listener import Listener
 
@@ -67,33 +66,6 @@ class RunOptions:
 
 
 # --- events out ---------------------------------------------------------------------------------
-
-
-class EventWriter:
-    """``--events``: one JSON object per line per event (type, wall_t, audio_t, ...)."""
-
-    def __init__(self, target: str) -> None:
-        self._own = target != "-"
-        try:
-            self._out: IO[str] = sys.stdout if target == "-" else open(target, "w", encoding="utf-8")  # noqa: SIM115
-        except OSError as exc:
-            from edge_agent.errors import UsageError
-
-            raise UsageError(f"cannot write events to {target}: {exc.strerror}") from None
-        self._lock = threading.Lock()
-
-    def __call__(self, event: Event) -> None:
-        line = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
-        with self._lock:
-            try:
-                self._out.write(line + "\n")
-                self._out.flush()
-            except (BrokenPipeError, ValueError):
-                pass
-
-    def close(self) -> None:
-        if self._own:
-            self._out.close()
 
 
 # --- engines ------------------------------------------------------------------------------------

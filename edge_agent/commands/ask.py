@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge_agent.events import Event
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,35 +37,26 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(getattr(args, "config", None))
     if args.policy:
         settings.llm.policy = args.policy
-    sink: IO[str] | None = None
-    if args.events == "-":
-        sink = sys.stdout
-    elif args.events:
-        try:
-            sink = open(args.events, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
-        except OSError as exc:
-            raise UsageError(f"cannot write events to {args.events}: {exc.strerror}") from None
+    from edge_agent.event_log import EventWriter
+
+    writer = EventWriter(args.events) if args.events else None
     try:
-        return asyncio.run(_ask(settings, text, sink))
+        return asyncio.run(_ask(settings, text, writer))
     finally:
-        if sink is not None and sink is not sys.stdout:
-            sink.close()
+        if writer is not None:
+            writer.close()
 
 
-async def _ask(settings: Any, text: str, sink: IO[str] | None) -> int:
+async def _ask(settings: Any, text: str, writer: Callable[[Event], None] | None) -> int:
     from edge_agent.bus import EventBus
     from edge_agent.errors import LlmError
-    from edge_agent.events import ErrorEvent, Event
+    from edge_agent.events import ErrorEvent
     from edge_agent.llm.factory import build_chat_model
     from edge_agent.models import ModelManager
 
     bus = EventBus()
-    if sink is not None:
-        def write(event: Event) -> None:
-            sink.write(event.to_json() + "\n")
-            sink.flush()
-
-        bus.subscribe(write)
+    if writer is not None:
+        bus.subscribe(writer)
     model = build_chat_model(settings, ModelManager(settings.paths.models_dir), bus.publish)
     try:
         await model.start()

@@ -13,9 +13,8 @@ model stops before any file, naming ``edge-agent models pull``."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import IO, Any
+from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def run(args: argparse.Namespace) -> int:
     from edge_agent.audio.wav import read_wav
     from edge_agent.config import load_settings
-    from edge_agent.errors import InputDataError, UsageError
+    from edge_agent.errors import InputDataError
+    from edge_agent.event_log import EventWriter
     from edge_agent.listen.listener import build_listener_core
     from edge_agent.models import manager_from_settings
 
@@ -41,23 +41,11 @@ def run(args: argparse.Namespace) -> int:
         overrides["vad"] = {"precision": args.vad_precision}
     settings = load_settings(getattr(args, "config", None), **overrides)
     models = manager_from_settings(settings)
-    out: IO[str]
-    if args.events == "-":
-        out = sys.stdout
-    else:
-        try:
-            out = open(args.events, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise UsageError(f"--events {args.events}: cannot be written ({exc.strerror})") from None
-
     current = {"file": ""}
-
-    def write(event: Any) -> None:
-        out.write(json.dumps({"file": current["file"], **event.to_dict()}, ensure_ascii=False) + "\n")
-
+    write = EventWriter(args.events, prefix=lambda: {"file": current["file"]})
     core = build_listener_core(settings, models, write, wake=not args.no_wake, always_listen=args.no_wake)
     status = 0
-    try:
+    with write:
         for path in args.wavs:
             try:
                 audio, _ = read_wav(path, rate=16000)
@@ -67,10 +55,6 @@ def run(args: argparse.Namespace) -> int:
                 continue
             current["file"] = str(path)
             run_file(core, audio)
-            out.flush()
-    finally:
-        if out is not sys.stdout:
-            out.close()
     return status
 
 
