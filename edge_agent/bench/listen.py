@@ -298,9 +298,11 @@ def score_turns(pauses: Sequence[Recorded], completes: Sequence[Recorded], cfg: 
         latencies.append(ends[0].audio_t - last if ends else float("inf"))
     lat = np.array(latencies)
     finite = lat[np.isfinite(lat)]
+    early = lat < 0.0  # ended before the last word: a cut-off, not a fast end
     return {
         "pause_false_end_rate": round(cut / max(len(pauses), 1), 3),
-        "complete_within_700ms": round(float((lat <= LATENCY_TARGET_S).mean()), 3),
+        "complete_within_700ms": round(float(((lat <= LATENCY_TARGET_S) & ~early).mean()), 3),
+        "complete_cut_before_last_word": int(early.sum()),
         "end_latency_median_ms": round(float(np.median(finite)) * 1000, 0) if finite.size else None,
         "end_latency_p90_ms": round(float(np.percentile(finite, 90)) * 1000, 0) if finite.size else None,
         "pause_clips": len(pauses), "complete_clips": len(completes),
