@@ -1,9 +1,10 @@
 """The end-of-turn decision as a clock-free state machine.
 
 It is driven only by what it is given: ``process(frame_s, speech_prob, level_db)`` once per VAD frame
-(the audio time advances by ``frame_s``; ``level_db`` is the frame's loudness, optional), and a ``turn_probability()`` callable it invokes when it wants the turn
-model's opinion (the listener runs Smart Turn on the ring buffer's look-back; tests pass a script).
-No clock, no audio, no model: tests drive it with synthetic sequences.
+(the audio time advances by ``frame_s``; ``level_db``, the frame's loudness, is optional), and a
+``turn_probability()`` callable it invokes when it wants the turn model's opinion (the listener runs
+Smart Turn on the ring buffer's look-back; tests pass a script). No clock, no audio, no model: tests
+drive it with synthetic sequences.
 
 Rules (times are audio time):
   - a frame is speech when P >= threshold, silence when P < threshold - HYSTERESIS, else it keeps
@@ -61,6 +62,12 @@ SURE_SPEECH = 0.95
 MIN_LEVEL_FRAMES = 8
 """Confident frames needed before the user's level is trusted (~250 ms of speech)."""
 _VAD, _TURN = VadConfig(), TurnConfig()
+VAD_FRAME_S = 512 / 16000
+"""Silero's frame at 16 kHz: the listener's hop."""
+
+
+def _frames(ms: float) -> int:
+    return max(1, round(ms / (1000.0 * VAD_FRAME_S)))
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ class PolicyConfig:
     semantic_wait_ms: float = 0.0
     use_turn_model: bool = _TURN.enabled
     quiet_drop_db: float = _VAD.quiet_drop_db
-    quiet_window_frames: int = round(_VAD.quiet_window_ms / 32)
+    quiet_window_frames: int = _frames(_VAD.quiet_window_ms)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyConfig:
@@ -99,12 +106,8 @@ class PolicyConfig:
             recheck_ms=t.recheck_ms, max_silence_ms=t.max_silence_ms, max_turn_s=t.max_turn_s,
             listen_timeout_s=t.listen_timeout_s, use_turn_model=t.enabled, semantic_weight=t.semantic_weight,
             semantic_wait_ms=t.semantic_wait_ms, quiet_drop_db=v.quiet_drop_db,
-            quiet_window_frames=max(1, round(v.quiet_window_ms / (1000.0 * VAD_FRAME_S))),
+            quiet_window_frames=_frames(v.quiet_window_ms),
         )
-
-
-VAD_FRAME_S = 512 / 16000
-"""Silero's frame at 16 kHz: the listener's hop."""
 
 
 def level_db(frame: np.ndarray, scratch: np.ndarray | None = None) -> float:
