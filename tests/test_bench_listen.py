@@ -1,0 +1,39 @@
+"""``bench listen``'s turn scoring on scripted VAD output and a scripted turn model (no audio models)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_agent.bench.listen import FRAME, RATE, Recorded, TurnCache, score_turns
+from edge_agent.listen.policy import PolicyConfig
+from edge_agent.testaudio import Segment, Utterance
+
+F = FRAME / RATE
+
+
+class Always:
+    """A turn model that always says the turn is complete."""
+
+    def predict(self, audio: np.ndarray) -> float:
+        return 0.99
+
+
+def clip(kind: str, pieces: list[tuple[float, float]], words: list[tuple[float, float]]) -> Recorded:
+    """VAD output from (seconds, probability) stretches; ``words``: the spoken segments (start, end)."""
+    probs = np.concatenate([np.full(round(s / F), p, np.float32) for s, p in pieces])
+    segs = tuple(Segment(f"w{i}", a, b) for i, (a, b) in enumerate(words))
+    utt = Utterance(np.zeros(len(probs) * FRAME, np.int16), "x", kind, "test", segments=segs,
+                    last_word_t=segs[-1].end_t)
+    return Recorded(utt, probs)
+
+
+def test_a_pause_cut_counts_and_an_end_before_the_last_word_is_a_cut_off() -> None:
+    cfg = PolicyConfig(first_check_ms=160, confirm_votes=1, turn_threshold=0.5, early_threshold=0.5)
+    pause = clip("pause", [(0.5, 0.0), (1.0, 0.99), (0.7, 0.0), (1.0, 0.99), (2.0, 0.0)], [(0.5, 1.5), (2.2, 3.2)])
+    # the VAD lost the last word (0.6 s of it): the turn ends before the word does
+    early = clip("complete", [(0.5, 0.0), (1.0, 0.99), (3.0, 0.0)], [(0.5, 2.1)])
+    fine = clip("complete", [(0.5, 0.0), (1.0, 0.99), (3.0, 0.0)], [(0.5, 1.45)])
+    r = score_turns([pause], [early, fine], cfg, TurnCache(Always()), 0.3, 8.0)  # type: ignore[arg-type]
+    assert r["pause_false_end_rate"] == 1.0
+    assert r["complete_cut_before_last_word"] == 1
+    assert r["complete_within_700ms"] == 0.5  # only the fine one
