@@ -114,7 +114,8 @@ class BridgeStats:
 
 
 def _drop_unacked_retained(client: mqtt.Client, topics: Any) -> int:
-    """Forget the retained publishes paho still holds unacknowledged when a connection drops.
+    """Forget the retained publishes paho still holds unacknowledged when a connection drops (and
+    again when it is back, before paho re-sends what it holds).
 
     A publish made in the moment between the broker going away and paho noticing stays in paho's
     session, and paho re-sends it after the reconnect, *after* calling ``on_connect``: a stale state
@@ -346,6 +347,9 @@ class MqttBridge:
                 (self.topics.ha_status, SubscribeOptions(qos=1)),
             ])
             self._was_connected = True
+            # Again here: paho re-sends what it holds only after this callback, and a publish made
+            # while it was reconnecting is still held; the republish below sends the newest instead.
+            self.stats.stale_retained_dropped += _drop_unacked_retained(client, self.retained().keys())
             log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
             self._put(("connected",))
         except Exception:
