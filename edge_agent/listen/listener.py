@@ -149,7 +149,9 @@ class ListenerCore:
             self.policy.t = self.t  # VAD off while idle
             return
         prob = self.vad.process(hop)
-        for event in self.policy.process(hop_s, prob, level_db(hop, self._level_scratch)):
+        # the loudness is only wanted by the level rule; without it the VAD decides alone
+        level = level_db(hop, self._level_scratch) if self.policy.cfg.quiet_drop_db > 0 else None
+        for event in self.policy.process(hop_s, prob, level):
             self._emit(event)
 
     def _emit(self, event: Event) -> None:

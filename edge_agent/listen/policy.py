@@ -66,7 +66,7 @@ VAD_FRAME_S = 512 / 16000
 """Silero's frame at 16 kHz: the listener's hop."""
 
 
-def _frames(ms: float) -> int:
+def _vad_frames_in(ms: float) -> int:
     return max(1, round(ms / (1000.0 * VAD_FRAME_S)))
 
 
@@ -93,7 +93,7 @@ class PolicyConfig:
     semantic_wait_ms: float = 0.0
     use_turn_model: bool = _TURN.enabled
     quiet_drop_db: float = _VAD.quiet_drop_db
-    quiet_window_frames: int = _frames(_VAD.quiet_window_ms)
+    quiet_window_frames: int = _vad_frames_in(_VAD.quiet_window_ms)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyConfig:
@@ -106,7 +106,7 @@ class PolicyConfig:
             recheck_ms=t.recheck_ms, max_silence_ms=t.max_silence_ms, max_turn_s=t.max_turn_s,
             listen_timeout_s=t.listen_timeout_s, use_turn_model=t.enabled, semantic_weight=t.semantic_weight,
             semantic_wait_ms=t.semantic_wait_ms, quiet_drop_db=v.quiet_drop_db,
-            quiet_window_frames=_frames(v.quiet_window_ms),
+            quiet_window_frames=_vad_frames_in(v.quiet_window_ms),
         )
 
 

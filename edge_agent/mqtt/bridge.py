@@ -113,7 +113,7 @@ class BridgeStats:
     """Unacknowledged retained publishes (state, metrics…) dropped when the connection was lost."""
 
 
-def _drop_unacked_retained(client: mqtt.Client, topics: Any) -> int:
+def _drop_unacked_retained(client: mqtt.Client, topics: set[str]) -> int:
     """Forget the retained publishes paho still holds unacknowledged when a connection drops (and
     again when it is back, before paho re-sends what it holds).
 
@@ -127,9 +127,8 @@ def _drop_unacked_retained(client: mqtt.Client, topics: Any) -> int:
     lock = getattr(client, "_out_message_mutex", None)
     if messages is None or lock is None:
         return 0
-    wanted = set(topics)
     with lock:
-        stale = [mid for mid, m in messages.items() if getattr(m, "retain", False) and m.topic in wanted]
+        stale = [mid for mid, m in messages.items() if getattr(m, "retain", False) and m.topic in topics]
         for mid in stale:
             del messages[mid]
     return len(stale)
@@ -349,7 +348,7 @@ class MqttBridge:
             self._was_connected = True
             # Again here: paho re-sends what it holds only after this callback, and a publish made
             # while it was reconnecting is still held; the republish below sends the newest instead.
-            self.stats.stale_retained_dropped += _drop_unacked_retained(client, self.retained().keys())
+            self._forget_stale_retained(client)
             log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
             self._put(("connected",))
         except Exception:
@@ -360,7 +359,12 @@ class MqttBridge:
         if self._was_connected and not self._stopping.is_set():
             log.warning("MQTT: lost the broker (%s); reconnecting in the background", reason)
         self._was_connected = False
-        self.stats.stale_retained_dropped += _drop_unacked_retained(client, self.retained().keys())
+        self._forget_stale_retained(client)
+
+    def _forget_stale_retained(self, client: mqtt.Client) -> None:
+        with self._retained_lock:
+            topics = set(self._retained)
+        self.stats.stale_retained_dropped += _drop_unacked_retained(client, topics)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         log.debug("MQTT: broker %s:%d not reachable; retrying with backoff", self.cfg.host, self.cfg.port)
