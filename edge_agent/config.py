@@ -89,9 +89,13 @@ class WakeConfig(Section):
     verify: Literal["none", "stt", "engine"] = "stt"
     """Second stage on each first-stage detection: ``stt`` transcribes the buffered wake audio with
     Whisper tiny.en (the keyword as its prompt) and needs the keyword's spelling; ``engine`` asks the other
-    local engine. Not used with Porcupine. Default ``stt``: recall 0.94 against 0.63 alone (README, Wake word)."""
+    local engine. Not used with Porcupine. Default ``stt``: recall 0.96 against 0.63 alone (README, Wake word)."""
     verify_threshold: float | None = Field(None, gt=0.0, lt=1.0)
     """First-stage threshold used when ``verify`` is on (lower, so the second stage sees more); None = default."""
+    classifier_threshold: float = Field(0.5, ge=0.0, lt=1.0)
+    """With ``verify = stt``: the trained keyword classifier (built-in ``okay_nabu``) must score the
+    keyword's audio at least this; it rejects near misses Whisper spells as the keyword ("okay,
+    bamboo"). 0 = the spelling alone decides. README, Wake word."""
     porcupine_access_key: SecretStr | None = None
     """Picovoice AccessKey (a secret: environment or credentials file ``wake__porcupine_access_key``)."""
     porcupine_sensitivity: float = Field(0.5, ge=0.0, le=1.0)

@@ -384,6 +384,17 @@ class ModelManager:
         inputs = {name: self.require(name) for name in spec.inputs}
         with tempfile.TemporaryDirectory(prefix="edge-agent-derive-") as tmpdir:
             build(inputs, Path(tmpdir))
+            if not spec.files:  # what the build makes is pinned, like a first download
+                made = sorted(p for p in Path(tmpdir).iterdir() if p.is_file())
+                if not made:
+                    raise ModelError(f"model {spec.name!r}: {spec.derive} produced no file")
+                pins = {}
+                for built in made:
+                    with built.open("rb") as src:
+                        digest = self._install(spec, ModelFile(path=built.name, sha256=""), src, progress)
+                    pins[built.name] = {"sha256": digest, "size": built.stat().st_size}
+                _atomic_write(self.dir(spec.name) / PIN_FILE, json.dumps(pins, indent=1, sort_keys=True))
+                return
             for f in files:
                 built = Path(tmpdir) / f.path
                 if not built.is_file():

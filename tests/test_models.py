@@ -336,6 +336,27 @@ def test_derived_model_is_built_from_its_inputs(server: _Server, tmp_path: Path)
     assert not mm.verify(["tiny-reversed"])
 
 
+def test_derived_model_without_listed_files_is_pinned_on_first_build(server: _Server, tmp_path: Path) -> None:
+    # A model trained here (the wake keyword classifier) cannot be pinned in the manifest: the first
+    # build pins it, and corruption after that is found like any other.
+    make_zip(server.root / "tiny.zip", {"tiny-1.0/weights.bin": WEIGHTS})
+    derived = ModelSpec(name="tiny-trained", role="wake", derive=f"{__name__}:derive_reversed", inputs=("tiny",))
+    mm = ModelManager(tmp_path / "models", Manifest({"tiny": url_spec(server.url("tiny.zip")), "tiny-trained": derived}))
+    with pytest.raises(ModelError, match="tiny-trained.*not pulled yet.*models pull tiny-trained"):
+        mm.require("tiny-trained")
+    assert mm.pull(["tiny-trained"], progress=False) == ["tiny", "tiny-trained"]
+    assert mm.require("tiny-trained", "reversed.bin").read_bytes() == WEIGHTS[::-1]
+    assert mm.pull(["tiny-trained"], progress=False) == []  # pinned and intact: not built again
+    flip_one_byte(tmp_path / "models" / "tiny-trained" / "reversed.bin")
+    assert [p.model for p in mm.verify(["tiny-trained"])] == ["tiny-trained"]
+    assert mm.pull(["tiny-trained"], progress=False) == ["tiny-trained"]
+    assert not mm.verify(["tiny-trained"])
+    nothing = ModelSpec(name="tiny-nothing", role="wake", derive=f"{__name__}:derive_nothing", inputs=("tiny",))
+    mm = ModelManager(tmp_path / "models", Manifest({"tiny": url_spec(server.url("tiny.zip")), "tiny-nothing": nothing}))
+    with pytest.raises(ModelError, match="tiny-nothing.*produced no file"):
+        mm.pull(["tiny-nothing"], progress=False)
+
+
 def test_derived_model_with_wrong_hash_or_no_output(server: _Server, tmp_path: Path) -> None:
     make_zip(server.root / "tiny.zip", {"tiny-1.0/weights.bin": WEIGHTS})
     mm = derived_manager(tmp_path / "models", server.url("tiny.zip"), "derive_reversed", "f" * 64)

@@ -11,7 +11,13 @@ from edge_agent import testaudio
 from edge_agent.config import Settings
 from edge_agent.errors import WakeWordError
 from edge_agent.listen.wake import Detection, WindowedDetector, build_first_stage, build_wake_detector
-from edge_agent.listen.wake_verify import VerifiedDetector, matches, normalize
+from edge_agent.listen.wake_verify import (
+    VerifiedDetector,
+    ends_on_first_word,
+    keyword_span,
+    matches,
+    normalize,
+)
 
 CHUNK = 160
 
@@ -115,13 +121,13 @@ def test_best_keyword_wins_and_reset_forgets() -> None:
 
 
 class FakeVerifier:
-    def __init__(self, answer: bool) -> None:
-        self.answer = answer
+    def __init__(self, *answers: bool | None) -> None:
+        self.answers = list(answers)
         self.seen: list[np.ndarray] = []
 
-    def confirm(self, keyword: str, audio: np.ndarray) -> bool:
+    def confirm(self, keyword: str, audio: np.ndarray) -> bool | None:
         self.seen.append(audio)
-        return self.answer
+        return self.answers[min(len(self.seen), len(self.answers)) - 1]
 
     def close(self) -> None:
         pass
@@ -165,6 +171,19 @@ def test_a_rejected_candidate_whose_score_kept_rising_is_checked_again_after_the
     assert len(once.seen) == 1
 
 
+@pytest.mark.parametrize("later", [True, False])
+def test_not_yet_is_checked_once_more_after_a_fixed_wait(later: bool) -> None:
+    # "Okay." alone: the first stage fired on the first word; the verifier asks to look again.
+    first = WindowedDetector(FakeEngine(steps((100, 0.9))), 0.5, 1, 0.0)
+    verifier = FakeVerifier(None, later, None)
+    det = VerifiedDetector(first, verifier, buffer_s=0.5, delay_s=0.2, unfinished_wait_s=0.5)
+    hits = feed(det, 600 * CHUNK, 320)
+    assert det.candidates == 1 and len(verifier.seen) == 2  # one wait only, even if "not yet" again
+    ends = [int(a[-1]) + 1 for a in verifier.seen]
+    assert ends[1] - ends[0] >= 8000
+    assert [n for n, _ in hits] == ([ends[1]] if later else [])
+
+
 def test_spelling_match() -> None:
     assert normalize("O.K., Nabu!") == "okay nabu"
     for text in ("Okay Nabu.", "OK, Naboo!", "okay nabu turn on the lights", "Okay, Nabo."):
@@ -173,6 +192,12 @@ def test_spelling_match() -> None:
         assert not matches("okay_nabu", text), text
     assert matches("hey_jarvis", "Hey, Jarvis.")
     assert not matches("hey_jarvis", "Hey Travis.")
+    words = ["So,", "okay,", "Nabu.", "Lights"]
+    assert keyword_span("okay_nabu", words) == (1, 3, 0)
+    assert keyword_span("okay_nabu", ["Okay,", "Naboo!"]) == (0, 2, 0)  # the second spelling
+    assert keyword_span("okay_nabu", ["Okay,", "now."]) is None
+    assert ends_on_first_word("okay_nabu", "Okay.") and ends_on_first_word("okay_nabu", "Right, OK")
+    assert not ends_on_first_word("okay_nabu", "Okay, now.") and not ends_on_first_word("alexa", "Alexa")
 
 
 # --- configuration errors ---------------------------------------------------------------------
@@ -297,6 +322,26 @@ def test_stt_second_stage_confirms_the_phrase_and_rejects_a_confusable(model_man
         assert detections(det, audio) == []
     finally:
         det.close()
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_keyword_classifier_rejects_a_near_miss_whisper_spells_as_the_keyword(model_manager, clean_wake) -> None:
+    # "Okay, bamboo." (Piper, clean): prompted with the keyword, tiny.en writes "Okay, Nabu."; the
+    # spelling alone accepts it, the trained classifier (a default model) does not.
+    bamboo = testaudio.speak("Okay, bamboo.", testaudio.Voice("piper", speed=0.8, pitch=1.12))
+    audio = np.concatenate([np.zeros(16000, np.int16), bamboo, np.zeros(24000, np.int16)])
+    spelling = build_wake_detector(settings(classifier_threshold=0.0), model_manager)
+    classified = build_wake_detector(settings(), model_manager)
+    try:
+        assert isinstance(classified, VerifiedDetector) and "okay_nabu" in classified.verifier.classifiers  # type: ignore[attr-defined]
+        assert [d.keyword for _, d in detections(spelling, audio)] == ["okay_nabu"]
+        assert detections(classified, audio) == []
+        assert classified.verifier.last_score is not None and classified.verifier.last_score < 0.5  # type: ignore[attr-defined]
+        assert [d.keyword for _, d in detections(classified, clean_wake.samples)] == ["okay_nabu"]
+    finally:
+        spelling.close()
+        classified.close()
 
 
 @pytest.mark.real_model

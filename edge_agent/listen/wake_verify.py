@@ -4,29 +4,35 @@ The first stage runs at a lower threshold (it then misses fewer unusual voices b
 similar-sounding phrases); every candidate is checked once, after a short delay so the whole
 phrase is in the buffer, by one of:
 
-- ``stt``: Whisper tiny.en (faster-whisper, int8, one thread) transcribes the last ~2 s and the
-  text must contain one of the keyword's spellings (``okay nabu``, ``ok naboo``, ...);
+- ``stt``: Whisper tiny.en (faster-whisper, int8, one thread) transcribes the last 2.5 s with the
+  keyword as prompt; the text must contain one of the keyword's spellings (``okay nabu``, ``ok
+  naboo``, ...) and, for a keyword with a trained classifier (``okay_nabu``), the encoder's output
+  over the keyword's words must score at least ``wake.classifier_threshold``
+  (:mod:`edge_agent.listen.wake_classifier`);
 - ``engine``: the other local engine (openWakeWord for microWakeWord and back) is run over the
   same audio and must score the keyword above its own threshold.
 
-Either costs nothing while idle: work happens only on a candidate (a few per hour of speech).
+Either costs nothing while idle: work happens only on a candidate (about one a minute of speech).
 The detection is reported ``delay_s`` after the first stage fired. A rejected candidate whose
 first-stage score went on rising after the fire (a slow speaker: the low threshold fired early in
 the phrase) is checked once more ``delay_s`` after the score's peak (at most ``max_wait_s`` after
-the fire). Measured on the generated set (``bench/wake_eval.py``): recall 0.938 -> 0.958 (the slow
-espeak voice), confusables and false accepts unchanged. Checking only after the peak instead lost
-two Piper clips in 10 dB noise (the later window took in the command's first words), and a lower
-first-stage threshold (0.03, 0.02) found no more wake phrases.
+the fire): recall 0.938 -> 0.958 on the generated set (``bench/wake_eval.py``), the slow espeak
+voice. A transcript that stops on the keyword's first word ("Okay.") is a "not yet": the phrase is
+still being said, so it is checked once more ``UNFINISHED_WAIT_S`` later (with the first stage at
+0.03 this found a Piper clip in 10 dB babble that fired on "okay").
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from edge_agent.errors import WakeWordError
+from edge_agent.listen import wake_classifier
 from edge_agent.listen.wake import RATE, Detection, WakeWordDetector, WindowedDetector
 
 if TYPE_CHECKING:
@@ -34,11 +40,15 @@ if TYPE_CHECKING:
     from edge_agent.models import ModelManager
 
 BUFFER_S = 2.5
+WHISPER_FRAMES = 3000  # the 30 s window Whisper was trained on (what transcribe() pads to)
 DELAY_S = 0.3
 MAX_WAIT_S = 1.0
+UNFINISHED_WAIT_S = 0.75
+"""After a "not yet" (the transcript ends on the keyword's first word), check again this much later:
+a first stage at a low threshold can fire on "okay" while "Nabu" is still to come."""
 
 # First-stage thresholds when a second stage confirms (chosen by measurement; see wake_eval).
-FIRST_STAGE_THRESHOLD = {("micro", "stt"): 0.05, ("micro", "engine"): 0.5,
+FIRST_STAGE_THRESHOLD = {("micro", "stt"): 0.03, ("micro", "engine"): 0.5,
                          ("open", "stt"): 0.2, ("open", "engine"): 0.2}
 SECOND_ENGINE_THRESHOLD = {"open": 0.2, "micro": 0.5}
 
@@ -48,7 +58,9 @@ def default_first_stage_threshold(engine: str, verify: str) -> float:
 
 
 class Verifier(Protocol):
-    def confirm(self, keyword: str, audio: np.ndarray) -> bool: ...
+    def confirm(self, keyword: str, audio: np.ndarray) -> bool | None:
+        """True: the keyword was said; False: it was not; None: not yet (the audio stops partway
+        through the phrase), so ask again a little later."""
 
     def close(self) -> None: ...
 
@@ -57,9 +69,11 @@ class VerifiedDetector(WakeWordDetector):
     """A first stage whose detections are reported only once the verifier confirms them."""
 
     def __init__(self, first: WindowedDetector, verifier: Verifier, buffer_s: float = BUFFER_S,
-                 delay_s: float = DELAY_S, max_wait_s: float = MAX_WAIT_S) -> None:
+                 delay_s: float = DELAY_S, max_wait_s: float = MAX_WAIT_S,
+                 unfinished_wait_s: float = UNFINISHED_WAIT_S) -> None:
         self.first = first
         self.verifier = verifier
+        self._unfinished_wait = int(unfinished_wait_s * RATE)
         self._ring = np.zeros(int(buffer_s * RATE), np.int16)
         self._delay = int(delay_s * RATE)
         self._max_wait = max(self._delay, int(max_wait_s * RATE))
@@ -74,6 +88,8 @@ class VerifiedDetector(WakeWordDetector):
         self._peak_at = 0
         self._since_fire = 0
         self._checks = 0
+        self._recheck_at = 0
+        self._waited = False
         self.candidates = 0
         self.confirmed = 0
 
@@ -117,6 +133,8 @@ class VerifiedDetector(WakeWordDetector):
             self._peak_at = 0
             self._since_fire = 0
             self._checks = 0
+            self._recheck_at = 0
+            self._waited = False
             return None
         self._since_fire += len(frame)
         score = float(self.first.last_scores[self._index])
@@ -126,16 +144,24 @@ class VerifiedDetector(WakeWordDetector):
             # First check ``delay`` after the first stage fired (as soon as the phrase can be over).
             if self._since_fire < self._delay:
                 return None
+        elif self._recheck_at:
+            if self._since_fire < self._recheck_at:
+                return None  # after "not yet": a fixed wait
         elif self._since_fire - self._peak_at < self._delay and self._since_fire < self._max_wait:
             return None  # the second check: ``delay`` after the score's peak (or at ``max_wait``)
         self._checks += 1
+        self._recheck_at = 0
         confirmed = self.verifier.confirm(self._pending.keyword, self.buffered())
+        if confirmed is None and not self._waited:
+            self._waited = True
+            self._recheck_at = self._since_fire + self._unfinished_wait
+            return None
         if confirmed:
             pending, self._pending = self._pending, None
             self.confirmed += 1
             # The first stage fires early at its low threshold; its peak over the phrase says more.
             return Detection(pending.keyword, self._peak)
-        if self._checks == 1 and self._peak_at > 0:
+        if self._checks == 1 and self._peak_at > 0 and not self._waited:
             # A low threshold fires early in the phrase; a slow speaker may not have finished it
             # ``delay`` later. The score still rose after the fire: check once more after its peak.
             return None
@@ -184,24 +210,57 @@ def _distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+def _spellings(keyword: str) -> tuple[str, ...]:
+    return SPELLINGS.get(keyword, (keyword.replace("_", " "),))
+
+
+def keyword_span(keyword: str, words: Sequence[str], max_edits: int = 1) -> tuple[int, int, int] | None:
+    """``(first, end, edits)``: the run of ``words`` closest to one of ``keyword``'s spellings (spaces
+    ignored), if within ``max_edits`` letters (none for spellings under 6 letters)."""
+    norm = [normalize(w).replace(" ", "") for w in words]
+    best: tuple[int, int, int] | None = None
+    for s in _spellings(keyword):
+        target = normalize(s).replace(" ", "")
+        allowed = max_edits if len(target) >= 6 else 0
+        n = len(normalize(s).split())
+        for k in range(max(1, n - 1), n + 2):
+            for i in range(max(1, len(norm) - k + 1)):
+                d = _distance("".join(norm[i : i + k]), target)
+                if d <= allowed and (best is None or d < best[2]):
+                    best = (i, min(i + k, len(norm)), d)
+    return best
+
+
 def matches(keyword: str, text: str, max_edits: int = 1) -> bool:
     """True if ``text`` contains one of ``keyword``'s spellings (within ``max_edits`` letters,
     spaces ignored). Unknown (custom) keywords match their own name, underscores as spaces."""
-    spellings = SPELLINGS.get(keyword, (keyword.replace("_", " "),))
+    return keyword_span(keyword, normalize(text).split(), max_edits) is not None
+
+
+def ends_on_first_word(keyword: str, text: str) -> bool:
+    """True if ``text`` stops on the first word of a several-word spelling ("Okay." for okay_nabu)."""
     words = normalize(text).split()
-    for s in spellings:
-        target = normalize(s).replace(" ", "")
-        n = len(normalize(s).split())
-        for k in range(max(1, n - 1), n + 2):
-            for i in range(max(1, len(words) - k + 1)):
-                cand = "".join(words[i : i + k])
-                if _distance(cand, target) <= (max_edits if len(target) >= 6 else 0):
-                    return True
-    return False
+    return bool(words) and any(
+        len(normalize(s).split()) > 1 and normalize(s).split()[0] == words[-1] for s in _spellings(keyword))
+
+
+@dataclass(frozen=True)
+class KeywordHeard:
+    text: str
+    """The prompted transcript."""
+    features: np.ndarray
+    """:func:`~edge_agent.listen.wake_classifier.span_features` over the keyword's aligned words."""
+    edits: int
 
 
 class SttVerifier:
-    def __init__(self, model_dir: str, threads: int = 1) -> None:
+    """Whisper tiny.en on the candidate's audio, the keyword as prompt: the keyword's spelling must be
+    in the text and, where the keyword has a trained classifier, what the encoder heard over the
+    keyword's words must score at least ``threshold`` (:mod:`edge_agent.listen.wake_classifier`)."""
+
+    def __init__(self, model_dir: str, threads: int = 1,
+                 classifiers: dict[str, wake_classifier.LogisticModel] | None = None,
+                 threshold: float = 0.5) -> None:
         from edge_agent.stt.whisper import shared_whisper
 
         # The same loaded model as the STT engine's when both use tiny.en int8 (the default): one
@@ -211,7 +270,10 @@ class SttVerifier:
         except (OSError, RuntimeError, ValueError) as exc:
             raise WakeWordError(f"wake.verify = stt: Whisper model {model_dir} cannot be loaded: {exc}") from None
         self.model: Any = self.shared.model
+        self.classifiers = classifiers or {}
+        self.threshold = threshold
         self.last_text = ""
+        self.last_score: float | None = None
 
     def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> str:
         with self.shared.lock:
@@ -221,11 +283,42 @@ class SttVerifier:
                 initial_prompt=prompt)
             return " ".join(s.text for s in segments).strip()
 
-    def confirm(self, keyword: str, audio: np.ndarray) -> bool:
+    def keyword_features(self, keyword: str, audio: np.ndarray) -> KeywordHeard | None:
+        """The prompted transcript and, if the keyword's spelling is in it, the encoder's features over
+        the keyword's words; None when the spelling is not there."""
+        samples = audio.astype(np.float32) / 32768.0
+        with self.shared.lock:
+            segments, _ = self.model.transcribe(
+                samples, language="en", beam_size=1, temperature=0.0, condition_on_previous_text=False,
+                without_timestamps=True, vad_filter=False, initial_prompt=prompt_for(keyword),
+                word_timestamps=True)
+            segments = list(segments)
+            self.last_text = " ".join(s.text for s in segments).strip()
+            words = [w for s in segments for w in (s.words or ())]
+            span = keyword_span(keyword, [w.word for w in words])
+            if span is None or not matches(keyword, self.last_text):
+                return None
+            first, end, edits = span
+            mel = self.model.feature_extractor(samples)[:, :WHISPER_FRAMES]
+            mel = np.pad(mel, ((0, 0), (0, WHISPER_FRAMES - mel.shape[1])))
+            encoded = np.asarray(self.model.encode(mel))[0]
+        features = wake_classifier.span_features(encoded, words[first].start, words[end - 1].end)
+        return KeywordHeard(self.last_text, features, edits)
+
+    def confirm(self, keyword: str, audio: np.ndarray) -> bool | None:
         # Without a prompt tiny.en writes an unknown name as ordinary words ("okay, now boo"), just
         # as it would for a confusable; the keyword as prompt lets it spell the name when it is there.
-        self.last_text = self.transcribe(audio, prompt_for(keyword))
-        return matches(keyword, self.last_text)
+        classifier = self.classifiers.get(keyword)
+        if classifier is None:
+            self.last_text = self.transcribe(audio, prompt_for(keyword))
+            heard = matches(keyword, self.last_text)
+        else:
+            found = self.keyword_features(keyword, audio)
+            self.last_score = classifier.score(found.features) if found is not None else None
+            heard = self.last_score is not None and self.last_score >= self.threshold
+        if not heard and ends_on_first_word(keyword, self.last_text):
+            return None
+        return heard
 
     def close(self) -> None:
         self.model = None
@@ -255,10 +348,24 @@ class EngineVerifier:
         self.second.close()
 
 
+def load_classifiers(keywords: Sequence[str], models: ModelManager) -> dict[str, wake_classifier.LogisticModel]:
+    """The trained keyword classifiers the manifest has for ``keywords`` (others: the STT check alone)."""
+    from edge_agent.listen.wake_training import model_name
+
+    out = {}
+    for keyword in keywords:
+        name = model_name(keyword)
+        if name in models.manifest.models:
+            out[keyword] = wake_classifier.load(models.require(name, f"{keyword}.npz"))[0]
+    return out
+
+
 def build_verifier(kind: str, engine: str, settings: Settings, models: ModelManager) -> Verifier:
     if kind == "stt":
         path = models.require("whisper-tiny-en", "model.bin").parent
-        return SttVerifier(str(path))
+        wake = settings.wake
+        classifiers = load_classifiers(wake.keywords, models) if wake.classifier_threshold > 0 else {}
+        return SttVerifier(str(path), classifiers=classifiers, threshold=wake.classifier_threshold)
     if kind == "engine":
         from edge_agent.listen.wake import build_first_stage
 

@@ -1,0 +1,94 @@
+"""The wake check's acoustic half: a classifier on what Whisper's encoder heard over the keyword.
+
+Whisper tiny.en, prompted with the keyword, writes "Okay Nabu" for "okay, bamboo", "obey Nabu" or
+"okay, Naomi" too: the prompt that lets it spell the name also pulls near misses onto it. Its
+encoder still heard the difference. So the STT check also locates the keyword's words in time
+(Whisper's word alignment), pools the encoder's output over that span into a few equal segments
+(``SEGMENTS`` x 384 values, plus the span's length), and a logistic regression trained on generated
+speech (:mod:`edge_agent.listen.wake_training`) scores it. The idea of a small trained verifier
+after a permissive detector comes from openWakeWord's custom verifier models (a logistic
+regression on its speech embeddings); the features and training here are our own.
+
+Costs: one extra Whisper encoder pass per candidate (a few dozen per hour of speech), and a dot
+product. Nothing runs while the room is quiet.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.errors import ModelError
+
+SEGMENTS = 6
+FRAMES_PER_S = 50.0  # Whisper's encoder: one output frame per 20 ms
+MARGIN_FRAMES = 2  # a little context either side of the aligned words
+
+
+def span_features(encoded: np.ndarray, start_s: float, end_s: float, segments: int = SEGMENTS) -> np.ndarray:
+    """``encoded`` (frames x dims) mean-pooled over ``segments`` equal parts of the span, then its length."""
+    f0 = max(0, int(start_s * FRAMES_PER_S) - MARGIN_FRAMES)
+    f1 = min(len(encoded), max(f0 + segments, int(np.ceil(end_s * FRAMES_PER_S)) + MARGIN_FRAMES))
+    f0 = min(f0, f1 - segments)
+    edges = np.linspace(f0, f1, segments + 1).round().astype(int)
+    pooled = [encoded[edges[k] : max(edges[k + 1], edges[k] + 1)].mean(axis=0) for k in range(segments)]
+    return np.concatenate([*pooled, [end_s - start_s]]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    bias: float
+
+    def score(self, features: np.ndarray) -> float:
+        z = float(((features - self.mean) / self.scale) @ self.coef + self.bias)
+        return float(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 3.0, iterations: int = 50) -> LogisticModel:
+    """L2-regularised logistic regression by Newton's method, classes weighted equally.
+
+    Features are standardised first; with a few hundred rows and ~2,300 features the Hessian solve
+    takes about a second."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    if len(np.unique(y)) != 2:
+        raise ValueError("training needs both positive and negative rows")
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1.0 - y.mean()))
+    penalty = np.full(z.shape[1], l2)
+    penalty[-1] = 0.0  # the bias is not shrunk
+    w = np.zeros(z.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50.0, 50.0)))
+        grad = z.T @ (weight * (p - y)) + penalty * w
+        hess = (z * (weight * p * (1.0 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-7:
+            break
+    return LogisticModel(mean.astype(np.float32), scale.astype(np.float32), w[:-1].astype(np.float32), float(w[-1]))
+
+
+def save(path: Path, model: LogisticModel, meta: dict[str, object]) -> None:
+    np.savez(path, mean=model.mean, scale=model.scale, coef=model.coef, bias=np.float32(model.bias),
+             meta=np.array(json.dumps(meta, sort_keys=True)))
+
+
+def load(path: Path) -> tuple[LogisticModel, dict[str, object]]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            model = LogisticModel(z["mean"], z["scale"], z["coef"], float(z["bias"]))
+            meta = json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"wake keyword classifier {path} cannot be read ({exc}). "
+                         f"Fix: edge-agent models pull --force {path.parent.name}") from None
+    if not (model.mean.shape == model.scale.shape == model.coef.shape):
+        raise ModelError(f"wake keyword classifier {path} is malformed. Fix: edge-agent models pull --force {path.parent.name}")
+    return model, meta
