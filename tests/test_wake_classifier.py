@@ -11,7 +11,8 @@ import pytest
 from edge_agent import testaudio
 from edge_agent.errors import ModelError
 from edge_agent.listen import wake_classifier, wake_training
-from edge_agent.listen.wake_verify import normalize
+from edge_agent.listen.wake_verify import load_classifiers, normalize
+from edge_agent.models import ModelManager
 
 
 def test_span_features_pool_equal_parts_of_the_span() -> None:
@@ -23,6 +24,20 @@ def test_span_features_pool_equal_parts_of_the_span() -> None:
     assert f[-1] == pytest.approx(0.5)
     # A span at the very end or of no length still gives every segment at least one frame.
     assert np.isfinite(wake_classifier.span_features(encoded, 1.99, 1.99, segments=4)).all()
+
+
+def test_the_span_is_narrowed_to_where_it_is_louder_than_the_room() -> None:
+    # 2.5 s of quiet noise with a loud "word" from 1.2 s to 1.9 s; the alignment says 0.0 to 2.0 s.
+    rng = np.random.default_rng(1)
+    samples = rng.normal(0, 0.003, 40_000)
+    samples[19_200:30_400] += rng.normal(0, 0.1, 11_200)
+    levels = wake_classifier.frame_levels(samples)
+    assert levels.shape == (125,)
+    start, end = wake_classifier.speech_within(levels, 0.0, 2.0)
+    assert start == pytest.approx(1.2, abs=0.03) and end == pytest.approx(1.9, abs=0.03)
+    # Nothing loud inside the span, or a buffer of digital silence: the aligned span as it was.
+    assert wake_classifier.speech_within(levels, 0.2, 1.0) == (0.2, 1.0)
+    assert wake_classifier.speech_within(wake_classifier.frame_levels(np.zeros(8000)), 0.1, 0.4) == (0.1, 0.4)
 
 
 def test_logistic_fit_separates_and_round_trips(tmp_path: Path) -> None:
@@ -46,6 +61,19 @@ def test_a_damaged_classifier_file_names_the_fix(tmp_path: Path) -> None:
     (d / "okay_nabu.npz").write_bytes(b"not a numpy file")
     with pytest.raises(ModelError, match="models pull --force wake-classifier-okay-nabu"):
         wake_classifier.load(d / "okay_nabu.npz")
+
+
+def test_a_classifier_trained_for_an_older_check_is_refused_with_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = wake_classifier.LogisticModel(np.zeros(3, np.float32), np.ones(3, np.float32), np.zeros(3, np.float32), 0.0)
+    path = tmp_path / "okay_nabu.npz"
+    manager = ModelManager(tmp_path)
+    monkeypatch.setattr(manager, "require", lambda name, file=None: path)
+    wake_classifier.save(path, model, {"generator": wake_training.GENERATOR_VERSION - 1})
+    with pytest.raises(ModelError, match="older wake check.*models pull --force wake-classifier-okay-nabu"):
+        load_classifiers(["okay_nabu"], manager)
+    wake_classifier.save(path, model, {"generator": wake_training.GENERATOR_VERSION})
+    assert list(load_classifiers(["okay_nabu", "hey_jarvis"], manager)) == ["okay_nabu"]
 
 
 def test_training_set_shares_no_voice_or_phrase_with_the_bench() -> None:

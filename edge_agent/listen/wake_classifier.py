@@ -3,14 +3,15 @@
 Whisper tiny.en, prompted with the keyword, writes "Okay Nabu" for "okay, bamboo", "obey Nabu" or
 "okay, Naomi" too: the prompt that lets it spell the name also pulls near misses onto it. Its
 encoder still heard the difference. So the STT check also locates the keyword's words in time
-(Whisper's word alignment), pools the encoder's output over that span into a few equal segments
-(``SEGMENTS`` x 384 values, plus the span's length), and a logistic regression trained on generated
+(Whisper's word alignment, narrowed to where the audio is louder than the room: the alignment
+starts the first word at the start of the buffer), pools the encoder's output over that span into
+a few equal segments (``SEGMENTS`` x 384 values, plus the span's length), and a logistic regression trained on generated
 speech (:mod:`edge_agent.listen.wake_training`) scores it. The idea of a small trained verifier
 after a permissive detector comes from openWakeWord's custom verifier models (a logistic
 regression on its speech embeddings); the features and training here are our own.
 
-Costs: one extra Whisper encoder pass per candidate (a few dozen per hour of speech), and a dot
-product. Nothing runs while the room is quiet.
+Costs: nothing beyond the check's own transcription (its encoder output is what is pooled) and a
+dot product; checks come only on a first-stage candidate (a few dozen per hour of speech).
 """
 
 from __future__ import annotations
@@ -23,9 +24,39 @@ import numpy as np
 
 from edge_agent.errors import ModelError
 
-SEGMENTS = 6
+SEGMENTS = 8
 FRAMES_PER_S = 50.0  # Whisper's encoder: one output frame per 20 ms
 MARGIN_FRAMES = 2  # a little context either side of the aligned words
+LEVEL_FRAME = 320  # 20 ms at 16 kHz: one level per encoder frame
+RISE_DB = 6.0
+FLOOR_PERCENTILE = 20
+
+
+def frame_levels(samples: np.ndarray) -> np.ndarray:
+    """dB level of each 20 ms frame of ``samples`` (float, -1..1), smoothed over three frames."""
+    n = len(samples) // LEVEL_FRAME
+    power = np.square(samples[: n * LEVEL_FRAME].reshape(n, LEVEL_FRAME), dtype=np.float64).mean(axis=1)
+    levels = 10.0 * np.log10(power + 1e-12)
+    return np.convolve(np.pad(levels, 1, mode="edge"), np.ones(3) / 3.0, mode="valid")  # no dip at the ends
+
+
+def speech_within(levels: np.ndarray, start_s: float, end_s: float) -> tuple[float, float]:
+    """The part of the aligned span that is louder than the buffer's noise floor by ``RISE_DB``.
+
+    Whisper's word alignment starts the first word at the start of the buffer: the silence before
+    "Okay" is counted as part of it, and the pooled segments then describe the room, not the word
+    (on the generated set, half the span of a typical wake phrase was silence). The floor is a low
+    percentile of the buffer's levels (the buffer holds about a second of pause around the phrase)."""
+    audible = levels[levels > -100.0]  # exact zeros: a ring buffer not yet filled
+    if not len(audible):
+        return start_s, end_s
+    loud = np.flatnonzero(levels >= np.percentile(audible, FLOOR_PERCENTILE) + RISE_DB)
+    a, b = int(start_s * FRAMES_PER_S), int(np.ceil(end_s * FRAMES_PER_S))
+    inside = loud[(loud >= a) & (loud < b)]
+    if not len(inside):
+        return start_s, end_s
+    first, last = inside[0] / FRAMES_PER_S, (inside[-1] + 1) / FRAMES_PER_S
+    return first, max(last, first + 0.1)
 
 
 def span_features(encoded: np.ndarray, start_s: float, end_s: float, segments: int = SEGMENTS) -> np.ndarray:

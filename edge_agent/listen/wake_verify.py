@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from edge_agent.errors import WakeWordError
+from edge_agent.errors import ModelError, WakeWordError
 from edge_agent.listen import wake_classifier
 from edge_agent.listen.wake import RATE, Detection, WakeWordDetector, WindowedDetector
 
@@ -179,6 +179,10 @@ class VerifiedDetector(WakeWordDetector):
 
 # --- STT ------------------------------------------------------------------------------------------
 
+# faster-whisper's defaults for attaching punctuation to the word next to it
+PREPEND_PUNCTUATION = "\"'“¿([{-"
+APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
+
 SPELLINGS: dict[str, tuple[str, ...]] = {
     # Whisper writes what it hears; with the keyword as its prompt it spells the real phrase like
     # this (collected on the generated wake set). The first spelling is also the prompt.
@@ -270,6 +274,13 @@ class SttVerifier:
         except (OSError, RuntimeError, ValueError) as exc:
             raise WakeWordError(f"wake.verify = stt: Whisper model {model_dir} cannot be loaded: {exc}") from None
         self.model: Any = self.shared.model
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        self._tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
+                                    task="transcribe", language="en")
+        self._suppress = list(get_suppressed_tokens(self._tokenizer, [-1]) or [])
+        self._prompts: dict[str, list[int]] = {}
         self.classifiers = classifiers or {}
         self.threshold = threshold
         self.last_text = ""
@@ -285,25 +296,46 @@ class SttVerifier:
 
     def keyword_features(self, keyword: str, audio: np.ndarray) -> KeywordHeard | None:
         """The prompted transcript and, if the keyword's spelling is in it, the encoder's features over
-        the keyword's words; None when the spelling is not there."""
+        the keyword's words; None when the spelling is not there.
+
+        One encoder pass serves the decode, the word alignment and the features (faster-whisper's
+        ``transcribe`` would encode again, and the encoder is most of a check's cost)."""
+        from faster_whisper.transcribe import merge_punctuations
+
         samples = audio.astype(np.float32) / 32768.0
+        model = self.model
         with self.shared.lock:
-            segments, _ = self.model.transcribe(
-                samples, language="en", beam_size=1, temperature=0.0, condition_on_previous_text=False,
-                without_timestamps=True, vad_filter=False, initial_prompt=prompt_for(keyword),
-                word_timestamps=True)
-            segments = list(segments)
-            self.last_text = " ".join(s.text for s in segments).strip()
-            words = [w for s in segments for w in (s.words or ())]
-            span = keyword_span(keyword, [w.word for w in words])
-            if span is None or not matches(keyword, self.last_text):
+            # as transcribe() does: the audio's frames (the extractor adds one of padding), zeros after
+            mel = model.feature_extractor(samples)[:, :WHISPER_FRAMES]
+            content = min(mel.shape[1] - 1, WHISPER_FRAMES)
+            mel = np.pad(mel[:, :content], ((0, 0), (0, WHISPER_FRAMES - content)))
+            encoded = model.encode(mel)
+            result = model.model.generate(
+                encoded, [self._prompt_tokens(keyword)], beam_size=1, max_length=model.max_length,
+                suppress_blank=True, suppress_tokens=self._suppress)[0]
+            tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+            self.last_text = self._tokenizer.decode(tokens).strip()
+            if not matches(keyword, self.last_text):
+                return None
+            alignment = model.find_alignment(self._tokenizer, [tokens], encoded, content)[0]
+            merge_punctuations(alignment, PREPEND_PUNCTUATION, APPEND_PUNCTUATION)
+            words = [w for w in alignment if w["word"]]
+            span = keyword_span(keyword, [w["word"] for w in words])
+            if span is None:
                 return None
             first, end, edits = span
-            mel = self.model.feature_extractor(samples)[:, :WHISPER_FRAMES]
-            mel = np.pad(mel, ((0, 0), (0, WHISPER_FRAMES - mel.shape[1])))
-            encoded = np.asarray(self.model.encode(mel))[0]
-        features = wake_classifier.span_features(encoded, words[first].start, words[end - 1].end)
+            start_s, end_s = wake_classifier.speech_within(
+                wake_classifier.frame_levels(samples), float(words[first]["start"]), float(words[end - 1]["end"]))
+            features = wake_classifier.span_features(np.asarray(encoded)[0], start_s, end_s)
         return KeywordHeard(self.last_text, features, edits)
+
+    def _prompt_tokens(self, keyword: str) -> list[int]:
+        found = self._prompts.get(keyword)
+        if found is None:
+            # as transcribe(initial_prompt=...) builds it: previous text, then the start of transcript
+            previous = self._tokenizer.encode(" " + prompt_for(keyword))
+            found = self._prompts[keyword] = self.model.get_prompt(self._tokenizer, previous, without_timestamps=True)
+        return found
 
     def confirm(self, keyword: str, audio: np.ndarray) -> bool | None:
         # Without a prompt tiny.en writes an unknown name as ordinary words ("okay, now boo"), just
@@ -350,13 +382,19 @@ class EngineVerifier:
 
 def load_classifiers(keywords: Sequence[str], models: ModelManager) -> dict[str, wake_classifier.LogisticModel]:
     """The trained keyword classifiers the manifest has for ``keywords`` (others: the STT check alone)."""
-    from edge_agent.listen.wake_training import model_name
+    from edge_agent.listen.wake_training import GENERATOR_VERSION, model_name
 
     out = {}
     for keyword in keywords:
         name = model_name(keyword)
         if name in models.manifest.models:
-            out[keyword] = wake_classifier.load(models.require(name, f"{keyword}.npz"))[0]
+            model, meta = wake_classifier.load(models.require(name, f"{keyword}.npz"))
+            if meta.get("generator") != GENERATOR_VERSION:
+                # trained on another check's features (an older edge-agent): its scores would mean nothing
+                raise ModelError(f"model {name!r} was trained for an older wake check (version "
+                                 f"{meta.get('generator')}, this one needs {GENERATOR_VERSION}). "
+                                 f"Fix: edge-agent models pull --force {name}")
+            out[keyword] = model
     return out
 
 
