@@ -12,7 +12,7 @@ import pytest
 from edge_agent import testaudio
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.events import Event
-from edge_agent.listen.listener import HOP, Listener, ListenerCore
+from edge_agent.listen.listener import HOP, IDLE_BATCH_HOPS, Listener, ListenerCore
 from edge_agent.listen.policy import PolicyConfig
 from edge_agent.listen.wake import Detection
 
@@ -159,6 +159,29 @@ def test_listener_thread_reads_the_ring_and_takes_commands_from_other_threads() 
     assert [str(e.type) for e in events] == ["speech_start", "speech_end", "turn_end"]
     assert events[0].audio_t == pytest.approx(0.192, abs=0.04)
     assert len(lis.turn_audio()) > 0.6 * 16000
+
+
+def test_idle_listener_wakes_up_per_batch_but_takes_commands_at_once() -> None:
+    core, _, _, _ = make(wake=False)
+    lis = Listener(core, RingBuffer(16000 * 5))
+    assert lis.wanted_samples() == IDLE_BATCH_HOPS * HOP  # idle: only the wake word would run
+    core.start_listening()
+    assert lis.wanted_samples() == HOP
+    core.stop_listening()
+    core.set_playback_active(True)  # barge-in watch: the VAD runs every hop
+    assert lis.wanted_samples() == HOP
+    assert Listener(make(wake=False)[0], RingBuffer(HOP * 3)).wanted_samples() == HOP * 3 // 2  # half a small ring
+    idle, _, _, _ = make(wake=False)
+    lis = Listener(idle, RingBuffer(16000 * 5))
+    lis.start()
+    try:
+        lis.start_listening()  # the thread is waiting for audio that does not come: the command ends the wait
+        deadline = time.monotonic() + 2.0
+        while not idle.listening and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert idle.listening
+    finally:
+        lis.stop()
 
 
 def test_ring_overrun_keeps_the_clock() -> None:
