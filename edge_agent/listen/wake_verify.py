@@ -274,12 +274,7 @@ class SttVerifier:
         except (OSError, RuntimeError, ValueError) as exc:
             raise WakeWordError(f"wake.verify = stt: Whisper model {model_dir} cannot be loaded: {exc}") from None
         self.model: Any = self.shared.model
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_suppressed_tokens
-
-        self._tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
-                                    task="transcribe", language="en")
-        self._suppress = list(get_suppressed_tokens(self._tokenizer, [-1]) or [])
+        self._tokenizer, self._suppress = self.shared.tokenizer("en")
         self._prompts: dict[str, list[int]] = {}
         self.classifiers = classifiers or {}
         self.threshold = threshold

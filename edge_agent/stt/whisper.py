@@ -58,6 +58,20 @@ class SharedWhisper:
     def __init__(self, model: object) -> None:
         self.model: Any = model
         self.lock = threading.Lock()
+        self._tokenizers: dict[str, tuple[Any, list[int]]] = {}
+
+    def tokenizer(self, language: str) -> tuple[Any, list[int]]:
+        """The transcribe tokenizer for ``language`` and the tokens decoding suppresses (faster-whisper's
+        default set), made once per model and language for every user of the model."""
+        found = self._tokenizers.get(language)
+        if found is None:
+            from faster_whisper.tokenizer import Tokenizer
+            from faster_whisper.transcribe import get_suppressed_tokens
+
+            tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
+                                  task="transcribe", language=language)
+            found = self._tokenizers[language] = (tokenizer, list(get_suppressed_tokens(tokenizer, [-1]) or []))
+        return found
 
 
 _shared: weakref.WeakValueDictionary[tuple[str, str, int], SharedWhisper] = weakref.WeakValueDictionary()
@@ -97,8 +111,6 @@ class WhisperStt:
     def __init__(self, model_dir: str | Path, compute_type: str = "int8", threads: int = 1,
                  beam_size: int = 1, language: str = "en", min_encoder_s: float = 15.0,
                  tail_s: float = 2.0, max_utterance_s: float = 30.0) -> None:
-        from faster_whisper.tokenizer import Tokenizer
-
         model_dir = Path(model_dir)
         if not (model_dir / "model.bin").is_file():
             raise ModelError(f"Whisper model directory {model_dir} has no model.bin "
@@ -109,12 +121,8 @@ class WhisperStt:
             raise ModelError(f"Whisper model {model_dir} cannot be loaded: {exc}") from None
         self.model = self.shared.model
         self.language = language if self.model.model.is_multilingual else "en"
-        self.tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
-                                   task="transcribe", language=self.language)
+        self.tokenizer, self.suppress_tokens = self.shared.tokenizer(self.language)
         self.prompt = self.model.get_prompt(self.tokenizer, [], without_timestamps=True)
-        from faster_whisper.transcribe import get_suppressed_tokens
-
-        self.suppress_tokens = list(get_suppressed_tokens(self.tokenizer, [-1]) or [])
         self.beam_size = beam_size
         self.min_frames = min(MAX_FRAMES, int(min_encoder_s * SAMPLE_RATE / HOP))
         self.tail_frames = int(tail_s * SAMPLE_RATE / HOP)
