@@ -253,8 +253,8 @@ class KeywordHeard:
     text: str
     """The prompted transcript."""
     features: np.ndarray
-    """:func:`~edge_agent.listen.wake_classifier.span_features` over the keyword's aligned words."""
-    edits: int
+    """:func:`~edge_agent.listen.wake_classifier.span_features` over the keyword's aligned words (narrowed
+    to where they are louder than the room)."""
 
 
 class SttVerifier:
@@ -318,11 +318,11 @@ class SttVerifier:
             span = keyword_span(keyword, [w["word"] for w in words])
             if span is None:
                 return None
-            first, end, edits = span
+            first, end, _ = span
             start_s, end_s = wake_classifier.speech_within(
                 wake_classifier.frame_levels(samples), float(words[first]["start"]), float(words[end - 1]["end"]))
             features = wake_classifier.span_features(np.asarray(encoded)[0], start_s, end_s)
-        return KeywordHeard(self.last_text, features, edits)
+        return KeywordHeard(self.last_text, features)
 
     def _prompt_tokens(self, keyword: str) -> list[int]:
         found = self._prompts.get(keyword)
