@@ -250,6 +250,28 @@ pip_install() {
     "$venv/bin/python" -m pip install -q "${extra[@]}" "$@"
 }
 
+# ggml's AMX kernels, which -march=native builds in on an x86 CPU that has AMX, crash llama.cpp on
+# its first decode on some virtual machines (SIGSEGV in ldtilecfg; seen on a Xeon VM on 2026-12-02,
+# llama-cpp-python 0.3.36). The boards edge-agent is for have no AMX, and AVX2/AVX-512 stay on.
+NO_AMX_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+if [ "$(uname -m)" = x86_64 ]; then
+    # read by CMake when pip builds llama-cpp-python from source; an explicit -mno-* outlasts -march=native
+    export CFLAGS="${CFLAGS:+$CFLAGS }$NO_AMX_FLAGS" CXXFLAGS="${CXXFLAGS:+$CXXFLAGS }$NO_AMX_FLAGS"
+fi
+
+llama_without_amx() {
+    local venv="$1" py="$1/bin/python" version
+    [ "$(uname -m)" = x86_64 ] || return 0
+    # what the build has compiled in, not what the CPU has
+    "$py" -c 'import llama_cpp, sys; sys.exit(0 if b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info() else 1)' \
+        2>/dev/null || return 0
+    version="$("$py" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')"
+    say "llama-cpp-python $version was built with AMX (a wheel from pip's cache?): rebuilding it without (about 11 minutes, once)"
+    # pip would hand back the cached AMX build; the rebuilt wheel is cached in its place
+    "$py" -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true
+    pip_install "$venv" --force-reinstall --no-deps "llama-cpp-python==$version"
+}
+
 jetson_gpu_builds() {
     local venv="$1" py="$1/bin/python"
     [ "$JETSON" = 1 ] || return 0
@@ -325,6 +347,7 @@ user_install() {
         say "installing edge-agent into $venv ($what)"
         pip_install "$venv" --upgrade pip setuptools wheel
         pip_install "$venv" -e "$spec"
+        llama_without_amx "$venv"
         jetson_gpu_builds "$venv"
     fi
     local models_dir
@@ -479,6 +502,7 @@ system_install() {
         say "installing edge-agent into $OPT_DIR"
         pip_install "$OPT_DIR" --upgrade pip setuptools wheel
         pip_install "$OPT_DIR" --upgrade "$SRC"
+        llama_without_amx "$OPT_DIR"
         jetson_gpu_builds "$OPT_DIR"
     else
         say "note: --skip-pip: nothing installed into $OPT_DIR"
