@@ -12,11 +12,13 @@ from edge_agent.config import Settings
 from edge_agent.errors import WakeWordError
 from edge_agent.listen.wake import Detection, WindowedDetector, build_first_stage, build_wake_detector
 from edge_agent.listen.wake_verify import (
+    SttVerifier,
     VerifiedDetector,
     ends_on_first_word,
     keyword_span,
     matches,
     normalize,
+    shifted,
 )
 
 CHUNK = 160
@@ -200,6 +202,50 @@ def test_spelling_match() -> None:
     assert not ends_on_first_word("okay_nabu", "Okay, now.") and not ends_on_first_word("alexa", "Alexa")
 
 
+class ScriptedLooks(SttVerifier):
+    """The STT check's voting with each look's verdict scripted (no model)."""
+
+    def __init__(self, *looks: bool, views: int = 3, text: str = "") -> None:
+        self.looks = list(looks)
+        self.views = views
+        self.seen: list[np.ndarray] = []
+        self.last_text = text
+        self.last_views = ()
+
+    def heard(self, keyword: str, audio: np.ndarray) -> bool:
+        self.seen.append(audio)
+        return self.looks.pop(0)
+
+
+@pytest.mark.parametrize(("looks", "views", "verdict"), [
+    ((True,), 1, True),
+    ((True, True), 3, True),  # the second placement agrees: no third look
+    ((True, False, True), 3, True),
+    ((True, False, False), 3, False),
+    ((True, False), 2, False),
+    ((False,), 3, False),  # a failed first look is not looked at again
+])
+def test_two_placements_of_the_buffer_must_agree(looks: tuple[bool, ...], views: int, verdict: bool) -> None:
+    verifier = ScriptedLooks(*looks, views=views)
+    audio = np.arange(40000, dtype=np.int16)
+    assert verifier.confirm("okay_nabu", audio) is verdict
+    assert verifier.last_views == looks and verifier.looks == []
+    lengths = [len(a) for a in verifier.seen]
+    assert lengths == [40000, 44800, 36000][: len(looks)]
+
+
+def test_a_failed_first_look_that_stops_on_okay_is_not_yet() -> None:
+    assert ScriptedLooks(False, text="Okay.").confirm("okay_nabu", np.zeros(100, np.int16)) is None
+
+
+def test_shifted_repeats_the_start_or_cuts_it() -> None:
+    audio = np.arange(16000, dtype=np.int16)
+    later = shifted(audio, 0.3)
+    assert len(later) == 16000 + 4800 and np.array_equal(later[:4800], audio[:4800])
+    assert np.array_equal(later[4800:], audio)
+    assert np.array_equal(shifted(audio, -0.25), audio[4000:])
+
+
 # --- configuration errors ---------------------------------------------------------------------
 
 
@@ -342,6 +388,24 @@ def test_keyword_classifier_rejects_a_near_miss_whisper_spells_as_the_keyword(mo
     finally:
         spelling.close()
         classified.close()
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_a_second_placement_rejects_okay_now_that_one_look_accepts(model_manager) -> None:
+    # The bench's "Okay now." (espeak en-us+m3, 20 dB white noise): one look reads "Okay Nabu.",
+    # every other placement "Okay, now.".
+    okay_now = [u for u in testaudio.confusable_set(["okay_nabu"])
+                if u.text == "Okay now." and u.voice == "espeak:en-us+m3:s170:p40"]
+    assert len(okay_now) == 1
+    one_look = build_wake_detector(settings(stt_views=1), model_manager)
+    voted = build_wake_detector(settings(), model_manager)
+    try:
+        assert [d.keyword for _, d in detections(one_look, okay_now[0].samples)] == ["okay_nabu"]
+        assert detections(voted, okay_now[0].samples) == []
+    finally:
+        one_look.close()
+        voted.close()
 
 
 @pytest.mark.real_model

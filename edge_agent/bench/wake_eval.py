@@ -29,19 +29,21 @@ if TYPE_CHECKING:
 
 HOP = 320  # 20 ms, a typical listener hop
 LATE_S = 1.5
-CONFIGS: dict[str, tuple[str, str, float | None, float]] = {
+Config = tuple[str, str, float | None, float, int]
+CONFIGS: dict[str, Config] = {
     # name: (engine, verify, first-stage threshold (None = the engine's/stage's default),
-    #        keyword classifier threshold (0 = the STT's spelling alone))
-    "micro": ("micro", "none", None, 0.0),
-    "micro@0.5": ("micro", "none", 0.5, 0.0),
-    "open": ("open", "none", None, 0.0),
-    "micro@0.5+engine": ("micro", "engine", 0.5, 0.0),
-    "micro@0.2+stt": ("micro", "stt", 0.2, 0.0),
-    "micro@0.1+stt": ("micro", "stt", 0.1, 0.0),
-    "micro@0.05+stt": ("micro", "stt", 0.05, 0.0),
-    "micro@0.03+stt": ("micro", "stt", 0.03, 0.0),
-    "micro@0.05+stt+classifier": ("micro", "stt", 0.05, 0.5),
-    "micro@0.03+stt+classifier": ("micro", "stt", 0.03, 0.5),
+    #        keyword classifier threshold (0 = the STT's spelling alone), STT looks per candidate)
+    "micro": ("micro", "none", None, 0.0, 1),
+    "micro@0.5": ("micro", "none", 0.5, 0.0, 1),
+    "open": ("open", "none", None, 0.0, 1),
+    "micro@0.5+engine": ("micro", "engine", 0.5, 0.0, 1),
+    "micro@0.2+stt": ("micro", "stt", 0.2, 0.0, 1),
+    "micro@0.1+stt": ("micro", "stt", 0.1, 0.0, 1),
+    "micro@0.05+stt": ("micro", "stt", 0.05, 0.0, 1),
+    "micro@0.03+stt": ("micro", "stt", 0.03, 0.0, 1),
+    "micro@0.05+stt+classifier": ("micro", "stt", 0.05, 0.5, 1),
+    "micro@0.03+stt+classifier": ("micro", "stt", 0.03, 0.5, 1),
+    "micro@0.03+stt+classifier+3views": ("micro", "stt", 0.03, 0.5, 3),
 }
 
 
@@ -109,13 +111,14 @@ def measure(det: WakeWordDetector, keyword: str, wake: Sequence[testaudio.Uttera
 
 
 def _build(settings: Settings, models: ModelManager, engine: str, verify: str,
-           threshold: float | None, classifier: float) -> WakeWordDetector:
+           threshold: float | None, classifier: float, views: int) -> WakeWordDetector:
     from edge_agent.listen.wake import build_wake_detector
 
     s = settings.model_copy(deep=True)
     s.wake.engine = engine  # type: ignore[assignment]
     s.wake.verify = verify  # type: ignore[assignment]
     s.wake.classifier_threshold = classifier
+    s.wake.stt_views = views
     if verify == "none":
         s.wake.threshold = threshold
     else:
@@ -130,10 +133,11 @@ def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = Fals
     wake = testaudio.wake_set(keyword, wake_n)
     confusable = testaudio.confusable_set()
     ordinary = testaudio.ordinary_speech(minutes)
-    configs: dict[str, tuple[str, str, float | None, float]] = {
+    stt = settings.wake.verify == "stt"
+    configs: dict[str, Config] = {
         "configured": (str(settings.wake.engine), settings.wake.verify,
                        settings.wake.threshold if settings.wake.verify == "none" else settings.wake.verify_threshold,
-                       settings.wake.classifier_threshold if settings.wake.verify == "stt" else 0.0)}
+                       settings.wake.classifier_threshold if stt else 0.0, settings.wake.stt_views if stt else 1)}
     if compare:
         configs.update(CONFIGS)
     out: dict[str, Any] = {"keyword": keyword, "set": {
@@ -141,22 +145,23 @@ def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = Fals
         "ordinary_minutes": round(sum(u.duration for u in ordinary) / 60.0, 2)}, "configs": {}}
     from edge_agent.listen.wake_verify import default_first_stage_threshold
 
-    done: dict[tuple[str, str, float | None, float], dict[str, Any]] = {}
-    for name, (engine, verify, threshold, classifier) in configs.items():
+    done: dict[Config, dict[str, Any]] = {}
+    for name, (engine, verify, threshold, classifier, views) in configs.items():
         if verify != "none" and threshold is None:
             threshold = default_first_stage_threshold(engine, verify)
-        key = (engine, verify, threshold, classifier)
+        key = (engine, verify, threshold, classifier, views)
         if key in done:  # the configured detector is also in CONFIGS
             out["configs"][name] = done[key]
             continue
         if progress:
             progress(name)
-        det = _build(settings, models, engine, verify, threshold, classifier)
+        det = _build(settings, models, engine, verify, threshold, classifier, views)
         try:
             result = measure(det, keyword, wake, confusable, ordinary)
         finally:
             det.close()
-        result.update({"engine": engine, "verify": verify, "threshold": threshold, "classifier_threshold": classifier})
+        result.update({"engine": engine, "verify": verify, "threshold": threshold, "classifier_threshold": classifier,
+                       "stt_views": views})
         out["configs"][name] = done[key] = result
     best = out["configs"]["configured"]
     out.update({k: best[k] for k in ("recall", "false_accepts_per_hour", "confusable_false_accepts",
