@@ -8,7 +8,8 @@ phrase is in the buffer, by one of:
   keyword as prompt; the text must contain one of the keyword's spellings (``okay nabu``, ``ok
   naboo``, ...) and, for a keyword with a trained classifier (``okay_nabu``), the encoder's output
   over the keyword's words must score at least ``wake.classifier_threshold``
-  (:mod:`edge_agent.listen.wake_classifier`);
+  (:mod:`edge_agent.listen.wake_classifier`); a check that passes is looked at on up to two other
+  placements of the buffer (``wake.stt_views``, ``VIEW_SHIFTS_S``) and two looks must pass;
 - ``engine``: the other local engine (openWakeWord for microWakeWord and back) is run over the
   same audio and must score the keyword above its own threshold.
 
