@@ -99,8 +99,9 @@ class WakeConfig(Section):
     stt_views: int = Field(3, ge=1, le=3)
     """With ``verify = stt``: how many placements of the buffer Whisper looks at; two must pass. A
     candidate that passes the first look is looked at again with the buffer 0.3 s later and (with 3), if
-    that fails, with its first 0.25 s cut. 1 = one look decides. 3 costs one more check per real wake
-    (0.38 s of one core on the dev machine) and rejects "okay now", which one look accepts. README, Wake word."""
+    that fails, with its first 0.25 s cut. 1 = one look decides. The second look runs on another core
+    alongside the first: the listener waits 1.2x as long at a wake, and every candidate costs two looks of
+    CPU (about 60 an hour of ordinary speech). 3 rejects "okay now", which one look accepts. README, Wake word."""
     porcupine_access_key: SecretStr | None = None
     """Picovoice AccessKey (a secret: environment or credentials file ``wake__porcupine_access_key``)."""
     porcupine_sensitivity: float = Field(0.5, ge=0.0, le=1.0)

@@ -57,21 +57,45 @@ def _run(det: WakeWordDetector, samples: Any) -> list[tuple[float, str, float]]:
     return hits
 
 
+def _time_checks(det: WakeWordDetector) -> list[float]:
+    """Wall seconds of each second-stage call from now on (the listener waits for them; empty
+    without a second stage). The list is the caller's to clear."""
+    walls: list[float] = []
+    verifier = getattr(det, "verifier", None)
+    if verifier is not None:
+        confirm = verifier.confirm
+
+        def timed(keyword: str, audio: Any) -> bool | None:
+            t0 = time.perf_counter()
+            try:
+                return confirm(keyword, audio)  # type: ignore[no-any-return]
+            finally:
+                walls.append(time.perf_counter() - t0)
+
+        verifier.confirm = timed
+    return walls
+
+
 def measure(det: WakeWordDetector, keyword: str, wake: Sequence[testaudio.Utterance],
             confusable: Sequence[testaudio.Utterance], ordinary: Sequence[testaudio.Utterance]) -> dict[str, Any]:
     cpu0 = time.process_time()
     detected = 0
     latencies = []
     missed = []
+    check_wall = _time_checks(det)
+    stalls = []  # per detected wake clip: wall seconds the listener spent waiting for the second stage
     for u in wake:
         seg = u.segments[0]
+        check_wall.clear()
         ok = [t for t, kw, _ in _run(det, u.samples) if kw == keyword and seg.start_t <= t <= seg.end_t + LATE_S]
         if ok:
             detected += 1
             latencies.append(ok[0] - seg.end_t)
+            stalls.append(sum(check_wall))
         else:
             missed.append(f"{u.voice} {u.noise}@{u.snr_db}")
     wake_cpu = time.process_time() - cpu0
+    stalls.sort()
     cpu0 = time.process_time()
     conf_hits = []
     for u in confusable:
@@ -95,6 +119,8 @@ def measure(det: WakeWordDetector, keyword: str, wake: Sequence[testaudio.Uttera
         "wake_clips": len(wake),
         "missed": missed,
         "detection_delay_s_median": latencies[len(latencies) // 2] if latencies else None,
+        "wake_check_wall_s_median": stalls[len(stalls) // 2] if stalls else None,
+        "wake_check_wall_s_p90": stalls[int(len(stalls) * 0.9)] if stalls else None,
         "false_accepts_per_hour": fa / hours if hours else None,
         "false_accepts": fa,
         "ordinary_hours": hours,

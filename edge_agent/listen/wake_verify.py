@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -273,6 +274,16 @@ def shifted(audio: np.ndarray, shift_s: float) -> np.ndarray:
     return np.concatenate((audio[:n], audio)) if shift_s > 0 else audio[n:]
 
 
+@dataclass(frozen=True)
+class Look:
+    """What one placement of the buffer gave."""
+
+    text: str
+    score: float | None
+    """The keyword classifier's score (None: no classifier, or the keyword's spelling not found)."""
+    passed: bool
+
+
 class SttVerifier:
     """Whisper tiny.en on the candidate's audio, the keyword as prompt: the keyword's spelling must be
     in the text and, where the keyword has a trained classifier, what the encoder heard over the
@@ -297,20 +308,31 @@ class SttVerifier:
         self.last_text = ""
         self.last_score: float | None = None
         self.views = views
+        self._other_core = ThreadPoolExecutor(1, thread_name_prefix="wake-look") if views > 1 else None
         self.last_views: tuple[bool, ...] = ()
         """The last candidate's looks, in order (up to ``views``)."""
 
     def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> str:
         with self.shared.lock:
-            segments, _ = self.model.transcribe(
-                audio.astype(np.float32) / 32768.0, language="en", beam_size=1, temperature=0.0,
-                condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
-                initial_prompt=prompt)
-            return " ".join(s.text for s in segments).strip()
+            return self._transcribe(audio, prompt)
+
+    def _transcribe(self, audio: np.ndarray, prompt: str | None) -> str:
+        segments, _ = self.model.transcribe(
+            audio.astype(np.float32) / 32768.0, language="en", beam_size=1, temperature=0.0,
+            condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+            initial_prompt=prompt)
+        return " ".join(s.text for s in segments).strip()
 
     def keyword_features(self, keyword: str, audio: np.ndarray) -> KeywordHeard | None:
+        """:meth:`_keyword_features` under the lock; the transcript goes to ``last_text``."""
+        with self.shared.lock:
+            self.last_text, found = self._keyword_features(keyword, audio)
+        return found
+
+    def _keyword_features(self, keyword: str, audio: np.ndarray) -> tuple[str, KeywordHeard | None]:
         """The prompted transcript and, if the keyword's spelling is in it, the encoder's features over
-        the keyword's words; None when the spelling is not there.
+        the keyword's words (None when the spelling is not there). Caller holds the lock (or owns the
+        look); nothing on ``self`` changes, so two looks can run at once.
 
         One encoder pass serves the decode, the word alignment and the features (faster-whisper's
         ``transcribe`` would encode again, and the encoder is most of a check's cost)."""
@@ -318,30 +340,29 @@ class SttVerifier:
 
         samples = audio.astype(np.float32) / 32768.0
         model = self.model
-        with self.shared.lock:
-            # as transcribe() does: the audio's frames (the extractor adds one of padding), zeros after
-            mel = model.feature_extractor(samples)[:, :WHISPER_FRAMES]
-            content = min(mel.shape[1] - 1, WHISPER_FRAMES)
-            mel = np.pad(mel[:, :content], ((0, 0), (0, WHISPER_FRAMES - content)))
-            encoded = model.encode(mel)
-            result = model.model.generate(
-                encoded, [self._prompt_tokens(keyword)], beam_size=1, max_length=model.max_length,
-                suppress_blank=True, suppress_tokens=self._suppress)[0]
-            tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
-            self.last_text = self._tokenizer.decode(tokens).strip()
-            if not matches(keyword, self.last_text):
-                return None
-            alignment = model.find_alignment(self._tokenizer, [tokens], encoded, content)[0]
-            merge_punctuations(alignment, PREPEND_PUNCTUATION, APPEND_PUNCTUATION)
-            words = [w for w in alignment if w["word"]]
-            span = keyword_span(keyword, [w["word"] for w in words])
-            if span is None:
-                return None
-            first, end, _ = span
-            start_s, end_s = wake_classifier.speech_within(
-                wake_classifier.frame_levels(samples), float(words[first]["start"]), float(words[end - 1]["end"]))
-            features = wake_classifier.span_features(np.asarray(encoded)[0], start_s, end_s)
-        return KeywordHeard(self.last_text, features)
+        # as transcribe() does: the audio's frames (the extractor adds one of padding), zeros after
+        mel = model.feature_extractor(samples)[:, :WHISPER_FRAMES]
+        content = min(mel.shape[1] - 1, WHISPER_FRAMES)
+        mel = np.pad(mel[:, :content], ((0, 0), (0, WHISPER_FRAMES - content)))
+        encoded = model.encode(mel)
+        result = model.model.generate(
+            encoded, [self._prompt_tokens(keyword)], beam_size=1, max_length=model.max_length,
+            suppress_blank=True, suppress_tokens=self._suppress)[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        text = self._tokenizer.decode(tokens).strip()
+        if not matches(keyword, text):
+            return text, None
+        alignment = model.find_alignment(self._tokenizer, [tokens], encoded, content)[0]
+        merge_punctuations(alignment, PREPEND_PUNCTUATION, APPEND_PUNCTUATION)
+        words = [w for w in alignment if w["word"]]
+        span = keyword_span(keyword, [w["word"] for w in words])
+        if span is None:
+            return text, None
+        first, end, _ = span
+        start_s, end_s = wake_classifier.speech_within(
+            wake_classifier.frame_levels(samples), float(words[first]["start"]), float(words[end - 1]["end"]))
+        features = wake_classifier.span_features(np.asarray(encoded)[0], start_s, end_s)
+        return text, KeywordHeard(text, features)
 
     def _prompt_tokens(self, keyword: str) -> list[int]:
         found = self._prompts.get(keyword)
@@ -351,34 +372,48 @@ class SttVerifier:
             found = self._prompts[keyword] = self.model.get_prompt(self._tokenizer, previous, without_timestamps=True)
         return found
 
-    def heard(self, keyword: str, audio: np.ndarray) -> bool:
+    def _look(self, keyword: str, audio: np.ndarray) -> Look:
         """One look: the keyword's spelling in the prompted transcript and, where the keyword has a
         classifier, its score over the keyword's words at least ``threshold``."""
         # Without a prompt tiny.en writes an unknown name as ordinary words ("okay, now boo"), just
         # as it would for a confusable; the keyword as prompt lets it spell the name when it is there.
         classifier = self.classifiers.get(keyword)
         if classifier is None:
-            self.last_text = self.transcribe(audio, prompt_for(keyword))
-            return matches(keyword, self.last_text)
-        found = self.keyword_features(keyword, audio)
-        self.last_score = classifier.score(found.features) if found is not None else None
-        return self.last_score is not None and self.last_score >= self.threshold
+            text = self._transcribe(audio, prompt_for(keyword))
+            return Look(text, None, matches(keyword, text))
+        text, found = self._keyword_features(keyword, audio)
+        score = classifier.score(found.features) if found is not None else None
+        return Look(text, score, score is not None and score >= self.threshold)
+
+    def _looks(self, keyword: str, audio: np.ndarray) -> list[Look]:
+        """The first look and, with ``views`` 2 or 3, the others it needs (caller holds the lock)."""
+        if self._other_core is None:
+            return [self._look(keyword, audio)]
+        # A real wake needs the second placement too, and one look after the other would hold the
+        # listener back by a whole check: it runs on another core (its own model replica) meanwhile.
+        second = self._other_core.submit(self._look, keyword, shifted(audio, VIEW_SHIFTS_S[0]))
+        first = self._look(keyword, audio)
+        looks = [first, second.result()]
+        if not first.passed:
+            return [first]
+        if not looks[1].passed and self.views >= 3:
+            looks.append(self._look(keyword, shifted(audio, VIEW_SHIFTS_S[1])))
+        return looks
 
     def confirm(self, keyword: str, audio: np.ndarray) -> bool | None:
-        if not self.heard(keyword, audio):
-            self.last_views = (False,)
-            return None if ends_on_first_word(keyword, self.last_text) else False
-        self.last_views = (True,)
-        if self.views == 1:
-            return True
+        with self.shared.lock:
+            looks = self._looks(keyword, audio)
+        self.last_text, self.last_score = looks[0].text, looks[0].score
+        self.last_views = tuple(look.passed for look in looks)
+        if not looks[0].passed:
+            return None if ends_on_first_word(keyword, looks[0].text) else False
         # Two placements must agree: a passing look is only the first of them.
-        for shift in VIEW_SHIFTS_S[: self.views - 1]:
-            self.last_views += (self.heard(keyword, shifted(audio, shift)),)
-            if self.last_views[-1]:
-                return True
-        return False
+        return self.views == 1 or sum(self.last_views) >= 2
 
     def close(self) -> None:
+        if self._other_core is not None:
+            self._other_core.shutdown(wait=True)
+            self._other_core = None
         self.model = None
         self.shared = None
 

@@ -83,8 +83,10 @@ def shared_whisper(model_dir: str | Path, compute_type: str = "int8", threads: i
 
     The STT engine and the wake word's STT check both use tiny.en; two copies cost ~90 MB more
     resident (plus ~100 MB transient while the second loads). Calls go through ``lock``: wake checks
-    and turn decodes rarely overlap, and one decode at a time keeps to one intra-op thread. The
-    model is freed once no user holds it (a reload with other settings does not keep the old one)."""
+    and turn decodes rarely overlap, and one decode at a time keeps to one intra-op thread. Two
+    workers (CTranslate2 replicas sharing the weights) let the wake check, holding the lock, look at
+    two placements of its buffer at once. The model is freed once no user holds it (a reload with
+    other settings does not keep the old one)."""
     from faster_whisper import WhisperModel
 
     key = (str(Path(model_dir).expanduser().resolve()), compute_type, threads)
@@ -94,7 +96,7 @@ def shared_whisper(model_dir: str | Path, compute_type: str = "int8", threads: i
             return found
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # its per-call INFO lines are noise
         made = SharedWhisper(WhisperModel(key[0], device="cpu", compute_type=compute_type,
-                                          cpu_threads=threads, num_workers=1))
+                                          cpu_threads=threads, num_workers=2))
         _shared[key] = made
         return made
 
