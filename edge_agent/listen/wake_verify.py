@@ -260,8 +260,9 @@ class KeywordHeard:
 
 
 VIEW_SHIFTS_S = (0.3, -0.25)
-"""With ``views`` 2 or 3, a look that passes is followed by one on the buffer placed 0.3 s later and (3)
-if that one fails, by one with the first 0.25 s cut; two looks must pass. Whisper tiny.en's
+"""With ``views`` 2 or 3, the buffer placed 0.3 s later is looked at alongside the first look (on the
+other core) and, with 3, if the first passes and that one fails, the buffer with its first 0.25 s cut
+after them; two looks must pass. Whisper tiny.en's
 transcript of a short clip flips with where the clip starts: on the bench, "okay now" (espeak, 20 dB
 white noise) reads "Okay Nabu." once and "Okay, now." at every other placement, while real wake phrases
 that pass keep passing (all 85 bench checks, 99.4% of 352 training checks; README, Wake word)."""
