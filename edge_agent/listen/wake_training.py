@@ -141,7 +141,7 @@ def _rows(keyword: str, plan: list[tuple[str, str, int, int, str | None]], model
     models = ModelManager(Path(models_root))
     settings = Settings()
     settings.wake.keywords = [keyword]
-    stt = SttVerifier(str(models.require("whisper-tiny-en", "model.bin").parent), classifiers={})
+    stt = SttVerifier(str(models.require("whisper-tiny-en", "model.bin").parent), classifiers={}, views=1)  # features only
     rows: list[tuple[np.ndarray, int]] = []
     try:
         for kind, text, vi, k, cmd in plan:
