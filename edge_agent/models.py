@@ -29,6 +29,8 @@ from edge_agent.errors import ModelError, NetworkError
 
 PACKAGED_MANIFEST = Path(__file__).parent / "data" / "manifest.toml"
 PIN_FILE = ".pinned.json"
+BUILD_KEY = "_build"
+"""In a derived model's PIN_FILE: the manifest's ``build`` it was made by."""
 CHUNK = 1 << 20
 
 
@@ -55,6 +57,9 @@ class ModelSpec:
     strip: str = ""
     derive: str | None = None
     inputs: tuple[str, ...] = ()
+    build: int = 0
+    """A derived model's recipe version: one pinned by another build is out of date (``require`` says
+    so, ``pull`` builds it again)."""
     files: tuple[ModelFile, ...] = ()
 
     @property
@@ -157,6 +162,10 @@ class ModelManager:
         files = spec.files or self._pinned_files(spec)
         if not files:
             raise self._missing(spec, "not pulled yet")
+        if self._outdated(spec):
+            made_by = self._pinned_build(spec)
+            raise self._missing(spec, "it was built by an older recipe "
+                                      f"({f'build {made_by}' if made_by else 'unnumbered'}; this edge-agent needs build {spec.build})")
         for f in files:
             p = self.dir(name) / f.path
             if not p.is_file():
@@ -225,7 +234,8 @@ class ModelManager:
                 if progress:
                     print(f"{spec.name}: up to date", file=sys.stderr)
                 continue
-            if not spec.files and not force and self._pinned_files(spec) and not self._verify_one(spec, False):
+            if (not spec.files and not force and self._pinned_files(spec) and not self._outdated(spec)
+                    and not self._verify_one(spec, False)):
                 if progress:
                     print(f"{spec.name}: up to date", file=sys.stderr)
                 continue
@@ -373,7 +383,17 @@ class ModelManager:
             data = json.loads(pin.read_text())
         except (OSError, ValueError):
             return ()
-        return tuple(ModelFile(path=p, sha256=v["sha256"], size=v["size"]) for p, v in data.items())
+        return tuple(ModelFile(path=p, sha256=v["sha256"], size=v["size"]) for p, v in data.items()
+                     if not p.startswith("_"))
+
+    def _pinned_build(self, spec: ModelSpec) -> int:
+        try:
+            return int(json.loads((self.dir(spec.name) / PIN_FILE).read_text()).get(BUILD_KEY, 0))
+        except (OSError, ValueError, AttributeError):
+            return 0
+
+    def _outdated(self, spec: ModelSpec) -> bool:
+        return bool(spec.derive and spec.build and self._pinned_build(spec) != spec.build)
 
     def _pull_derived(self, spec: ModelSpec, files: list[ModelFile], progress: bool) -> None:
         """Build a model from others with ``derive = "module:function"``; ``function(inputs, out_dir)``
@@ -388,7 +408,7 @@ class ModelManager:
                 made = sorted(p for p in Path(tmpdir).iterdir() if p.is_file())
                 if not made:
                     raise ModelError(f"model {spec.name!r}: {spec.derive} produced no file")
-                pins = {}
+                pins: dict[str, object] = {BUILD_KEY: spec.build} if spec.build else {}
                 for built in made:
                     with built.open("rb") as src:
                         digest = self._install(spec, ModelFile(path=built.name, sha256=""), src, progress)

@@ -357,6 +357,27 @@ def test_derived_model_without_listed_files_is_pinned_on_first_build(server: _Se
         mm.pull(["tiny-nothing"], progress=False)
 
 
+def test_a_model_built_by_an_older_recipe_is_built_again(server: _Server, tmp_path: Path) -> None:
+    # The wake classifier's training set changed (build 3): an install pinned by build 2 must not keep
+    # its old classifier, and the user must be told the one command that fixes it.
+    make_zip(server.root / "tiny.zip", {"tiny-1.0/weights.bin": WEIGHTS})
+    root = tmp_path / "models"
+
+    def manager(build: int) -> ModelManager:
+        spec = ModelSpec(name="tiny-trained", role="wake", derive=f"{__name__}:derive_reversed", inputs=("tiny",),
+                         build=build)
+        return ModelManager(root, Manifest({"tiny": url_spec(server.url("tiny.zip")), "tiny-trained": spec}))
+
+    assert manager(0).pull(["tiny-trained"], progress=False) == ["tiny", "tiny-trained"]  # before builds were kept
+    with pytest.raises(ModelError, match="tiny-trained.*older recipe .unnumbered; this edge-agent needs build 3.*models pull tiny-trained"):
+        manager(3).require("tiny-trained")
+    assert manager(3).pull(["tiny-trained"], progress=False) == ["tiny-trained"]
+    assert manager(3).require("tiny-trained", "reversed.bin").read_bytes() == WEIGHTS[::-1]
+    assert manager(3).pull(["tiny-trained"], progress=False) == []
+    assert not manager(3).verify(["tiny-trained"])
+    assert manager(4).pull(["tiny-trained"], progress=False) == ["tiny-trained"]
+
+
 def test_derived_model_with_wrong_hash_or_no_output(server: _Server, tmp_path: Path) -> None:
     make_zip(server.root / "tiny.zip", {"tiny-1.0/weights.bin": WEIGHTS})
     mm = derived_manager(tmp_path / "models", server.url("tiny.zip"), "derive_reversed", "f" * 64)
