@@ -12,7 +12,7 @@ from edge_agent import testaudio
 from edge_agent.errors import ModelError
 from edge_agent.listen import wake_classifier, wake_training
 from edge_agent.listen.wake_verify import load_classifiers, normalize
-from edge_agent.models import ModelManager
+from edge_agent.models import Manifest, ModelManager
 
 
 def test_span_features_pool_equal_parts_of_the_span() -> None:
@@ -63,6 +63,11 @@ def test_a_damaged_classifier_file_names_the_fix(tmp_path: Path) -> None:
         wake_classifier.load(d / "okay_nabu.npz")
 
 
+def test_the_manifest_builds_the_classifier_again_when_its_training_changes() -> None:
+    spec = Manifest.load().get(wake_training.model_name("okay_nabu"))
+    assert spec.build == wake_training.GENERATOR_VERSION
+
+
 def test_a_classifier_trained_for_an_older_check_is_refused_with_the_fix(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = wake_classifier.LogisticModel(np.zeros(3, np.float32), np.ones(3, np.float32), np.zeros(3, np.float32), 0.0)
@@ -76,13 +81,18 @@ def test_a_classifier_trained_for_an_older_check_is_refused_with_the_fix(
     assert list(load_classifiers(["okay_nabu", "hey_jarvis"], manager)) == ["okay_nabu"]
 
 
-def test_training_set_shares_no_voice_or_phrase_with_the_bench() -> None:
+def test_training_set_shares_no_voice_and_only_the_noisy_neighbour_with_the_bench() -> None:
     assert not {v.label for v in wake_training.TRAIN_VOICES} & {v.label for v in testaudio.ALL_VOICES}
     bench = {normalize(t) for texts in testaudio.CONFUSABLE_TEXT.values() for t in texts}
     train = {normalize(t) for texts in wake_training.NEIGHBOURS.values() for t in texts}
     assert not bench & train
+    noisy = {normalize(t) for texts in wake_training.NOISY_NEIGHBOURS.values() for t in texts}
+    assert bench & noisy == {"obey nabu"}  # said on the bench by other voices in other noise (README)
     plan = wake_training.clip_plan("okay_nabu")
     kinds = {kind for kind, *_ in plan}
-    assert kinds == {"wake", "neighbour", "ordinary"}
+    assert kinds == {"wake", "neighbour", "noisy_neighbour", "ordinary"}
+    noisy_clips = [wake_training._clip("okay_nabu", text, wake_training.TRAIN_VOICES[vi], k, kind)
+                   for kind, text, vi, k, _ in plan if kind == "noisy_neighbour"][:3]
+    assert all(u.noise != "none" for u in noisy_clips)
     with pytest.raises(ModelError, match="no training phrases"):
         wake_training.clip_plan("alexa")

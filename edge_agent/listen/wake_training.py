@@ -10,13 +10,15 @@ other voices and other phrases, so the bench grades the classifier on what it ne
   of them among the bench's (the Piper speaker itself is the same: it is the only one here);
 - positives: the wake phrase, alone or followed by a command;
 - negatives: neighbours of the keyword (one sound or one word changed: "okay, taboo", "hey, Nabu",
-  "okay, Nanu"...), none of them a phrase of the bench's confusable set.
+  "okay, Nanu"...), none of them a phrase of the bench's confusable set, and the keyword's nearest
+  phrase in noise (``NOISY_NEIGHBOURS``: "obey Nabu", which is also on the bench; said there by other
+  voices in other noise).
 
 Every clip goes through the real first stage at its low threshold; every check it asks for is
 transcribed with the keyword as prompt, and the checks where Whisper finds the keyword's words
-become rows (label: the check came while the wake phrase was being said). About 850 clips; with one
-worker per core this takes 4.5 to 7.5 minutes on the 2-core development machines (260 s on one, 440 s
-on another).
+become rows (label: the check came while the wake phrase was being said). About 1,050 clips; with one
+worker per core this takes 5.5 to 9 minutes on the 2-core development machines (850 clips took 260 s on
+one, 440 s on another).
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ from edge_agent.testaudio import Utterance, Voice
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2
-"""What the rows are made of; a classifier of another version is refused (2: one encoder pass per
-check, the span trimmed to where it is loud, 8 segments)."""
+GENERATOR_VERSION = 3
+"""What the rows are made of; a classifier of another version is refused, and ``models pull`` builds it
+again (the manifest's ``build``). 2: one encoder pass per check, the span trimmed to where it is loud, 8
+segments; 3: "obey Nabu" in noise among the negatives."""
 L2 = 3.0
 
 TRAIN_VOICES: tuple[Voice, ...] = tuple(
@@ -68,6 +71,17 @@ NEIGHBOURS: dict[str, tuple[str, ...]] = {
     # "Okay, Mabu.", "Okay, Napu."...). espeak-ng says those almost as it says the keyword, and the
     # classifier then rejected real wake phrases from espeak voices: recall 0.958 -> 0.896.
 }
+NOISY_NEIGHBOURS: dict[str, tuple[str, ...]] = {
+    # Clean, Whisper writes this "Oh, bay Nabu" and the spelling alone rejects it; in noise (20 dB babble
+    # is enough) it writes "Okay Nabu", and a classifier that had not seen it scored it 0.95-1.0: the
+    # Piper voice saying it in 20 dB babble woke the agent on 18 of 20 noise draws, espeak-ng's en-us on 9
+    # (README, Wake word). Said by the training voices, in noise only: only noisy clips give rows.
+    "okay_nabu": ("Obey Nabu.",),
+}
+NOISY_CLIPS = 204
+NOISY: tuple[tuple[str, float], ...] = (
+    ("pink", 20.0), ("babble", 20.0), ("white", 20.0), ("pink", 10.0), ("babble", 10.0), ("white", 10.0),
+    ("babble", 15.0))
 POSITIVES_PER_VOICE = 6
 VOICES_PER_NEIGHBOUR = 16
 ORDINARY_CLIPS = 30
@@ -87,7 +101,8 @@ def _clip(keyword: str, text: str, voice: Voice, i: int, kind: str, command: str
         pieces += [float(rng.uniform(0.3, 0.8)), (command, testaudio.speak(command, voice))]
     pieces.append(1.2)
     audio, segs = testaudio._compose(pieces)
-    noise, snr = NOISES[int(rng.integers(0, len(NOISES)))]
+    noises = NOISY if kind == "noisy_neighbour" else NOISES
+    noise, snr = noises[int(rng.integers(0, len(noises)))]
     return Utterance(testaudio.mix_noise(audio, noise, snr, rng), " ".join(s.text for s in segs), kind, voice.label,
                      noise, snr, keyword, segs, segs[-1].end_t)
 
@@ -105,6 +120,9 @@ def clip_plan(keyword: str) -> list[tuple[str, str, int, int, str | None]]:
     for ni, text in enumerate(NEIGHBOURS[keyword]):
         for k in range(VOICES_PER_NEIGHBOUR):
             plan.append(("neighbour", text, (ni * 7 + k * 3) % len(TRAIN_VOICES), k, None))
+    for text in NOISY_NEIGHBOURS.get(keyword, ()):
+        for k in range(NOISY_CLIPS):
+            plan.append(("noisy_neighbour", text, (k * 5 + 3) % len(TRAIN_VOICES), k, None))
     for si, text in enumerate(testaudio.ordinary_sentences(ORDINARY_CLIPS, seed=7)):
         plan.append(("ordinary", text, si % len(TRAIN_VOICES), si, None))
     return plan
