@@ -472,6 +472,34 @@ def confusable_set(keywords: Sequence[str] | None = None, voices_per_phrase: int
     return _cached("confusable", params, make, cache_dir)
 
 
+DRAW_VOICES = (Voice("piper", speed=1.25, pitch=1.0), Voice("espeak", "en-us", 150, 50))
+"""Two of the bench's voices (Piper slow, espeak-ng's plain en-us) for :func:`noise_draws`."""
+
+
+def noise_draws(keyword: str = "okay_nabu", draws: int = 10, noise_kind: str = "babble", snr_db: float = 20.0,
+                voices: Sequence[Voice] = DRAW_VOICES, cache_dir: Path | None = None) -> list[Utterance]:
+    """The wake phrase and each confusable, each said once per voice and heard in ``draws`` different
+    draws of the same noise: rates per phrase, where the confusable set has one draw per clip (one
+    draw can say 0 for a phrase the detector accepts on half of them)."""
+    texts = (WAKE_TEXT[keyword][0], *CONFUSABLE_TEXT[keyword])
+    params = {"keyword": keyword, "draws": draws, "noise": noise_kind, "snr": snr_db, "voices": [v.label for v in voices]}
+
+    def make() -> list[Utterance]:
+        out = []
+        for text in texts:
+            kind = "wake" if text == texts[0] else "confusable"
+            for voice in voices:
+                speech = speak(text, voice)
+                for k in range(draws):
+                    rng = _rng("draw", keyword, text, voice.label, k)
+                    audio, segs = _compose([float(rng.uniform(0.5, 1.0)), (text, speech), 1.2])
+                    out.append(Utterance(_finish(audio, noise_kind, snr_db, rng), text, kind, voice.label,
+                                         noise_kind, snr_db, keyword, segs, segs[-1].end_t))
+        return out
+
+    return _cached("draws", params, make, cache_dir)
+
+
 def ordinary_sentences(count: int, seed: int = 0) -> list[str]:
     """``count`` different everyday sentences (chatter first, then made from parts)."""
     rng = _rng("sentences", seed)

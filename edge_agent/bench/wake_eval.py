@@ -6,9 +6,11 @@ every engine / second-stage combination) on:
 - wake phrases (Piper at several speeds and pitches, espeak-ng voices; clean, 20 and 10 dB noise):
   recall = clips with a detection between the phrase's start and 1.5 s after its end;
 - ordinary speech (about 10 minutes, no wake phrase): false accepts per hour;
-- confusable phrases ("okay now", "hey travis", ...): clips with any detection.
+- confusable phrases ("okay now", "hey travis", ...): clips with any detection;
+- with ``draws``: the wake phrase and each confusable said by two voices in that many draws of 20 dB
+  babble (:func:`edge_agent.testaudio.noise_draws`): the share of draws accepted, per phrase and voice.
 
-Run alone: ``python -m edge_agent.bench.wake_eval --json [--compare] [--minutes 10]``.
+Run alone: ``python -m edge_agent.bench.wake_eval --json [--compare] [--minutes 10] [--draws 10]``.
 """
 
 from __future__ import annotations
@@ -136,6 +138,23 @@ def measure(det: WakeWordDetector, keyword: str, wake: Sequence[testaudio.Uttera
     }
 
 
+def measure_draws(det: WakeWordDetector, keyword: str, clips: Sequence[testaudio.Utterance]) -> dict[str, Any]:
+    """Per phrase and voice: draws accepted (the wake phrase: on time, as recall counts it; a confusable:
+    any detection)."""
+    rates: dict[str, list[int]] = {}
+    for u in clips:
+        seg = u.segments[0]
+        hits = _run(det, u.samples)
+        if u.kind == "wake":
+            hit = any(kw == keyword and seg.start_t <= t <= seg.end_t + LATE_S for t, kw, _ in hits)
+        else:
+            hit = bool(hits)
+        counts = rates.setdefault(f"{u.text} [{u.voice} {u.noise}@{u.snr_db:g}]", [0, 0])
+        counts[0] += hit
+        counts[1] += 1
+    return {name: {"accepted": a, "draws": n, "rate": round(a / n, 3)} for name, (a, n) in rates.items()}
+
+
 def _build(settings: Settings, models: ModelManager, engine: str, verify: str,
            threshold: float | None, classifier: float, views: int) -> WakeWordDetector:
     from edge_agent.listen.wake import build_wake_detector
@@ -153,8 +172,9 @@ def _build(settings: Settings, models: ModelManager, engine: str, verify: str,
 
 
 def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = False, minutes: float = 10.0,
-                  wake_n: int = 48, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Figures for the configured detector; with ``compare``, for every configuration in CONFIGS."""
+                  wake_n: int = 48, progress: Callable[[str], None] | None = None, draws: int = 0) -> dict[str, Any]:
+    """Figures for the configured detector; with ``compare``, for every configuration in CONFIGS; with
+    ``draws``, the configured detector's rates over that many noise draws (``noise_draws``)."""
     keyword = settings.wake.keywords[0]
     wake = testaudio.wake_set(keyword, wake_n)
     confusable = testaudio.confusable_set()
@@ -189,6 +209,16 @@ def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = Fals
         result.update({"engine": engine, "verify": verify, "threshold": threshold, "classifier_threshold": classifier,
                        "stt_views": views})
         out["configs"][name] = done[key] = result
+    if draws:
+        if progress:
+            progress(f"configured, {draws} noise draws")
+        c = configs["configured"]
+        threshold = c[2] if c[1] == "none" or c[2] is not None else default_first_stage_threshold(c[0], c[1])
+        det = _build(settings, models, c[0], c[1], threshold, c[3], c[4])
+        try:
+            out["noise_draws"] = measure_draws(det, keyword, testaudio.noise_draws(keyword, draws))
+        finally:
+            det.close()
     best = out["configs"]["configured"]
     out.update({k: best[k] for k in ("recall", "false_accepts_per_hour", "confusable_false_accepts",
                                       "cpu_s_per_audio_s_speech")})
@@ -206,13 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compare", action="store_true", help="also measure every engine / second-stage combination")
     p.add_argument("--minutes", type=float, default=10.0, help="ordinary speech for false accepts per hour")
     p.add_argument("--wake-n", type=int, default=48, help="wake phrase clips")
+    p.add_argument("--draws", type=int, default=0,
+                   help="also: the wake phrase and each confusable in this many draws of 20 dB babble, two voices")
     p.add_argument("--verbose", action="store_true", help="keep the lists of misses and false accepts")
     args = p.parse_args(argv)
     try:
         settings = load_settings(args.config)
         models = ModelManager(settings.paths.models_dir)
         result = evaluate_wake(settings, models, args.compare, args.minutes, args.wake_n,
-                               progress=lambda n: print(f"measuring {n}...", file=sys.stderr))
+                               progress=lambda n: print(f"measuring {n}...", file=sys.stderr), draws=args.draws)
     except EdgeAgentError as exc:
         print(f"edge-agent: {exc.message}", file=sys.stderr)
         return exc.exit_code
@@ -227,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:14s} recall {r['recall']:.3f}  FA/h {r['false_accepts_per_hour']:.2f}  "
                   f"confusables {r['confusable_false_accepts']}/{r['confusable_clips']}  "
                   f"cpu {r['cpu_s_per_audio_s_speech']:.4f} s/s")
+        for name, d in result.get("noise_draws", {}).items():
+            print(f"  {name}: {d['accepted']}/{d['draws']}")
     return 0
 
 
