@@ -16,9 +16,9 @@ other voices and other phrases, so the bench grades the classifier on what it ne
 
 Every clip goes through the real first stage at its low threshold; every check it asks for is
 transcribed with the keyword as prompt, and the checks where Whisper finds the keyword's words
-become rows (label: the check came while the wake phrase was being said). About 1,050 clips; with one
-worker per core this takes 5.5 to 9 minutes on the 2-core development machines (850 clips took 260 s on
-one, 440 s on another).
+become rows (label: the check came while the wake phrase was being said). About 1,060 clips; with one
+worker per core this took 726 s on a 2-core development machine whose host was stealing CPU (the 850
+clips of build 2 took 260 s on one quiet machine, 440 s on another).
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def train(keyword: str, models_root: Path, workers: int | None = None) -> tuple[
 def build(inputs: dict[str, Path], out_dir: Path, keyword: str = "okay_nabu") -> None:
     """``derive`` entry point of the manifest: train and write ``<keyword>.npz`` into ``out_dir``."""
     models_root = inputs["whisper-tiny-en"].parent
-    log.warning("training the %s keyword classifier on generated speech (5 to 10 minutes on 2 cores; once)", keyword)
+    log.warning("training the %s keyword classifier on generated speech (6 to 12 minutes on 2 cores; once)", keyword)
     model, meta = train(keyword, models_root)
     wake_classifier.save(out_dir / f"{keyword}.npz", model, meta)
     log.warning("keyword classifier trained: %s", meta)
