@@ -375,22 +375,21 @@ class ModelManager:
                 pins[archive.name] = {"sha256": digest, "size": f.size}
             _atomic_write(self.dir(spec.name) / PIN_FILE, json.dumps(pins, indent=1, sort_keys=True))
 
-    def _pinned_files(self, spec: ModelSpec) -> tuple[ModelFile, ...]:
-        pin = self.dir(spec.name) / PIN_FILE
-        if not pin.is_file():
-            return ()
+    def _pin(self, spec: ModelSpec) -> dict[str, Any]:
+        """The model's PIN_FILE, parsed (empty if there is none or it is unreadable)."""
         try:
-            data = json.loads(pin.read_text())
+            data = json.loads((self.dir(spec.name) / PIN_FILE).read_text())
         except (OSError, ValueError):
-            return ()
-        return tuple(ModelFile(path=p, sha256=v["sha256"], size=v["size"]) for p, v in data.items()
-                     if not p.startswith("_"))
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _pinned_files(self, spec: ModelSpec) -> tuple[ModelFile, ...]:
+        return tuple(ModelFile(path=p, sha256=v["sha256"], size=v["size"]) for p, v in self._pin(spec).items()
+                     if p != BUILD_KEY)
 
     def _pinned_build(self, spec: ModelSpec) -> int:
-        try:
-            return int(json.loads((self.dir(spec.name) / PIN_FILE).read_text()).get(BUILD_KEY, 0))
-        except (OSError, ValueError, AttributeError):
-            return 0
+        build = self._pin(spec).get(BUILD_KEY, 0)
+        return build if isinstance(build, int) else 0
 
     def _outdated(self, spec: ModelSpec) -> bool:
         return bool(spec.derive and spec.build and self._pinned_build(spec) != spec.build)

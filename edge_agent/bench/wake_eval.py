@@ -191,11 +191,16 @@ def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = Fals
         "ordinary_minutes": round(sum(u.duration for u in ordinary) / 60.0, 2)}, "configs": {}}
     from edge_agent.listen.wake_verify import default_first_stage_threshold
 
-    done: dict[Config, dict[str, Any]] = {}
-    for name, (engine, verify, threshold, classifier, views) in configs.items():
+    def resolved(c: Config) -> Config:
+        """``c`` with a second stage's default first-stage threshold filled in."""
+        engine, verify, threshold, classifier, views = c
         if verify != "none" and threshold is None:
             threshold = default_first_stage_threshold(engine, verify)
-        key = (engine, verify, threshold, classifier, views)
+        return engine, verify, threshold, classifier, views
+
+    done: dict[Config, dict[str, Any]] = {}
+    for name, config in configs.items():
+        key = engine, verify, threshold, classifier, views = resolved(config)
         if key in done:  # the configured detector is also in CONFIGS
             out["configs"][name] = done[key]
             continue
@@ -212,9 +217,7 @@ def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = Fals
     if draws:
         if progress:
             progress(f"configured, {draws} noise draws")
-        c = configs["configured"]
-        threshold = c[2] if c[1] == "none" or c[2] is not None else default_first_stage_threshold(c[0], c[1])
-        det = _build(settings, models, c[0], c[1], threshold, c[3], c[4])
+        det = _build(settings, models, *resolved(configs["configured"]))
         try:
             out["noise_draws"] = measure_draws(det, keyword, testaudio.noise_draws(keyword, draws))
         finally:

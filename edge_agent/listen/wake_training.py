@@ -79,15 +79,14 @@ NOISY_NEIGHBOURS: dict[str, tuple[str, ...]] = {
     "okay_nabu": ("Obey Nabu.",),
 }
 NOISY_CLIPS = 204
-NOISY: tuple[tuple[str, float], ...] = (
-    ("pink", 20.0), ("babble", 20.0), ("white", 20.0), ("pink", 10.0), ("babble", 10.0), ("white", 10.0),
-    ("babble", 15.0))
 POSITIVES_PER_VOICE = 6
 VOICES_PER_NEIGHBOUR = 16
 ORDINARY_CLIPS = 30
 NOISES: tuple[tuple[str, float | None], ...] = (
     ("none", None), ("pink", 20.0), ("babble", 20.0), ("white", 20.0), ("pink", 10.0), ("babble", 10.0),
     ("white", 10.0), ("babble", 15.0))
+NOISY = tuple(n for n in NOISES if n[1] is not None)
+"""NOISES without the clean one: for ``NOISY_NEIGHBOURS``."""
 
 
 def model_name(keyword: str) -> str:
