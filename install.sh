@@ -45,7 +45,7 @@ Modes:
 Options:
   --dev              --user only: also the development tools (pytest, ruff, mypy, ...)
   --with-broker      also install and enable the mosquitto MQTT broker
-  --jetson           NVIDIA Jetson: CUDA builds of llama-cpp-python and onnxruntime-gpu (CPU if they fail)
+  --jetson           NVIDIA Jetson: llama-cpp-python built with CUDA when nvcc is there (else the CPU build)
   --models-from DIR  seed the models from DIR (e.g. ~/.cache/edge-agent/models) before pulling
   --no-models        do not fetch the models (edge-agent models pull does it later)
   --no-apt           do not check or install Debian packages
@@ -132,6 +132,8 @@ check_platform() {
     arch="$(uname -m)"
     case "$arch" in
         x86_64 | aarch64) ;;
+        armv6l | armv7l | armhf)
+            die "32-bit ARM ($arch) is not supported: onnxruntime, which runs the VAD, the turn model and the voice, publishes no 32-bit ARM wheels. Fix: install the 64-bit Raspberry Pi OS (arm64) on this board (a Pi 4 or 5 runs it)" ;;
         *) warn "untested architecture $arch (supported: aarch64, x86_64)" ;;
     esac
     if [ -r /etc/os-release ]; then
@@ -142,9 +144,10 @@ check_platform() {
         # shellcheck disable=SC1091
         codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
     fi
-    if [ "$codename" != bookworm ] && ! { [ "$id" = debian ] && [ "$version" = 12 ]; }; then
-        warn "untested system ${id:-unknown} ${version:-} ${codename:-} (supported: Debian 12 / Raspberry Pi OS bookworm)"
-    fi
+    case "$codename" in
+        bookworm | trixie | jammy | noble) ;; # Debian 12/13, Raspberry Pi OS, Ubuntu 22.04 (JetPack 6), 24.04
+        *) warn "untested system ${id:-unknown} ${version:-} ${codename:-} (supported: Debian 12 / Raspberry Pi OS bookworm, Ubuntu 22.04 / JetPack 6)" ;;
+    esac
 }
 
 check_python() {
@@ -165,23 +168,40 @@ check_disk() {
     fi
 }
 
-# Packages this install needs: everything in tools/apt-packages.txt (build tools, PortAudio, the broker
-# for the tests, ...). Without --dev, only the ones needed to build and run the agent are required.
-REQUIRED_PACKAGES="python3-venv python3-dev gcc portaudio19-dev"
-# Models the tests need beyond the default set (pulled with --dev).
+# Packages this install needs: the lines of tools/apt-packages.txt that apply here (a tag `dev` only
+# with --dev, a tag `amd64`/`arm64` only on that architecture).
 TEST_MODELS="vosk-ko"
+
+dpkg_arch() {
+    if command -v dpkg >/dev/null 2>&1; then dpkg --print-architecture; else uname -m; fi
+}
+
+wanted_packages() {
+    local pkg tags arch tag ok
+    arch="$(dpkg_arch)"
+    while read -r pkg tags; do
+        pkg="${pkg%%#*}"
+        [ -n "$pkg" ] || continue
+        ok=1
+        for tag in $tags; do
+            case "$tag" in
+                dev) [ "$DEV" = 1 ] || ok=0 ;;
+                amd64 | arm64 | armhf | i386) [ "$tag" = "$arch" ] || ok=0 ;;
+                *) warn "tools/apt-packages.txt: unknown tag '$tag' for $pkg (ignored)" ;;
+            esac
+        done
+        [ "$ok" = 0 ] || printf '%s\n' "$pkg"
+    done <"$SRC/tools/apt-packages.txt"
+}
 
 missing_packages() {
     local pkg
     command -v dpkg-query >/dev/null 2>&1 || return 0
     while read -r pkg; do
-        pkg="${pkg%%#*}"
-        pkg="${pkg//[[:space:]]/}"
-        [ -n "$pkg" ] || continue
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
             printf '%s\n' "$pkg"
         fi
-    done <"$SRC/tools/apt-packages.txt"
+    done < <(wanted_packages)
 }
 
 apt_install() {
@@ -205,21 +225,11 @@ ensure_apt_packages() {
         warn "no dpkg: cannot check the Debian packages in tools/apt-packages.txt; make sure they are installed"
         return 0
     fi
-    local missing=() pkg required=()
+    local missing=() pkg
     while read -r pkg; do missing+=("$pkg"); done < <(missing_packages)
     [ "${#missing[@]}" -gt 0 ] || return 0
-    if apt_install "${missing[@]}"; then
-        return 0
-    fi
-    for pkg in "${missing[@]}"; do
-        if [ "$DEV" = 1 ] || [[ " $REQUIRED_PACKAGES " == *" $pkg "* ]]; then
-            required+=("$pkg")
-        fi
-    done
-    if [ "${#required[@]}" -gt 0 ]; then
-        die "missing Debian packages: ${required[*]}. Fix: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
-    fi
-    warn "optional Debian packages missing (tests and tools use them): ${missing[*]}. Fix: sudo apt-get install -y ${missing[*]}"
+    apt_install "${missing[@]}" ||
+        die "missing Debian packages: ${missing[*]}. Fix: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
 }
 
 # --- the Python environment -------------------------------------------------------------------------
@@ -259,6 +269,20 @@ if [ "$(uname -m)" = x86_64 ]; then
     export CFLAGS="${CFLAGS:+$CFLAGS }$NO_AMX_FLAGS" CXXFLAGS="${CXXFLAGS:+$CXXFLAGS }$NO_AMX_FLAGS"
 fi
 
+# Parallel compile jobs bounded by memory as well as cores: a llama.cpp compile job takes up to ~1 GB,
+# and a 1-2 GB board runs out of memory with one job per core.
+build_jobs() {
+    local cores mem_mb jobs
+    cores="$(nproc 2>/dev/null || echo 1)"
+    mem_mb="$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo 2>/dev/null || echo 1024)"
+    jobs=$((mem_mb / 1024))
+    [ "$jobs" -ge 1 ] || jobs=1
+    [ "$jobs" -le "$cores" ] || jobs="$cores"
+    echo "$jobs"
+}
+BUILD_JOBS="$(build_jobs)"
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$BUILD_JOBS}" MAKEFLAGS="${MAKEFLAGS:--j$BUILD_JOBS}"
+
 llama_without_amx() {
     local venv="$1" py="$1/bin/python" version
     [ "$(uname -m)" = x86_64 ] || return 0
@@ -292,20 +316,32 @@ jetson_gpu_builds() {
     else
         warn "no CUDA compiler (nvcc) found: keeping the CPU build of llama-cpp-python (install JetPack's cuda-toolkit for the GPU)"
     fi
-    # onnxruntime-gpu: NVIDIA publishes the JetPack builds on its own index; pass it as
-    # PIP_EXTRA_INDEX_URL (see docs/service.md). Both packages provide the module `onnxruntime`, so
-    # the CPU one goes first; if the GPU one does not offer CUDA, the CPU one comes back.
-    if pip_install "$venv" onnxruntime-gpu; then
-        "$py" -m pip uninstall -y -q onnxruntime >/dev/null 2>&1 || true
-        pip_install "$venv" --force-reinstall --no-deps onnxruntime-gpu || true
-        if ! "$py" -c 'import onnxruntime as o, sys; sys.exit(0 if "CUDAExecutionProvider" in o.get_available_providers() else 1)' 2>/dev/null; then
-            warn "onnxruntime-gpu offers no CUDA here: back to the CPU onnxruntime"
-            "$py" -m pip uninstall -y -q onnxruntime-gpu >/dev/null 2>&1 || true
-            pip_install "$venv" --force-reinstall --no-deps onnxruntime
+    # onnxruntime stays the CPU build: PyPI's onnxruntime-gpu for aarch64 is built for CUDA 13 servers,
+    # not JetPack's CUDA 12, and the models it runs (VAD, turn model, voice) are small enough for the CPU.
+    say "Jetson: llama.cpp uses the GPU when built with CUDA; the VAD, turn model, wake word, STT and voice run on the CPU"
+}
+
+# A second run with the same inputs installs nothing: no pip (so no network, no build). The stamp
+# is a hash of what the environment was built from; editable installs need only the build inputs.
+STAMP_NAME=.edge-agent-install-stamp
+
+install_stamp() {
+    local venv="$1" editable="$2"
+    {
+        echo "dev=$DEV jetson=$JETSON editable=$editable python=$("$venv/bin/python" -c 'import sys; print(sys.version)' 2>/dev/null)"
+        if [ "$editable" = 1 ]; then
+            cat "$SRC/pyproject.toml" "$SRC/setup.py" "$SRC/edge_agent/audio/_ringbuf.c" || true
+        else
+            (cd "$SRC" && find pyproject.toml setup.py edge_agent -type f ! -path '*/__pycache__/*' ! -name '*.so' ! -name '*.pyc' |
+                LC_ALL=C sort | xargs sha256sum) || true
         fi
-    else
-        warn "onnxruntime-gpu is not available for this system: keeping the CPU onnxruntime"
-    fi
+    } 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
+up_to_date() {
+    local venv="$1" editable="$2"
+    [ -f "$venv/$STAMP_NAME" ] && [ "$(cat "$venv/$STAMP_NAME")" = "$(install_stamp "$venv" "$editable")" ] &&
+        "$venv/bin/python" -c 'import edge_agent.audio._ringbuf, llama_cpp' 2>/dev/null
 }
 
 pull_models() {
@@ -344,11 +380,17 @@ user_install() {
             spec="${SRC}[dev]"
             what="editable, with the development tools"
         fi
-        say "installing edge-agent into $venv ($what)"
-        pip_install "$venv" --upgrade pip setuptools wheel
-        pip_install "$venv" -e "$spec"
-        llama_without_amx "$venv"
-        jetson_gpu_builds "$venv"
+        if up_to_date "$venv" 1; then
+            say "edge-agent in $venv is up to date: nothing to install (delete $venv/$STAMP_NAME to force)"
+        else
+            say "installing edge-agent into $venv ($what)"
+            rm -f "$venv/$STAMP_NAME"
+            pip_install "$venv" --upgrade pip setuptools wheel
+            pip_install "$venv" -e "$spec"
+            llama_without_amx "$venv"
+            jetson_gpu_builds "$venv"
+            install_stamp "$venv" 1 >"$venv/$STAMP_NAME"
+        fi
     fi
     local models_dir
     models_dir="${EDGE_AGENT_PATHS__MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-agent/models}"
@@ -499,11 +541,17 @@ system_install() {
 
     make_venv "$OPT_DIR"
     if [ "$SKIP_PIP" = 0 ]; then
-        say "installing edge-agent into $OPT_DIR"
-        pip_install "$OPT_DIR" --upgrade pip setuptools wheel
-        pip_install "$OPT_DIR" --upgrade "$SRC"
-        llama_without_amx "$OPT_DIR"
-        jetson_gpu_builds "$OPT_DIR"
+        if up_to_date "$OPT_DIR" 0; then
+            say "edge-agent in $OPT_DIR is up to date: nothing to install (delete $OPT_DIR/$STAMP_NAME to force)"
+        else
+            say "installing edge-agent into $OPT_DIR"
+            rm -f "$OPT_DIR/$STAMP_NAME"
+            pip_install "$OPT_DIR" --upgrade pip setuptools wheel
+            pip_install "$OPT_DIR" --upgrade "$SRC"
+            llama_without_amx "$OPT_DIR"
+            jetson_gpu_builds "$OPT_DIR"
+            install_stamp "$OPT_DIR" 0 >"$OPT_DIR/$STAMP_NAME"
+        fi
     else
         say "note: --skip-pip: nothing installed into $OPT_DIR"
     fi
