@@ -49,7 +49,7 @@ Options:
   --models-from DIR  seed the models from DIR (e.g. ~/.cache/edge-agent/models) before pulling
   --no-models        do not fetch the models (edge-agent models pull does it later)
   --no-apt           do not check or install Debian packages
-  --python PY        the Python to build the virtual environment with (default: python3, >= 3.11)
+  --python PY        the Python to build the virtual environment with (default: python3, >= 3.10)
   --root DIR         install under DIR instead of / (packaging and tests; implies --no-apt,
                      skips creating the service user)
   --no-systemctl     do not run systemctl (no daemon-reload, enable or start)
@@ -152,8 +152,8 @@ check_platform() {
 
 check_python() {
     command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found. Fix: sudo apt-get install python3 python3-venv"
-    if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
-        die "edge-agent needs Python >= 3.11, $PYTHON is $("$PYTHON" -c 'import platform; print(platform.python_version())'). Fix: use Debian 12 / bookworm, or --python /path/to/python3.11"
+    if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)'; then
+        die "edge-agent needs Python >= 3.10, $PYTHON is $("$PYTHON" -c 'import platform; print(platform.python_version())'). Fix: use Debian 12 / bookworm or Ubuntu 22.04, or --python /path/to/python3.10"
     fi
     "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null ||
         die "$PYTHON cannot create virtual environments. Fix: sudo apt-get install python3-venv"
@@ -239,7 +239,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 make_venv() {
     local venv="$1"
-    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
         say "virtual environment $venv exists: upgrading in place"
     else
         say "creating virtual environment $venv"

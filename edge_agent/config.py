@@ -15,8 +15,8 @@ from __future__ import annotations
 import copy
 import os
 import socket
-import tomllib
-from enum import StrEnum
+from edge_agent.compat import tomllib
+from edge_agent.compat import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from enum import StrEnum
+from edge_agent.compat import StrEnum
 from typing import Any, ClassVar
 
 

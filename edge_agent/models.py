@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
+from edge_agent.compat import tomllib
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field

@@ -129,7 +129,7 @@ def test_old_python_is_refused_with_a_fix(tmp_path: Path) -> None:
     py = _fake_bin(tmp_path, "python3.9", 'case "$*" in *platform*) echo 3.9.2;; *) exit 1;; esac') / "python3.9"
     r = run("--root", str(tmp_path / "root"), "--no-systemctl", "--python", str(py))
     assert r.returncode == 1
-    assert "needs Python >= 3.11" in r.stderr and "3.9.2" in r.stderr and "Fix:" in r.stderr
+    assert "needs Python >= 3.10" in r.stderr and "3.9.2" in r.stderr and "Fix:" in r.stderr
 
 
 def test_missing_apt_package_prints_the_command(tmp_path: Path) -> None:

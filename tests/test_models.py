@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
-import tomllib
+from edge_agent.compat import tomllib
 import zipfile
 from collections.abc import Iterator
 from functools import partial

@@ -244,7 +244,7 @@ def _stall_time(stderr: str) -> float:
     for line in stderr.splitlines():
         if "stalling the listener thread" in line:
             stamp = line.split(" ", 1)[0].rstrip("Z")
-            return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.UTC).timestamp()
+            return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc).timestamp()
     raise AssertionError(f"the stall hook never fired: {stderr}")
 
 

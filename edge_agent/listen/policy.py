@@ -43,7 +43,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
+from edge_agent.compat import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np

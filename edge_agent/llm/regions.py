@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+from edge_agent.compat import StrEnum, timeout
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edge_agent.config import CloudConfig, CloudRegion
@@ -224,7 +224,7 @@ class RegionMonitor:
         if self.first_round.is_set() or self._task is None:
             return
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
+            async with timeout(timeout_s):
                 await self.first_round.wait()
 
     async def stop(self) -> None:

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from edge_agent.compat import timeout_at
 from edge_agent.config import LlmConfig, LlmPolicy
 from edge_agent.errors import EdgeAgentError, LlmError
 from edge_agent.events import Event, LlmFirstToken, LlmRoute
@@ -242,7 +243,7 @@ class LlmRouter:
                 hedges = [(t, a) for a in attempts if (t := hedge_at(a)) is not None]
                 wake = min([give_up_at, *([miss_at] if miss_at is not None else []), *(t for t, _ in hedges)])
                 try:
-                    async with asyncio.timeout_at(wake):
+                    async with timeout_at(wake):
                         att, item = await queue.get()
                 except TimeoutError:
                     now = loop.time()
@@ -292,7 +293,7 @@ class LlmRouter:
             yield first
             while True:
                 try:
-                    async with asyncio.timeout_at(give_up_at):
+                    async with timeout_at(give_up_at):
                         att, item = await queue.get()
                 except TimeoutError:
                     log.warning("%s took longer than %g s in total", cand.label, self.cfg.total_timeout_s)

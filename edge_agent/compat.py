@@ -1,0 +1,32 @@
+"""What Python 3.11 added that the agent uses, for Python 3.10 (Ubuntu 22.04, JetPack 6).
+
+One place, so the rest of the code imports these names from here and reads as 3.11 code."""
+
+from __future__ import annotations
+
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+    from asyncio import timeout, timeout_at
+    from enum import StrEnum
+else:  # pragma: no cover - exercised by the Python 3.10 run of the unit tests
+    from enum import Enum
+
+    import tomli as tomllib
+    from async_timeout import timeout, timeout_at
+
+    class StrEnum(str, Enum):
+        """An Enum whose members are strings and format as their value, as 3.11's ``enum.StrEnum``."""
+
+        def __str__(self) -> str:
+            return str(self.value)
+
+        def __format__(self, spec: str) -> str:
+            return format(str(self.value), spec)
+
+        @staticmethod
+        def _generate_next_value_(name: str, start: int, count: int, last_values: list[str]) -> str:
+            return name.lower()
+
+__all__ = ["StrEnum", "timeout", "timeout_at", "tomllib"]
