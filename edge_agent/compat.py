@@ -7,9 +7,10 @@ from __future__ import annotations
 import sys
 
 if sys.version_info >= (3, 11):
-    import tomllib
     from asyncio import timeout, timeout_at
     from enum import StrEnum
+
+    import tomllib
 else:  # pragma: no cover - exercised by the Python 3.10 run of the unit tests
     from enum import Enum
 

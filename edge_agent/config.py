@@ -15,8 +15,6 @@ from __future__ import annotations
 import copy
 import os
 import socket
-from edge_agent.compat import tomllib
-from edge_agent.compat import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +26,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from edge_agent.compat import StrEnum, tomllib
 from edge_agent.errors import ConfigError
 
 SYSTEM_CONFIG = Path("/etc/edge-agent/config.toml")

@@ -14,8 +14,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from edge_agent.compat import StrEnum
 from typing import Any, ClassVar
+
+from edge_agent.compat import StrEnum
 
 
 class EventType(StrEnum):

@@ -18,13 +18,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from edge_agent.compat import tomllib
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from edge_agent.compat import tomllib
 from edge_agent.errors import ModelError, NetworkError
 
 PACKAGED_MANIFEST = Path(__file__).parent / "data" / "manifest.toml"

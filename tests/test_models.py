@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import threading
-from edge_agent.compat import tomllib
 import zipfile
 from collections.abc import Iterator
 from functools import partial
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.compat import tomllib
 from edge_agent.errors import ModelError, NetworkError
 from edge_agent.models import PACKAGED_MANIFEST, PIN_FILE, Manifest, ModelFile, ModelManager, ModelSpec
 

@@ -43,11 +43,11 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from edge_agent.compat import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge_agent.compat import StrEnum
 from edge_agent.config import TurnConfig, VadConfig
 from edge_agent.events import BargeIn, Event, SpeechEnd, SpeechStart, TurnEnd
 

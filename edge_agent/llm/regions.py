@@ -13,9 +13,9 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from edge_agent.compat import StrEnum, timeout
 from typing import TYPE_CHECKING, Any, Protocol
 
+from edge_agent.compat import StrEnum, timeout
 from edge_agent.config import CloudConfig, CloudRegion
 from edge_agent.errors import LlmError
 from edge_agent.llm.base import Delta, Message
