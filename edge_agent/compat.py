@@ -12,10 +12,30 @@ if sys.version_info >= (3, 11):
 
     import tomllib
 else:  # pragma: no cover - exercised by the Python 3.10 run of the unit tests
+    import asyncio
+    import contextlib
+    from collections.abc import AsyncIterator
     from enum import Enum
 
+    import async_timeout
     import tomli as tomllib
-    from async_timeout import timeout, timeout_at
+
+    # 3.11's asyncio.timeout raises the builtin TimeoutError, which 3.10's asyncio.TimeoutError is not.
+    @contextlib.asynccontextmanager
+    async def timeout(delay: float | None) -> AsyncIterator[None]:
+        try:
+            async with async_timeout.timeout(delay):
+                yield
+        except asyncio.TimeoutError as exc:
+            raise TimeoutError from exc
+
+    @contextlib.asynccontextmanager
+    async def timeout_at(when: float | None) -> AsyncIterator[None]:
+        try:
+            async with async_timeout.timeout_at(when):
+                yield
+        except asyncio.TimeoutError as exc:
+            raise TimeoutError from exc
 
     class StrEnum(str, Enum):
         """An Enum whose members are strings and format as their value, as 3.11's ``enum.StrEnum``."""

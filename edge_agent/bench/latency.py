@@ -155,11 +155,11 @@ async def measure_turns(settings: Any, utterances: list[Any], full_replies: bool
                     await asyncio.wait_for(audio_out.wait(), timeout=utt.duration + 15)
                     await asyncio.sleep(0.3)
                     conv.cancel()
-                except TimeoutError:
+                except asyncio.TimeoutError:  # what wait_for raises on 3.10
                     pass
             try:
                 await asyncio.wait_for(turn_done.wait(), timeout=utt.duration + 20)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 log(f"  turn {i + 1}: no reply")
             turn = events[first:]
             done = next((e for e in turn if isinstance(e, TurnDone)), None)
