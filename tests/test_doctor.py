@@ -223,3 +223,26 @@ def test_full_hashes_the_models(tmp_path: Path, alsa_home: Path) -> None:
     assert spec.name not in fast.data["problems"]  # the size is right
     full = check_models(settings, full=True)[0]
     assert spec.name in full.data["problems"] and "sha256" in full.data["problems"][spec.name]
+
+
+def test_board_is_named_and_the_default_models_fit_or_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+
+    from edge_agent.commands import doctor
+    from edge_agent.config import Settings
+
+    (tmp_path / "proc/device-tree").mkdir(parents=True)
+    (tmp_path / "proc/device-tree/model").write_bytes(b"Raspberry Pi 4 Model B Rev 1.5\0")
+    assert doctor.read_board_model(tmp_path) == "Raspberry Pi 4 Model B Rev 1.5"
+
+    class Memory:
+        def __init__(self, mb: int) -> None:
+            self.total = mb * 2**20
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Memory(1024))
+    [small] = doctor.check_board(Settings(), root=tmp_path)
+    assert small.status == "warn" and "Raspberry Pi 4" in small.detail and not small.data["fits"]
+    assert small.fix and "2 GB" in small.fix
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Memory(4096))
+    [big] = doctor.check_board(Settings(), root=tmp_path)
+    assert big.status == "ok" and big.data["fits"] and big.data["memory_mb"] == 4096

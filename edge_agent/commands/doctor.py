@@ -1,6 +1,6 @@
 """``edge-agent doctor``: is this machine ready to run the agent? One line per check, one fix per problem.
 
-Checks: the config, audio devices (and whether the configured ones exist), models (present with the
+Checks: the config, the board (its model and memory, and whether the default models fit), audio devices (and whether the configured ones exist), models (present with the
 right sizes; ``--full`` hashes them), the MQTT broker (a TCP connect), the cloud regions (a probe each,
 with its round-trip time), CPU, memory, temperature, and the systemd unit. Exit status 1 when any
 check failed; warnings alone exit 0. ``--json`` prints one object for scripts and kiosk dashboards.
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 Status = Literal["ok", "warn", "fail", "skip"]
 
 MIN_FREE_MEMORY_MB = 400
+# The agent's peak resident memory with the default models (`edge-agent bench latency` reports it),
+# and what the OS and the desktop-less system around it take on a board.
+DEFAULT_MODELS_PEAK_RSS_MB = 760
+SYSTEM_RESERVE_MB = 300
 HOT_CELSIUS = 80.0  # a Raspberry Pi starts throttling at 80-85 °C
 BROKER_TIMEOUT_S = 2.0
 
@@ -90,7 +94,7 @@ def run_checks(config: str | None = None, full: bool = False) -> list[Check]:
                             fix="correct the setting named above; `edge-agent config check` shows every problem"))
         settings = Settings()
     probes: list[tuple[str, Callable[[Settings], list[Check]]]] = [
-        ("audio", check_audio), ("models", lambda s: check_models(s, full)), ("mqtt broker", check_broker),
+        ("board", check_board), ("audio", check_audio), ("models", lambda s: check_models(s, full)), ("mqtt broker", check_broker),
         ("cloud", check_cloud), ("cpu", check_cpu), ("memory", check_memory),
         ("temperature", check_temperature), ("service", check_service),
     ]
@@ -229,6 +233,35 @@ def check_cloud(settings: Settings) -> list[Check]:
 
 
 # --- the machine ---------------------------------------------------------------------------------
+
+
+def read_board_model(root: Path = Path("/")) -> str | None:
+    """The board's name: the device tree's model on a Raspberry Pi or a Jetson, else the DMI product name."""
+    for rel in ("proc/device-tree/model", "sys/firmware/devicetree/base/model", "sys/class/dmi/id/product_name"):
+        with contextlib.suppress(OSError):
+            text = (root / rel).read_bytes().rstrip(b"\0\n").decode("utf-8", "replace").strip()
+            if text:
+                return text
+    return None
+
+
+def check_board(settings: Settings, root: Path = Path("/")) -> list[Check]:
+    """Which board this is, its memory, and whether the default models fit in it."""
+    import platform
+
+    import psutil
+
+    total_mb = psutil.virtual_memory().total / 2**20
+    model = read_board_model(root) or "unknown board"
+    need_mb = DEFAULT_MODELS_PEAK_RSS_MB + SYSTEM_RESERVE_MB
+    data = {"model": model, "machine": platform.machine(), "memory_mb": round(total_mb),
+            "default_models_peak_rss_mb": DEFAULT_MODELS_PEAK_RSS_MB, "fits": total_mb >= need_mb}
+    detail = (f"{model} ({platform.machine()}), {total_mb:.0f} MB; the default models peak at "
+              f"{DEFAULT_MODELS_PEAK_RSS_MB} MB")
+    if total_mb < need_mb:
+        return [Check("board", "warn", detail + f": less than the {need_mb} MB they need with the system",
+                      fix="use a board with 2 GB or more, or smaller models (stt.model, llm.local.model)", data=data)]
+    return [Check("board", "ok", detail + ": they fit", data=data)]
 
 
 def check_cpu(settings: Settings) -> list[Check]:
