@@ -88,19 +88,21 @@ class WakeConfig(Section):
     verify: Literal["none", "stt", "engine"] = "stt"
     """Second stage on each first-stage detection: ``stt`` transcribes the buffered wake audio with
     Whisper tiny.en (the keyword as its prompt) and needs the keyword's spelling; ``engine`` asks the other
-    local engine. Not used with Porcupine. Default ``stt``: recall 0.96 against 0.63 alone (README, Wake word)."""
+    local engine. Not used with Porcupine. ``stt`` lets the first stage run at a far lower threshold, so
+    unusual voices are heard, while the check keeps false accepts out (docs/design/wake-word.md)."""
     verify_threshold: float | None = Field(None, gt=0.0, lt=1.0)
     """First-stage threshold used when ``verify`` is on (lower, so the second stage sees more); None = default."""
     classifier_threshold: float = Field(0.5, ge=0.0, lt=1.0)
     """With ``verify = stt``: the trained keyword classifier (built-in ``okay_nabu``) must score the
     keyword's audio at least this; it rejects near misses Whisper spells as the keyword ("okay,
-    bamboo"). 0 = the spelling alone decides. README, Wake word."""
+    bamboo"). 0 = the spelling alone decides (docs/design/wake-word.md)."""
     stt_views: int = Field(3, ge=1, le=3)
     """With ``verify = stt``: how many placements of the buffer Whisper looks at; two must pass. A
     candidate that passes the first look is looked at again with the buffer 0.3 s later and (with 3), if
-    that fails, with its first 0.25 s cut. 1 = one look decides. The second look runs on another core
-    alongside the first: the listener waits 1.2x as long at a wake, and every candidate costs two looks of
-    CPU (about 60 an hour of ordinary speech). 3 rejects "okay now", which one look accepts. README, Wake word."""
+    that fails, with its first 0.25 s cut. 1 = one look decides. Whisper's transcript of a short clip
+    changes with where the clip starts, so a near miss that one look lets through rarely passes two. The
+    second look runs on another core alongside the first: the wait at a wake grows a little, and every
+    candidate costs two looks of CPU (docs/design/wake-word.md)."""
     porcupine_access_key: SecretStr | None = None
     """Picovoice AccessKey (a secret: environment or credentials file ``wake__porcupine_access_key``)."""
     porcupine_sensitivity: float = Field(0.5, ge=0.0, le=1.0)
@@ -128,7 +130,7 @@ class TurnConfig(Section):
     enabled: bool = True
     threshold: float = Field(0.6, gt=0.0, lt=1.0)
     """Probability (the turn model's, blended with the semantic hint) at or above which the turn is
-    complete (tuned with the hint on by ``bench listen``; 0.7 with two votes for the model alone)."""
+    complete; with the hint off (``semantic_wait_ms = 0``) use 0.7 and two votes (docs/design/end-of-turn.md)."""
     first_check_ms: int = Field(160, ge=0, le=5000)
     """Silence (as the VAD sees it, ~100 ms after the last word) before the turn model is first asked."""
     recheck_ms: int = Field(64, ge=10, le=5000)
@@ -167,9 +169,8 @@ class SttConfig(Section):
     speculative: bool = True
     """Decode as soon as silence starts; throw the result away if the user goes on."""
     min_encoder_s: float = Field(15.0, ge=1.0, le=30.0)
-    """Whisper: shortest window the encoder sees (stock Whisper pads to 30 s). 15 s measured as
-    accurate as 30 s on generated commands at well under half the cost; 10 s is faster still but
-    lost a word on one voice; 5 s and below lose many (``tools/stt_timings.py``)."""
+    """Whisper: shortest window the encoder sees (stock Whisper pads to 30 s). Shorter is cheaper; below
+    15 s tiny.en starts to lose words (docs/design/stt-encoder-window.md, ``tools/stt_timings.py``)."""
 
 
 class CloudRegion(Section):
@@ -211,8 +212,8 @@ class LocalLlmConfig(Section):
     """Context window in tokens (system prompt + ``history_tokens`` + the reply fit in 1024; the
     KV cache costs ~23 KB per token for SmolLM2-135M)."""
     threads: int = Field(1, ge=1, le=64)
-    """llama.cpp threads. 1 on a 2-core board: its threads spin-wait on each other, and with the
-    listener, STT and TTS also busy, 2 threads measured 2-8x slower prompt evaluation than 1."""
+    """llama.cpp threads. 1 on a 2-core board: its threads spin-wait on each other, and the listener,
+    STT and TTS need the other core (docs/design/engine-threads.md)."""
     max_tokens: int = Field(96, ge=1)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
     history_tokens: int = Field(768, ge=0)

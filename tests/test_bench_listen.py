@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_agent.bench.listen import FRAME, RATE, Recorded, TurnCache, score_turns
+from edge_agent.audio import SAMPLE_RATE
+from edge_agent.bench.listen import FRAME, Recorded, TurnCache, score_turns
 from edge_agent.listen.policy import PolicyConfig
 from edge_agent.testaudio import Segment, Utterance
 
-F = FRAME / RATE
+F = FRAME / SAMPLE_RATE
 
 
 class Always:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.audio import SAMPLE_RATE
 from edge_agent.audio.files import PacedInput
 
 TARGETS = {"voice_to_voice_p50_ms": 800, "voice_to_voice_p95_ms": 1200, "cold_start_s": 5.0, "peak_rss_mb": 800}
@@ -75,7 +76,7 @@ class ScriptedInput(PacedInput):
                 with self._lock:
                     if self._queue:
                         current, pos = self._queue.pop(0), 0
-                        self.spoken_at.append(self.written / 16000)
+                        self.spoken_at.append(self.written / SAMPLE_RATE)
             if current is None:
                 yield silence
                 continue
@@ -266,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
 
             log(f"cold start: {args.cold_starts} fresh `edge-agent run` processes...")
             question = tmp_dir / "question.wav"
-            write_wav(question, demo_conversation().samples, 16000)
+            write_wav(question, demo_conversation().samples, SAMPLE_RATE)
             out.update(measure_cold_start(args.cold_starts, question, tmp_dir))
         if not args.no_llm_probe:
             out["llm_first_token_ms"] = llm_first_token_probe(settings)

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edge_agent.audio import SAMPLE_RATE
+
 if TYPE_CHECKING:
     from edge_agent.config import Settings
     from edge_agent.listen.policy import PolicyConfig
@@ -33,12 +35,12 @@ if TYPE_CHECKING:
     from edge_agent.models import ModelManager
     from edge_agent.testaudio import Utterance
 
-RATE = 16000
 FRAME = 512
 LATENCY_TARGET_S = 0.7
 HINT_POLICY: dict[str, Any] = {"semantic_wait_ms": 500, "turn_threshold": 0.6, "early_threshold": 0.6,
                                "confirm_votes": 1, "semantic_weight": 0.7, "recheck_ms": 64}
-"""The policy that did best with the LM hint arriving after the STT + LM time (see the report)."""
+"""The hinted policy (the ``[turn]`` defaults), used to score the LM hint when the configured policy has
+it off (``turn.semantic_wait_ms = 0``)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -94,13 +96,13 @@ def vad_compare(models: ModelManager, sets: Sequence[np.ndarray], threshold: flo
 
 def turn_ms(turn: TurnDetector, audio: np.ndarray, runs: int) -> dict[str, Any]:
     """Wall and CPU milliseconds per Smart Turn call (features + inference) on 2-7 s of audio."""
-    turn.predict(audio[: RATE * 4])  # warm-up
+    turn.predict(audio[: SAMPLE_RATE * 4])  # warm-up
     wall, cpu = [], []
     for _ in range(runs):
         calls = 10
         t0, c0 = time.perf_counter(), time.process_time()
         for k in range(calls):
-            turn.predict(audio[: RATE * (2 + k % 6)])
+            turn.predict(audio[: SAMPLE_RATE * (2 + k % 6)])
         wall.append((time.perf_counter() - t0) / calls * 1e3)
         cpu.append((time.process_time() - c0) / calls * 1e3)
     return {"ms_per_call": round(statistics.median(wall), 1), "cpu_ms_per_call": round(statistics.median(cpu), 1),
@@ -115,14 +117,14 @@ def idle_cost(settings: Settings, models: ModelManager, seconds: float, runs: in
     from edge_agent.listen.wake import build_wake_detector
 
     rng = np.random.default_rng(7)
-    n = int(seconds * RATE)
+    n = int(seconds * SAMPLE_RATE)
     part = n // 3
     audio = np.concatenate([
         np.clip(np.round(testaudio.noise(kind, part, rng) * 600.0), -32768, 32767).astype(np.int16)
         for kind in ("white", "pink", "babble")])
     vad = load_vad(settings, models)
     wake = build_wake_detector(settings, models)
-    out: dict[str, Any] = {"audio_s": round(len(audio) / RATE, 1), "wake_engine": str(settings.wake.engine)}
+    out: dict[str, Any] = {"audio_s": round(len(audio) / SAMPLE_RATE, 1), "wake_engine": str(settings.wake.engine)}
     try:
         for label, vad_on in (("wake_only", False), ("wake_and_vad", True)):
             fractions = []
@@ -133,10 +135,10 @@ def idle_cost(settings: Settings, models: ModelManager, seconds: float, runs: in
                 t0 = time.process_time()
                 for i in range(0, len(audio) - HOP + 1, HOP):
                     core.process_hop(audio[i:i + HOP])
-                fractions.append((time.process_time() - t0) / (len(audio) / RATE))
+                fractions.append((time.process_time() - t0) / (len(audio) / SAMPLE_RATE))
             out[f"{label}_cpu_fraction"] = round(statistics.median(fractions), 5)
             out[f"{label}_runs"] = [round(f, 5) for f in fractions]
-        total, producer = paced_idle(vad, wake, audio[: RATE * 10])
+        total, producer = paced_idle(vad, wake, audio[: SAMPLE_RATE * 10])
         out["paced_thread_wake_only_cpu_fraction"] = round(total - producer, 5)
         out["paced_fake_mic_cpu_fraction"] = round(producer, 5)
     finally:
@@ -153,8 +155,8 @@ def paced_idle(vad: Any, wake: Any, audio: np.ndarray) -> tuple[float, float]:
     from edge_agent.audio.ringbuf import RingBuffer
     from edge_agent.listen.listener import Listener, ListenerCore
 
-    chunk = RATE // 100
-    seconds = len(audio) / RATE
+    chunk = SAMPLE_RATE // 100
+    seconds = len(audio) / SAMPLE_RATE
 
     def produce(ring: RingBuffer) -> None:
         start = time.monotonic()
@@ -167,7 +169,7 @@ def paced_idle(vad: Any, wake: Any, audio: np.ndarray) -> tuple[float, float]:
     c0 = time.process_time()
     produce(RingBuffer(len(audio) + chunk))
     alone = (time.process_time() - c0) / seconds
-    ring = RingBuffer(RATE * 2)
+    ring = RingBuffer(SAMPLE_RATE * 2)
     listener = Listener(ListenerCore(vad, None, wake, lambda e: None), ring)
     c0 = time.process_time()
     listener.start()
@@ -253,11 +255,11 @@ def replay(rec: Recorded, idx: int, cfg: PolicyConfig, cache: TurnCache, pre_rol
 
     def turn_start() -> int:
         s = policy.speech_start_t if policy.speech_start_t is not None else 0.0
-        return max(0, int((s - pre_roll_s) * RATE))
+        return max(0, int((s - pre_roll_s) * SAMPLE_RATE))
 
     def turn_probability() -> float:
         end = state["frame"] * FRAME
-        return cache.get(idx, rec.utt.samples, end, max(turn_start(), end - int(context_s * RATE)))
+        return cache.get(idx, rec.utt.samples, end, max(turn_start(), end - int(context_s * SAMPLE_RATE)))
 
     def semantic() -> float | None:
         return state["hint"] if policy.t >= state["hint_at"] - 1e-9 else None
@@ -267,7 +269,7 @@ def replay(rec: Recorded, idx: int, cfg: PolicyConfig, cache: TurnCache, pre_rol
     events: list[Any] = []
     for i, p in enumerate(rec.probs):
         state["frame"] = i + 1
-        new = policy.process(FRAME / RATE, float(p), None if rec.levels is None else float(rec.levels[i]))
+        new = policy.process(FRAME / SAMPLE_RATE, float(p), None if rec.levels is None else float(rec.levels[i]))
         for e in new:
             if hints is not None and e.type == "speech_end":
                 state["hint"] = hints.hint(idx, rec.utt.samples, turn_start(), state["frame"] * FRAME)
@@ -347,7 +349,7 @@ def run(args: argparse.Namespace) -> int:
     log("generating the test set (cached after the first run)...")
     pauses_u, completes_u = testaudio.pause_sentences(args.turn_clips), testaudio.complete_sentences(args.turn_clips)
     rng = np.random.default_rng(11)
-    noise_only = [np.clip(np.round(testaudio.noise(k, RATE * 10, rng) * a), -32768, 32767).astype(np.int16)
+    noise_only = [np.clip(np.round(testaudio.noise(k, SAMPLE_RATE * 10, rng) * a), -32768, 32767).astype(np.int16)
                   for k in ("white", "pink", "babble") for a in (100.0, 1000.0)]
     result: dict[str, Any] = {"runs": runs}
 

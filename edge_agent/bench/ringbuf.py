@@ -23,9 +23,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-RATE = 16000
+from edge_agent.audio import SAMPLE_RATE
+
 FRAME = 320  # 20 ms at 16 kHz
-CAPACITY = 30 * RATE  # the listener's ring: audio.ring_seconds defaults to 30
+CAPACITY = 30 * SAMPLE_RATE  # the listener's ring: audio.ring_seconds defaults to 30
 
 
 class Ring(Protocol):
@@ -169,7 +170,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description="The C ring buffer against a straightforward pure-Python/numpy ring buffer, "
                                    "moving 20 ms frames from a producer thread to a consumer thread. Target: ratio >= 10.")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--samples", type=int, default=RATE * 600,
+    p.add_argument("--samples", type=int, default=SAMPLE_RATE * 600,
                    help="samples moved per pass (default 9,600,000 = 10 minutes of 16 kHz audio)")
     p.add_argument("--seconds", type=float, default=1.0,
                    help="keep alternating passes until each ring ran at least this long (default 1)")

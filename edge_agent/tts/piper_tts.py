@@ -1,7 +1,8 @@
 """Piper text-to-speech with one onnxruntime intra-op thread.
 
-One thread measured a real-time factor of 0.12 against 0.19 with onnxruntime's default on the
-2-core development machine (figures from the conversation-core issue), so ``threads=1`` is the default."""
+One thread is the default: onnxruntime's own default spreads one synthesis over every core, where the
+listener and the other engines need them, and is slower for it on a small board
+(docs/design/engine-threads.md)."""
 
 from __future__ import annotations
 
