@@ -146,23 +146,47 @@ def test_cpu_model_from_cpuinfo() -> None:
         "Raspberry Pi 4 Model B Rev 1.4 (")
 
 
-def test_main_renders_saved_json_into_the_document(tmp_path: Path) -> None:
-    doc = tmp_path / "benchmarks.md"
-    original = (REPO / "docs" / "benchmarks.md").read_text(encoding="utf-8")
-    doc.write_text(original, encoding="utf-8")
-    assert br.main(["mqtt", "cloud", "--doc", str(doc), "--from-json", str(SAMPLES)]) == 0
+def copies(tmp_path: Path) -> tuple[Path, Path]:
+    """The document and the README, copied where the tool may rewrite them."""
+    doc, readme = tmp_path / "benchmarks.md", tmp_path / "README.md"
+    doc.write_text((REPO / "docs" / "benchmarks.md").read_text(encoding="utf-8"), encoding="utf-8")
+    readme.write_text((REPO / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    return doc, readme
+
+
+def test_main_renders_saved_json_into_the_document_and_the_readme(tmp_path: Path) -> None:
+    doc, readme = copies(tmp_path)
+    original = doc.read_text(encoding="utf-8")
+    assert br.main(["mqtt", "cloud", "--doc", str(doc), "--readme", str(readme), "--from-json", str(SAMPLES)]) == 0
     text = doc.read_text(encoding="utf-8")
     assert text.count("_Measured ") == original.count("_Measured ") + 2
     assert "| QoS 1 events lost over a 60 s broker outage | 0 of 556 (476 sent during the outage) | 0 |" in text
     start = original.index("<!-- bench:latency -->")
     assert original[start:] == text[text.index("<!-- bench:latency -->"):]  # the other tables are untouched
+    summary = rows(br.block(readme.read_text(encoding="utf-8"), "summary").splitlines())
+    assert summary["`bench mqtt`"] == ["crashes / unhandled errors in 10,000 malformed commands", "0 / 0", "0 / 0"]
 
 
 def test_main_keeps_a_failed_benchmarks_table(tmp_path: Path) -> None:
-    doc = tmp_path / "benchmarks.md"
-    doc.write_text((REPO / "docs" / "benchmarks.md").read_text(encoding="utf-8"), encoding="utf-8")
+    doc, readme = copies(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
     before = doc.read_text(encoding="utf-8")
-    assert br.main(["mqtt", "--doc", str(doc), "--from-json", str(empty)]) == 1
+    assert br.main(["mqtt", "--doc", str(doc), "--readme", str(readme), "--from-json", str(empty)]) == 1
     assert doc.read_text(encoding="utf-8") == before
+
+
+def test_the_readme_summary_is_what_the_document_says() -> None:
+    """Every row finds its figure, and the README's table is the one the tool would write now."""
+    doc = (REPO / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    table = br.summary_table(doc)
+    assert not [line for line in table if "| – |" in line]
+    assert br.block((REPO / "README.md").read_text(encoding="utf-8"), "summary") == "\n".join(table), \
+        "README.md's benchmark table is out of date: python tools/bench_report.py --summary-only"
+
+
+def test_summary_takes_each_figure_from_its_own_table() -> None:
+    doc = br.replace_block((REPO / "docs" / "benchmarks.md").read_text(encoding="utf-8"), "latency",
+                           br.section("latency", sample("latency"), STAMP))
+    table = [line for line in br.summary_table(doc) if "voice to voice p50" in line]
+    assert table == ["| `bench latency` | voice to voice p50 | 351 ms | ≤ 800 ms |"]

@@ -5,12 +5,14 @@
     python tools/bench_report.py ringbuf mqtt         # only these; the other tables stay as they are
     python tools/bench_report.py --save-json out/     # also keep each benchmark's raw JSON
     python tools/bench_report.py --from-json out/     # render saved JSON again, running nothing
+    python tools/bench_report.py --summary-only       # only rebuild README.md's table from docs/benchmarks.md
 
 Each benchmark runs in a fresh process with ``--json`` (``python -m edge_agent bench NAME --json``,
 ``python -m edge_agent.bench.wake_eval --json --compare``); its table replaces what sits between
 ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` in the document, with a line saying when, at which
-commit and on which machine (CPU model, cores, load average) it was measured. A benchmark that fails
-keeps its old table and the tool exits 1. Run it from the checkout whose code is to be measured, on a
+commit and on which machine (CPU model, cores, load average) it was measured. Then the README's
+benchmark table (between ``<!-- bench:summary -->`` markers) is rebuilt from those tables, one figure
+per row (:data:`SUMMARY`). A benchmark that fails keeps its old table and the tool exits 1. Run it from the checkout whose code is to be measured, on a
 machine with nothing else running: the figures are only as quiet as the machine."""
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
+README = ROOT / "README.md"
 
 Row = tuple[str, ...]
 """One table row, e.g. what, the figure, its target ("" when it has none)."""
@@ -290,20 +293,89 @@ BENCHES: dict[str, Bench] = {
 measures the configured detector among the others."""
 
 
+# --- the README's summary: one figure per row, taken from the document's tables ------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    bench: str
+    """Whose table in docs/benchmarks.md the figure comes from."""
+    label: str
+    row: str
+    """A regular expression matched against the first cell of that table's rows (the first match wins)."""
+    target: str
+    column: int = 1
+
+
+SUMMARY = (
+    Summary("ringbuf", "C ring buffer vs a Python ring, 20 ms frames", r"^C ring / Python ring", "≥ 10"),
+    Summary("listen", "idle CPU of the listener thread", r"^idle CPU, the real listener thread", "≤ 2%"),
+    Summary("listen", "int8 VAD agreement with fp32", r"^VAD int8 agreement", "≥ 99%"),
+    Summary("listen", "mid-sentence pauses cut", r"^end of turn, default.*: pauses cut", "≤ 10%"),
+    Summary("listen", "complete sentences ended ≤ 700 ms", r"^end of turn, default.*: complete sentences",
+            "≥ 90%"),
+    Summary("wake", "wake recall", r"the default", "≥ 0.95"),
+    Summary("wake", "false accepts per hour", r"the default", "≤ 1", column=2),
+    Summary("wake", "near phrases accepted (without the homophone)", r"the default",
+            "0 (the homophone apart)", column=3),
+    Summary("latency", "voice to voice p50", r"^voice to voice p50", "≤ 800 ms"),
+    Summary("latency", "voice to voice p95", r"^voice to voice p95", "≤ 1200 ms"),
+    Summary("latency", "cold start", r"^cold start", "≤ 5 s"),
+    Summary("latency", "peak RSS", r"^peak RSS", "≤ 800 MB"),
+    Summary("mqtt", "QoS 1 events lost in a 60 s broker outage", r"^QoS 1 events lost", "0"),
+    Summary("mqtt", "availability / state right after a reconnect", r"^availability / state", "≤ 1 s"),
+    Summary("mqtt", "crashes / unhandled errors in 10,000 malformed commands", r"^malformed commands",
+            "0 / 0"),
+    Summary("cloud", "nearest region chosen", r"^nearest region chosen", "100%"),
+    Summary("cloud", "failover: worst first token, 800 ms budget", r"^failover", "≤ 1000 ms"),
+)
+"""The README's benchmark table, row by row."""
+
+
+def _marked(text: str, name: str) -> re.Match[str]:
+    """Where the text between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` is (group 1)."""
+    m = re.search(rf"<!-- bench:{re.escape(name)} -->\n(.*?)\n<!-- /bench:{re.escape(name)} -->", text, re.DOTALL)
+    if m is None:
+        raise KeyError(f"no <!-- bench:{name} --> ... <!-- /bench:{name} --> markers")
+    return m
+
+
+def block(text: str, name: str) -> str:
+    return _marked(text, name).group(1)
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """``text`` with what lies between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` replaced."""
+    m = _marked(text, name)
+    return text[:m.start(1)] + body + text[m.end(1):]
+
+
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def summary_table(doc: str) -> list[str]:
+    """The README's table: each :data:`SUMMARY` row's figure as the document's tables have it now."""
+    rows: list[Row] = []
+    for s in SUMMARY:
+        figure = "–"
+        for line in block(doc, s.bench).splitlines():
+            if line.startswith("| ") and not line.startswith("|---"):
+                row = cells(line)
+                if re.search(s.row, row[0]) and len(row) > s.column:
+                    figure = row[s.column].replace("**", "") or "–"
+                    break
+        command = "wake_eval" if s.bench == "wake" else f"bench {s.bench}"
+        rows.append((f"`{command}`", s.label, figure, s.target))
+    return table(rows, header=("benchmark", "figure", "latest", "target"))
+
+
 # --- the document -------------------------------------------------------------------------------
 
 
 def section(name: str, result: dict[str, Any], stamp: Stamp) -> str:
     bench = BENCHES[name]
     return "\n".join([stamp.line(bench.command), "", *bench.render(result)])
-
-
-def replace_block(text: str, name: str, body: str) -> str:
-    """``text`` with what lies between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` replaced."""
-    pattern = re.compile(rf"(<!-- bench:{re.escape(name)} -->\n).*?(\n<!-- /bench:{re.escape(name)} -->)", re.DOTALL)
-    if not pattern.search(text):
-        raise KeyError(f"no <!-- bench:{name} --> ... <!-- /bench:{name} --> markers in the document")
-    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text, count=1)
 
 
 def parse_output(stdout: str) -> dict[str, Any]:
@@ -336,14 +408,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("benches", nargs="*", metavar="NAME",
                    help=f"benchmarks to run, of {', '.join(BENCHES)} (default: all)")
     p.add_argument("--doc", type=Path, default=DOC, help="the document to rewrite (default docs/benchmarks.md)")
+    p.add_argument("--readme", type=Path, default=README,
+                   help="whose <!-- bench:summary --> table to rebuild from the document (default README.md)")
     p.add_argument("--from-json", type=Path, metavar="DIR", help="render DIR/NAME.json instead of running")
     p.add_argument("--save-json", type=Path, metavar="DIR", help="also write each result to DIR/NAME.json")
+    p.add_argument("--summary-only", action="store_true",
+                   help="run nothing: only rebuild the README's table from the document as it is")
     p.add_argument("--timeout", type=float, default=None, help="seconds one benchmark may take (default: no limit)")
     args = p.parse_args(argv)
     unknown = [n for n in args.benches if n not in BENCHES]
     if unknown:
         p.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
-    names = args.benches or list(BENCHES)
+    names = [] if args.summary_only else args.benches or list(BENCHES)
     text = args.doc.read_text(encoding="utf-8")
     failed = []
     for name in names:
@@ -363,6 +439,12 @@ def main(argv: list[str] | None = None) -> int:
             args.save_json.mkdir(parents=True, exist_ok=True)
             (args.save_json / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         args.doc.write_text(text, encoding="utf-8")  # after each one: a later failure keeps what was measured
+    try:
+        readme = args.readme.read_text(encoding="utf-8")
+        args.readme.write_text(replace_block(readme, "summary", "\n".join(summary_table(text))), encoding="utf-8")
+    except (OSError, KeyError) as exc:
+        print(f"bench_report: the summary in {args.readme} is left as it was: {exc}", file=sys.stderr)
+        failed.append("summary")
     if failed:
         print(f"bench_report: failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
