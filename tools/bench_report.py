@@ -81,7 +81,7 @@ def git_commit(root: Path = ROOT) -> str:
 
 
 def current_stamp() -> Stamp:
-    return Stamp(when=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), commit=git_commit(),
+    return Stamp(when=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), commit=git_commit(),
                  cpu=cpu_model(), cores=os.cpu_count() or 1, load=os.getloadavg())
 
 
