@@ -17,8 +17,7 @@ CHITCHAT_PATTERNS = (
     r"(have|you have) a (nice|great|good|lovely|wonderful) (day|evening|weekend|time)( .*)?",
     r"(how are you|how're you|how are you doing|how's it going|how is it going|how do you feel|"
     r"how are things|what's up|whats up|are you (ok|okay|well|happy))( .*)?",
-    r"(who are you|what are you|what's your name|what is your name|who made you|are you (a )?(robot|human|"
-    r"real|a person))",
+    r"(who made you|are you (a )?(robot|human|real|a person))",
     r"(nice|pleased|good) to meet you( too)?",
     r"(you're|you are|that's|that is) (so |very |really )?(awesome|great|cool|funny|helpful|smart|nice|"
     r"kind|amazing|brilliant|lovely|wonderful|the best)",
@@ -32,6 +31,13 @@ CHITCHAT_PATTERNS = (
 _CHITCHAT = re.compile(r"^(?:(?:hi|hello|hey|oh|well|ok|okay) )?(?:" + "|".join(CHITCHAT_PATTERNS) + r")$")
 
 
+IDENTITY = re.compile(r"^(?:(?:hi|hello|hey|and|so|ok|okay) )?(who are you|what are you|what's your name|"
+                      r"what is your name|whats your name|what should i call you|do you have a name|"
+                      r"what are you called|tell me (about yourself|your name))$")
+"""Questions about the agent's own name: answered from ``llm.persona``, never by the model (which
+makes a name up)."""
+
+
 def normalise(text: str) -> str:
     text = text.lower().replace("’", "'")
     text = re.sub(r"[^a-z0-9' ]+", " ", text)
@@ -41,3 +47,7 @@ def normalise(text: str) -> str:
 def is_chitchat(text: str) -> bool:
     """True for small talk; False for anything that may need a fact."""
     return bool(_CHITCHAT.match(normalise(text)))
+
+
+def asks_identity(text: str) -> bool:
+    return bool(IDENTITY.match(normalise(text)))

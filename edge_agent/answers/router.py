@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.answers.answer import Answer, LlmRequest, Source
-from edge_agent.answers.competence import is_chitchat
+from edge_agent.answers.competence import asks_identity, is_chitchat
 from edge_agent.answers.devices import DEMO_TOOL, Device, devices_from_tools
 from edge_agent.answers.handlers import IntentHandler
 from edge_agent.answers.intents import IntentMatcher
@@ -64,6 +64,8 @@ class AnswerRouter:
                  emit: Callable[[Event], Any] | None = None, on_alarm: Callable[[str], Any] | None = None,
                  volume: Callable[[], float] = lambda: 1.0) -> None:
         self.settings = settings
+        self.policy = str(settings.llm.policy)
+        """``llm.policy`` as configured (an LLM request may narrow it for one turn)."""
         self.devices: list[Device] = devices_from_tools(declared_tools(settings))
         self.timers = TimerBook(on_event=emit, on_alarm=on_alarm)
         self.matcher = IntentMatcher(self.devices, settings.answers.language) if settings.answers.intents else None
@@ -87,7 +89,7 @@ class AnswerRouter:
             match = self.matcher.match(text)
             if match is not None:
                 return await self.handler.handle(match)
-        chitchat = is_chitchat(text)
+        chitchat = is_chitchat(text) or asks_identity(text)
         best = ""
         if not chitchat:
             hits = self.knowledge.search(text)
@@ -100,12 +102,15 @@ class AnswerRouter:
             best = (f"best passage {hits[0].passage.label} scored {hits[0].score:.2f}, covers "
                     f"{hits[0].coverage:.0%}" if hits else "no passage shares a word with it")
         llm = self.settings.llm
+        if asks_identity(text):
+            return Answer(source=Source.CHITCHAT, text=f"I'm {llm.persona}, the voice assistant here.",
+                          reason="asked who I am: the persona from the config (the model would make up a name)")
         if chitchat:
             prompt = CHITCHAT_PROMPT.format(persona=llm.persona)
             return Answer(source=Source.CHITCHAT, reason="small talk: the local model may answer",
                           llm=LlmRequest(messages=[{"role": "system", "content": prompt},
-                                                   {"role": "user", "content": text}], policy=str(llm.policy)))
-        if str(llm.policy) != "local_only" and cloud_configured(self.settings):
+                                                   {"role": "user", "content": text}], policy=self.policy))
+        if self.policy != "local_only" and cloud_configured(self.settings):
             prompt = llm.system_prompt.format(persona=llm.persona)
             return Answer(source=Source.CLOUD, reason=f"question of fact the local stack cannot answer ({best})",
                           llm=LlmRequest(messages=[{"role": "system", "content": prompt},

@@ -74,21 +74,21 @@ class AskSession:
         if answer.llm is None:
             write(answer.text or "")
             return answer, answer.text or ""
-        return answer, await self._stream(answer, write)
+        return answer, await self.complete(answer.llm.messages, answer.llm.policy, write)
 
-    async def _stream(self, answer: Answer, write: Callable[[str], Any]) -> str:
+    async def complete(self, messages: list[dict[str, Any]], policy: str, write: Callable[[str], Any]) -> str:
+        """Stream the LLM's reply to ``messages`` under ``policy`` into ``write``; returns it whole."""
         from edge_agent.errors import LlmError
         from edge_agent.llm.factory import build_chat_model
         from edge_agent.models import ModelManager
 
-        assert answer.llm is not None
-        self.settings.llm.policy = answer.llm.policy
+        self.settings.llm.policy = policy
         if self.model is None:
             self.model = build_chat_model(self.settings, ModelManager(self.settings.paths.models_dir), self.publish)
             await self.model.start()
         parts: list[str] = []
         try:
-            async for delta in self.model.stream(answer.llm.messages):
+            async for delta in self.model.stream(messages):
                 if delta.text:
                     piece = delta.text.lstrip() if not parts else delta.text
                     parts.append(piece)

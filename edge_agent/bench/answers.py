@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 import tempfile
@@ -48,6 +49,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--split", choices=[*SPLITS, "both"], default="both", help="which questions (default both)")
     p.add_argument("--no-tts", dest="tts", action="store_false", help="skip the time to first audio")
+    p.add_argument("--rephrase", action="store_true",
+                   help="also measure whether the local model keeps the facts when it rephrases a knowledge "
+                        "reply (with only the passage in its prompt)")
+    p.add_argument("--startup", action="store_true",
+                   help="instead: start-up time and memory of the answer router with a generated 200-section "
+                        "knowledge file against none (and with the intents against without)")
     p.add_argument("--no-broker", dest="broker", action="store_false",
                    help="do not start a local mosquitto for the example tool (tools then report not done)")
     p.set_defaults(func=run)
@@ -124,11 +131,14 @@ class FirstAudio:
         self.splitter = ClauseSplitter()
         self.t0 = 0.0
         self.ms: float | None = None
+        self.text_ms: float | None = None
+        """When the first clause's text was ready (the rest of ``ms`` is Piper's)."""
 
     def start(self) -> None:
         self.splitter.reset()
         self.t0 = time.perf_counter()
         self.ms = None
+        self.text_ms = None
 
     def feed(self, piece: str) -> None:
         if self.ms is None:
@@ -141,6 +151,7 @@ class FirstAudio:
     def _speak(self, clauses: list[str]) -> None:
         if not clauses:
             return
+        self.text_ms = (time.perf_counter() - self.t0) * 1000
         if self.tts is not None:
             next(iter(self.tts.synthesize(clauses[0])), None)
         self.ms = (time.perf_counter() - self.t0) * 1000
@@ -164,13 +175,34 @@ def demo_settings(args: argparse.Namespace, port: int | None) -> Any:
     return settings
 
 
-async def _run_split(settings: Any, split: str, tts: Any, log: Any) -> dict[str, Any]:
+REPHRASE_PROMPT = (
+    "Answer the visitor's question in one short spoken sentence, using only the facts in this passage. "
+    "Keep every number, time, price and name exactly as written.\nPassage: {passage}"
+)
+
+
+async def _rephrase_kept(session: Any, question: dict[str, Any], answer: Any) -> dict[str, Any] | None:
+    """Does the local model keep the facts when it rephrases the passage that answered?"""
+    if answer.passage is None:
+        return None
+    passage = next(p for p in session.router.knowledge.passages if p.label == answer.passage)
+    messages = [{"role": "system", "content": REPHRASE_PROMPT.format(passage=" ".join(passage.body.split()))},
+                {"role": "user", "content": question["text"]}]
+    said = await session.complete(messages, "local_only", lambda piece: None)
+    source = _norm(passage.body)
+    numbers = [n for n in re.findall(r"\d+", said) if n not in source.split()]
+    return {"kept": all(_norm(f) in _norm(said) for f in question["facts"]), "new_numbers": bool(numbers),
+            "said": said}
+
+
+async def _run_split(settings: Any, split: str, tts: Any, log: Any, rephrase: bool = False) -> dict[str, Any]:
     from edge_agent.answers.router import cloud_configured
     from edge_agent.answers.session import AskSession
 
     questions = load_questions(split)
     cloud = cloud_configured(settings) and str(settings.llm.policy) != "local_only"
     out: dict[str, Any] = {}
+    rephrasings: list[dict[str, Any]] = []
     audio = FirstAudio(tts)
     async with AskSession(settings) as session:
         for group in GROUPS:
@@ -181,19 +213,32 @@ async def _run_split(settings: Any, split: str, tts: Any, log: Any) -> dict[str,
                 audio.finish()
                 session.router.timers.cancel(everything=True)  # type: ignore[union-attr]
                 right, why = grade(group, q, answer, reply, cloud)
+                if rephrase and group == "knowledge":
+                    rephrased = await _rephrase_kept(session, q, answer)
+                    if rephrased is not None:
+                        rephrasings.append(rephrased)
+                        log(f"  rephrased: {rephrased['said'][:90]!r} kept={rephrased['kept']}")
                 rows.append({"text": q["text"], "right": right, "why": why, "source": str(answer.source),
                              "reason": answer.reason, "reply": reply, "first_audio_ms": audio.ms,
-                             "invented": invented(answer, reply)})
+                             "first_clause_ms": audio.text_ms, "invented": invented(answer, reply)})
                 log(f"{split}/{group}: {'ok ' if right else 'BAD'} {q['text']!r} -> {reply[:70]!r} {why}")
             ttfa = [r["first_audio_ms"] for r in rows if r["first_audio_ms"] is not None]
+            text = [r["first_clause_ms"] for r in rows if r["first_clause_ms"] is not None]
             out[group] = {
                 "questions": len(rows),
                 "right": sum(r["right"] for r in rows),
                 "accuracy": round(sum(r["right"] for r in rows) / len(rows), 3) if rows else None,
                 "invented_facts": sum(r["invented"] for r in rows),
                 "first_audio_ms": {"p50": _round(_percentile(ttfa, 50)), "p90": _round(_percentile(ttfa, 90))},
+                "first_clause_text_ms": {"p50": _round(_percentile(text, 50)), "p90": _round(_percentile(text, 90))},
                 "wrong": [{k: r[k] for k in ("text", "why", "reply")} for r in rows if not r["right"]],
             }
+    if rephrasings:
+        out["knowledge"]["rephrased_by_local_model"] = {
+            "replies": len(rephrasings),
+            "facts_kept": round(sum(r["kept"] for r in rephrasings) / len(rephrasings), 3),
+            "with_a_number_not_in_the_passage": sum(r["new_numbers"] for r in rephrasings),
+        }
     return out
 
 
@@ -211,9 +256,77 @@ def _voice(settings: Any) -> Any:
     return tts
 
 
+STARTUP_SECTIONS = 200
+STARTUP_RUNS = 3
+_STARTUP_PROBE = """
+import json, sys, time, psutil
+from edge_agent.config import Settings
+from edge_agent.answers.router import AnswerRouter
+settings = Settings(knowledge={"files": json.loads(sys.argv[1])}, answers={"intents": sys.argv[2] == "1"})
+proc = psutil.Process()
+rss = proc.memory_info().rss
+t = time.perf_counter()
+router = AnswerRouter(settings)
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "rss_mb": (proc.memory_info().rss - rss) / 2**20,
+                  "passages": len(router.knowledge.passages)}))
+"""
+
+
+def synthetic_knowledge(sections: int = STARTUP_SECTIONS) -> str:
+    """A knowledge file of ``sections`` topics, each a few sentences with numbers and names, the
+    size of a large venue's (the museum file is ~25)."""
+    rooms = ("gallery", "hall", "studio", "workshop", "library", "archive", "garden", "terrace")
+    things = ("maps", "ship models", "paintings", "tools", "letters", "photographs", "instruments", "coins")
+    out = ["# A large venue", ""]
+    for i in range(sections):
+        room, thing = rooms[i % len(rooms)], things[(i // len(rooms)) % len(things)]
+        out += [f"## Room {i + 1}: the {thing} {room}",
+                f"The {thing} {room} is room {i + 1}, on floor {i % 4}. It shows {10 + i} {thing} from the years "
+                f"{1700 + i} to {1750 + i}. Guided visits of the {room} start at {9 + i % 8} am and last "
+                f"{20 + i % 40} minutes. Ask for curator number {100 + i} at the desk for more.", ""]
+    return "\n".join(out)
+
+
+def _startup(log: Any) -> dict[str, Any]:
+    import statistics
+    import subprocess
+
+    def probe(files: list[str], intents: bool) -> dict[str, float]:
+        runs = []
+        for _ in range(STARTUP_RUNS):
+            done = subprocess.run([sys.executable, "-c", _STARTUP_PROBE, json.dumps(files), "1" if intents else "0"],
+                                  capture_output=True, text=True, timeout=120, check=True)
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        return {k: round(statistics.median(r[k] for r in runs), 3) for k in ("seconds", "rss_mb", "passages")}
+
+    with tempfile.TemporaryDirectory(prefix="bench-answers-") as workdir:
+        big = Path(workdir) / "large.md"
+        big.write_text(synthetic_knowledge(), encoding="utf-8")
+        rows = {
+            "no_knowledge_no_intents": probe([], False),
+            "knowledge_200_no_intents": probe([str(big)], False),
+            "no_knowledge_intents": probe([], True),
+            "knowledge_200_intents": probe([str(big)], True),
+        }
+    for name, row in rows.items():
+        log(f"startup {name}: {row}")
+    extra = {"seconds": round(rows["knowledge_200_intents"]["seconds"] - rows["no_knowledge_intents"]["seconds"], 3),
+             "rss_mb": round(rows["knowledge_200_intents"]["rss_mb"] - rows["no_knowledge_intents"]["rss_mb"], 1)}
+    return {"runs": rows, "knowledge_200_sections_more_than_none": extra,
+            "targets": {"seconds": 1.0, "rss_mb": 50.0}}
+
+
 def run(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(f"bench answers: {msg}", file=sys.stderr, flush=True)
+
+    if args.startup:
+        startup = _startup(log)
+        print(json.dumps(startup, indent=2) if args.json else
+              f"200-section knowledge file: +{startup['knowledge_200_sections_more_than_none']['seconds']} s, "
+              f"+{startup['knowledge_200_sections_more_than_none']['rss_mb']} MB against none")
+        return 0
 
     splits = SPLITS if args.split == "both" else (args.split,)
     broker = None
@@ -231,12 +344,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             settings = demo_settings(args, broker.port if broker is not None else None)
             tts = _voice(settings) if args.tts else None
-            results = {split: asyncio.run(_run_split(settings, split, tts, log)) for split in splits}
+            results = {split: asyncio.run(_run_split(settings, split, tts, log, args.rephrase)) for split in splits}
         finally:
             if broker is not None:
                 broker.stop()
     report = {"splits": results, "targets": {"accuracy": TARGETS, "first_audio_p50_ms": TTFA_TARGET_MS},
-              "broker": broker is not None, "tts": bool(args.tts)}
+              "broker": broker is not None, "tts": bool(args.tts), "load_average": os.getloadavg()[0],
+              "cpus": os.cpu_count()}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
