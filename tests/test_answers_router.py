@@ -40,6 +40,11 @@ def test_each_turn_goes_where_it_can_be_answered(router: AnswerRouter, text: str
     assert isinstance(event, AnswerRouted) and json.loads(event.to_json())["source"] == str(source)
 
 
+def test_the_agents_name_comes_from_the_config(router: AnswerRouter) -> None:
+    answer = asyncio.run(router.answer("What's your name?"))
+    assert answer.source is Source.CHITCHAT and answer.llm is None and answer.text == "I'm Edge, the voice assistant here."
+
+
 def test_knowledge_answer_names_its_passage(router: AnswerRouter) -> None:
     answer = asyncio.run(router.answer("Where can I leave my coat?"))
     assert answer.passage == "museum.md#Cloakroom and lockers" and "cloakroom" in (answer.text or "")

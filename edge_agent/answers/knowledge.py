@@ -26,7 +26,10 @@ BODY_WEIGHT = 1.0
 MIN_COVERAGE = 0.5
 """Share of the question's content words a passage must contain (its heading or body)."""
 
-STOPWORDS = frozenset(["a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "can", "could", "do", "does", "did", "for", "from", "get", "got", "had", "has", "have", "here", "how", "i", "i'd", "i'm", "if", "in", "into", "is", "it", "it's", "its", "me", "my", "of", "on", "or", "our", "please", "should", "so", "tell", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "us", "was", "we", "what", "what's", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "yours", "want", "like", "know", "need", "there's", "anything", "some", "much", "many", "way", "take", "go", "goes", "going", "leave", "left", "nearest", "closest", "near", "best", "good", "something", "thing", "things", "today", "now"])
+STOPWORDS = frozenset(["a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "can", "could", "do", "does", "did", "for", "from", "get", "got", "had", "has", "have", "here", "how", "i", "i'd", "i'm", "if", "in", "into", "is", "it", "it's", "its", "me", "my", "of", "on", "or", "our", "please", "should", "so", "tell", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "us", "was", "we", "what", "what's", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "yours", "want", "like", "know", "need", "there's", "anything", "some", "much", "many", "way", "take", "go", "goes", "going", "leave", "left", "nearest", "closest", "near", "best", "good", "something", "thing", "things", "today", "now",
+                       "somewhere", "anywhere", "someone", "anyone", "bring", "come", "comes", "came", "put", "use", "used",
+                       "give", "also", "just", "really", "very", "still", "maybe", "possible", "allowed", "able", "ok",
+                       "okay"])
 
 SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("toilet", "toilets", "bathroom", "bathrooms", "loo", "wc", "restroom", "restrooms"), "restroom"),
@@ -51,6 +54,8 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("built", "build", "constructed", "founded"), "built"),
     **dict.fromkeys(("car", "cars", "parking", "park", "drive"), "parking"),
     **dict.fromkeys(("tour", "tours", "guide", "guided"), "tour"),
+    **dict.fromkeys(("language", "languages", "english", "french", "german", "spanish", "italian", "dutch",
+                     "chinese", "japanese", "arabic", "portuguese"), "language"),
 }
 """Everyday words a visitor says → the term the passages are indexed under (both sides folded)."""
 

@@ -9,6 +9,7 @@ Every :class:`~edge_agent.answers.answer.Answer` carries its reason (``Answer.ev
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from importlib import resources
@@ -84,11 +85,16 @@ class AnswerRouter:
         self.knowledge.reload()
 
     async def answer(self, text: str) -> Answer:
-        """Decide who answers ``text``; an intent is carried out here (a tool runs, a timer starts)."""
-        if self.matcher is not None:
-            match = self.matcher.match(text)
-            if match is not None:
-                return await self.handler.handle(match)
+        """Decide who answers ``text``; an intent is carried out here (a tool runs, a timer starts),
+        so call it once the turn is final, never on a speculative transcript. The matching and the
+        search run in a worker thread (a few milliseconds each), not on the loop."""
+        match = await asyncio.to_thread(self.matcher.match, text) if self.matcher is not None else None
+        if match is not None:
+            return await self.handler.handle(match)
+        return await asyncio.to_thread(self.answer_without_intent, text)
+
+    def answer_without_intent(self, text: str) -> Answer:
+        """The knowledge files, small talk, the cloud or "I don't know" (blocking: it searches)."""
         chitchat = is_chitchat(text) or asks_identity(text)
         best = ""
         if not chitchat:
