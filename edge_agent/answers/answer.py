@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from edge_agent.compat import StrEnum
 from edge_agent.events import AnswerRouted
 
 

@@ -28,11 +28,11 @@ import re
 import sys
 import tempfile
 import time
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edge_agent.compat import tomllib
 from edge_agent.errors import UsageError
 
 SPLITS = ("tuning", "heldout", "heldout2")
