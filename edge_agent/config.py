@@ -324,6 +324,27 @@ class MqttConfig(Section):
         return v
 
 
+class KnowledgeConfig(Section):
+    files: list[Path] | None = None
+    """The operator's Markdown files (one ``##`` heading per topic, prose under it). None = the
+    shipped museum-kiosk demo file; ``[]`` = no knowledge."""
+    min_score: float = Field(2.0, ge=0.0)
+    """Smallest BM25 score (higher is better) at which a passage answers; below it the question goes on
+    to the next step of the answer router. Chosen on the tuning split of ``edge-agent bench answers``."""
+    max_sentences: int = Field(2, ge=1, le=10)
+    """The reply is at most this many sentences of the passage (those that match the question best)."""
+
+
+class AnswersConfig(Section):
+    intents: bool = True
+    """Answer commands (time, timers, volume, devices through the declared tools) locally with Home
+    Assistant's sentence templates, before the knowledge files and the LLM."""
+    language: str = "en"
+    """Language of the intent templates (``home-assistant-intents``); other text goes to the LLM."""
+    demo_tool: bool = False
+    """Declare the example ``set_light`` tool (rooms ``lobby`` and ``cafe``) when ``mqtt.tools`` is empty."""
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -362,6 +383,8 @@ class Settings(BaseSettings):
     tts: TtsConfig = Field(default_factory=TtsConfig)
     conversation: ConversationConfig = Field(default_factory=ConversationConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    answers: AnswersConfig = Field(default_factory=AnswersConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
 

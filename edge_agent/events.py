@@ -37,6 +37,9 @@ class EventType(StrEnum):
     TURN_DONE = "turn_done"
     TOOL = "tool"
     ERROR = "error"
+    # answering
+    ANSWER_ROUTED = "answer_routed"
+    TIMER = "timer"
 
 
 class AgentState(StrEnum):
@@ -209,10 +212,41 @@ class ErrorEvent(Event):
     message: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class AnswerRouted(Event):
+    """What answers a turn (see :mod:`edge_agent.answers.router`) and why."""
+
+    type: ClassVar[EventType] = EventType.ANSWER_ROUTED
+    source: str = ""
+    """``intent``, ``knowledge``, ``chitchat`` (the local model), ``cloud`` or ``decline``."""
+    reason: str = ""
+    """Why this source, in words (e.g. ``matched HassTurnOn``, ``factual question, no cloud configured``)."""
+    intent: str | None = None
+    slots: dict[str, Any] | None = None
+    passage: str | None = None
+    """The knowledge passage that answered: its file and ``##`` heading."""
+    score: float | None = None
+    """The passage's BM25 score (higher is better) when the knowledge base was consulted."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimerEvent(Event):
+    """A timer started, was cancelled, or rang (the alarm)."""
+
+    type: ClassVar[EventType] = EventType.TIMER
+    action: str = "finished"
+    """``started``, ``cancelled`` or ``finished``."""
+    name: str = ""
+    """What the user called it, e.g. ``5 minute timer``."""
+    seconds: float = 0.0
+    """The timer's full duration."""
+
+
 EVENT_CLASSES: dict[EventType, type[Event]] = {
     cls.type: cls
     for cls in (
         Wake, SpeechStart, SpeechEnd, TurnEnd, StateChanged, Transcript, LlmRoute, LlmFirstToken,
         ReplyText, AudioOutStart, AudioOutEnd, BargeIn, TurnDone, ToolCall, ErrorEvent,
+        AnswerRouted, TimerEvent,
     )
 }

@@ -156,6 +156,9 @@ model = "smollm2"
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     events = [json.loads(ln) for ln in lines if ln.startswith("{")]
+    routed = [e for e in events if e["type"] == "answer_routed"]  # the answer router handed the turn to the cloud
+    assert len(routed) == 1 and routed[0]["source"] == "cloud"
+    events = [e for e in events if e["type"] != "answer_routed"]
     assert events[0]["type"] == "llm_route" and events[0]["backend"] == "cloud" and events[0]["region"] == "eu-west"
     assert events[0]["reason"] == "policy"
     assert events[1]["type"] == "llm_first_token" and events[1]["ms"] > 0 and events[1]["region"] == "eu-west"

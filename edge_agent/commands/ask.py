@@ -1,6 +1,8 @@
-"""``edge-agent ask TEXT``: one question through the LLM router (local and/or cloud, per ``llm.policy``).
+"""``edge-agent ask TEXT``: one question through the answer router (local intents, the knowledge
+files, then the LLM router: local and/or cloud, per ``llm.policy``), as the daemon answers a turn.
 
-The reply is printed as it streams. ``--events -`` also writes the router's ``llm_route`` and
+The reply is printed as it streams. ``--events -`` also writes the ``answer_routed`` event (what
+answered and why), the tool and timer events, and the LLM router's ``llm_route`` and
 ``llm_first_token`` events as JSON lines (``-`` = stdout, before the reply; or a file)."""
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("ask", help="ask the LLM one question and print the reply",
-                       description="Ask the LLM one question and print the reply. The route (local or which cloud "
-                                   "region, and why) is reported with --events.")
+    p = sub.add_parser("ask", help="ask one question and print the reply",
+                       description="Ask one question and print the reply: a local intent, the knowledge files, or "
+                                   "the LLM. What answered (and, for the LLM, local or which cloud region), and why, "
+                                   "is reported with --events.")
     p.add_argument("text", nargs="+", metavar="TEXT", help="the question")
     p.add_argument("--events", metavar="FILE", help="write events as JSON lines to FILE (- = stdout)")
     p.add_argument("--policy", choices=["local_first", "cloud_first", "local_only", "cloud_only"],
@@ -49,32 +52,16 @@ def run(args: argparse.Namespace) -> int:
 
 async def _ask(settings: Any, text: str, writer: Callable[[Event], None] | None) -> int:
     from edge_agent.bus import EventBus
-    from edge_agent.errors import LlmError
-    from edge_agent.events import ErrorEvent
-    from edge_agent.llm.factory import build_chat_model
-    from edge_agent.models import ModelManager
 
     bus = EventBus()
     if writer is not None:
         bus.subscribe(writer)
-    model = build_chat_model(settings, ModelManager(settings.paths.models_dir), bus.publish)
-    try:
-        await model.start()
-        out = sys.stdout
-        wrote = False
-        try:
-            async for delta in model.stream([{"role": "user", "content": text}]):
-                if delta.text:
-                    out.write(delta.text.lstrip() if not wrote else delta.text)
-                    out.flush()
-                    wrote = True
-                if delta.tool_call is not None:
-                    out.write(f"[tool call] {delta.tool_call.name} {delta.tool_call.arguments}\n")
-        except LlmError as exc:
-            bus.publish(ErrorEvent(stage="llm", message=exc.message))
-            raise
-        if wrote:
-            out.write("\n")
-        return 0
-    finally:
-        await model.stop()
+    # answers: the answer router (intents, knowledge, or which LLM with which prompt), then the reply
+    from edge_agent.answers.session import AskSession
+
+    out = sys.stdout
+    async with AskSession(settings, bus) as session:
+        _answer, reply = await session.ask(text, lambda piece: (out.write(piece), out.flush()))
+    if reply:
+        out.write("\n")
+    return 0

@@ -16,6 +16,7 @@ EVENT_TOPIC_NAMES: dict[EventType, str] = {
     EventType.TURN_DONE: "turn",
     EventType.ERROR: "error",
     EventType.TOOL: "tool",
+    EventType.TIMER: "timer",
 }
 
 COMMANDS = ("say", "ask", "wake", "cancel", "mute", "unmute", "volume", "reload")

@@ -1,0 +1,227 @@
+"""The operator's knowledge: Markdown files, one ``##`` heading per topic, searched with SQLite FTS5.
+
+Each section (heading + prose) is one passage in an in-memory FTS5 table, ranked by BM25 with the
+heading weighted above the body. Words are folded to a crude stem, and a small thesaurus of
+everyday kiosk words (toilet → restroom, kids → children, ...) maps synonyms onto one term, on
+both the passages and the question. A passage answers only when its score reaches ``min_score``
+and it covers enough of the question's words (a question about "the train station" must not be
+answered with the museum's hours because both say "close"). The reply is the passage's own
+sentences that share the most words with the question, so every fact, number and name in it
+comes from the operator's text."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+HEADING_WEIGHT = 4.0
+BODY_WEIGHT = 1.0
+MIN_COVERAGE = 0.5
+"""Share of the question's content words a passage must contain (its heading or body)."""
+
+STOPWORDS = frozenset(["a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "can", "could", "do", "does", "did", "for", "from", "get", "got", "had", "has", "have", "here", "how", "i", "i'd", "i'm", "if", "in", "into", "is", "it", "it's", "its", "me", "my", "of", "on", "or", "our", "please", "should", "so", "tell", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "us", "was", "we", "what", "what's", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "yours", "want", "like", "know", "need", "there's", "anything", "some", "much", "many", "way", "take", "go", "goes", "going", "leave", "left", "nearest", "closest", "near", "best", "good", "something", "thing", "things", "today", "now",
+                       "somewhere", "anywhere", "someone", "anyone", "bring", "come", "comes", "came", "put", "use", "used",
+                       "give", "also", "just", "really", "very", "still", "maybe", "possible", "allowed", "able", "ok",
+                       "okay"])
+
+SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(("toilet", "toilets", "bathroom", "bathrooms", "loo", "wc", "restroom", "restrooms"), "restroom"),
+    **dict.fromkeys(("kid", "kids", "child", "children", "family", "families"), "child"),
+    **dict.fromkeys(("photo", "photos", "photograph", "photographs", "photography", "picture", "pictures",
+                     "camera", "pics"), "photo"),
+    **dict.fromkeys(("wifi", "wi-fi", "internet", "wireless"), "wifi"),
+    **dict.fromkeys(("dog", "dogs", "pet", "pets", "cat", "cats", "animal", "animals"), "pet"),
+    **dict.fromkeys(("coat", "coats", "jacket", "jackets", "cloakroom", "luggage", "bag", "bags",
+                     "backpack", "backpacks"), "cloakroom"),
+    **dict.fromkeys(("coffee", "tea", "drink", "eat", "food", "lunch", "snack", "cafe", "café",
+                     "restaurant", "sandwich", "sandwiches"), "cafe"),
+    **dict.fromkeys(("cost", "costs", "price", "prices", "fee", "fees", "pay", "charge", "euro", "euros",
+                     "expensive", "cheap", "discount", "discounts", "free"), "cost"),
+    **dict.fromkeys(("open", "opens", "opening", "close", "closes", "closing", "closed", "hours"), "open"),
+    **dict.fromkeys(("located", "location", "address", "street", "directions"), "address"),
+    **dict.fromkeys(("wheelchair", "wheelchairs", "disabled", "disability", "accessible", "accessibility",
+                     "lift", "elevator"), "access"),
+    **dict.fromkeys(("lost", "lose", "missing", "forgot"), "lost"),
+    **dict.fromkeys(("heavy", "weigh", "weighs", "weight"), "weigh"),
+    **dict.fromkeys(("long", "length", "lasts", "duration"), "long"),
+    **dict.fromkeys(("built", "build", "constructed", "founded"), "built"),
+    **dict.fromkeys(("car", "cars", "parking", "park", "drive"), "parking"),
+    **dict.fromkeys(("tour", "tours", "guide", "guided"), "tour"),
+    **dict.fromkeys(("language", "languages", "english", "french", "german", "spanish", "italian", "dutch",
+                     "chinese", "japanese", "arabic", "portuguese"), "language"),
+}
+"""Everyday words a visitor says → the term the passages are indexed under (both sides folded)."""
+
+_WORD = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9'’-]*")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+_SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly")
+
+
+def stem(word: str) -> str:
+    """A crude English stem: enough to meet "opens", "opening" and "open" on one term."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= (4 if suffix == "s" else 3):
+            word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+            break
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
+def terms(text: str) -> list[str]:
+    """The search terms of ``text``: lower case, stopwords out, synonyms folded, stemmed."""
+    out = []
+    for raw in _WORD.findall(text.lower().replace("’", "'")):
+        word = raw.strip("'-")
+        if not word or word in STOPWORDS:
+            continue
+        word = SYNONYMS.get(word, word)
+        out.append(word if word in SYNONYMS.values() else stem(word))
+    return out
+
+
+@dataclass(frozen=True)
+class Passage:
+    file: str
+    heading: str
+    body: str
+
+    @property
+    def label(self) -> str:
+        """``museum.md#Opening hours``: which passage answered, for ``--events``."""
+        return f"{self.file}#{self.heading}"
+
+    def sentences(self) -> list[str]:
+        return [s.strip() for s in _SENTENCE.split(" ".join(self.body.split())) if s.strip()]
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float
+    """BM25 (sign flipped: higher is better)."""
+    coverage: float
+    """Share of the question's terms found in the passage, each weighted by its rarity in the files
+    (a word no passage has weighs most: it names something the files do not know about)."""
+
+
+def _plain(markdown: str) -> str:
+    """Prose without Markdown's inline marks (emphasis, code, links keep their text)."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
+    return re.sub(r"[*_`>#]+", "", text)
+
+
+def parse_markdown(text: str, file: str) -> list[Passage]:
+    """One passage per ``##`` section (text before the first one, and deeper headings, go with it)."""
+    passages: list[Passage] = []
+    heading: str | None = None
+    body: list[str] = []
+
+    def flush() -> None:
+        if heading is not None and " ".join(body).strip():
+            passages.append(Passage(file=file, heading=heading, body=_plain("\n".join(body)).strip()))
+
+    for line in text.splitlines():
+        if line.startswith("## "):
+            flush()
+            heading, body = line[3:].strip(), []
+        elif heading is not None:
+            body.append(line)
+    flush()
+    return passages
+
+
+class KnowledgeBase:
+    """The passages of the configured files in an in-memory FTS5 index. ``problems`` lists each
+    file that could not be read, with the fix; the others are still indexed."""
+
+    def __init__(self, files: Iterable[Path], min_score: float = 2.0, max_sentences: int = 2) -> None:
+        self.files = [Path(f) for f in files]
+        self.min_score = min_score
+        self.max_sentences = max_sentences
+        self.passages: list[Passage] = []
+        self.problems: list[str] = []
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read every file and rebuild the index (``reload`` / SIGHUP)."""
+        passages: list[Passage] = []
+        problems: list[str] = []
+        for path in self.files:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                problems.append(f"knowledge file {path} does not exist (fix: create it, or remove it from "
+                                "knowledge.files)")
+                continue
+            except UnicodeDecodeError as exc:
+                problems.append(f"knowledge file {path} is not UTF-8 text (byte {exc.start}; fix: save it as "
+                                "UTF-8, e.g. `iconv -f latin1 -t utf-8`)")
+                continue
+            except OSError as exc:
+                problems.append(f"knowledge file {path} cannot be read: {exc.strerror} (fix: check its "
+                                "permissions; the agent's user must be able to read it)")
+                continue
+            found = parse_markdown(text, path.name)
+            if not found:
+                problems.append(f"knowledge file {path} has no `## heading` sections (fix: put a `## ` heading "
+                                "above each topic)")
+            passages.extend(found)
+        for problem in problems:
+            log.warning("%s", problem)
+        db = self._db
+        db.execute("DROP TABLE IF EXISTS passages")
+        db.execute("CREATE VIRTUAL TABLE passages USING fts5(heading, body, tokenize='unicode61')")
+        db.executemany("INSERT INTO passages(rowid, heading, body) VALUES (?, ?, ?)",
+                       [(i, " ".join(terms(p.heading)), " ".join(terms(p.body))) for i, p in enumerate(passages)])
+        self.passages = passages
+        self.problems = problems
+        self._terms = [set(terms(f"{p.heading} {p.body}")) for p in passages]
+        counts: dict[str, int] = {}
+        for passage_terms in self._terms:
+            for term in passage_terms:
+                counts[term] = counts.get(term, 0) + 1
+        self._idf = {t: math.log((len(passages) + 1) / c) for t, c in counts.items()}
+        self._unknown_idf = math.log(len(passages) + 1) if passages else 1.0
+
+    def search(self, question: str, limit: int = 3) -> list[Hit]:
+        """The best passages for ``question``, best first (not filtered by the thresholds)."""
+        words = list(dict.fromkeys(terms(question)))
+        if not words or not self.passages:
+            return []
+        query = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+        rows = self._db.execute(
+            "SELECT rowid, bm25(passages, ?, ?) FROM passages WHERE passages MATCH ? ORDER BY 2 LIMIT ?",
+            (HEADING_WEIGHT, BODY_WEIGHT, query, limit)).fetchall()
+        weights = {w: self._idf.get(w, self._unknown_idf) for w in words}
+        total = sum(weights.values()) or 1.0
+        hits = []
+        for rowid, rank in rows:
+            found = sum(weight for w, weight in weights.items() if w in self._terms[rowid])
+            hits.append(Hit(passage=self.passages[rowid], score=-rank, coverage=found / total))
+        return hits
+
+    def answers(self, hit: Hit) -> bool:
+        return hit.score >= self.min_score and hit.coverage >= MIN_COVERAGE
+
+    def reply(self, question: str, passage: Passage) -> str:
+        """Up to ``max_sentences`` of the passage's sentences, in their order: those that share the
+        most terms with the question, then the ones that follow the best (which usually go on about
+        the same thing: "Free Wi-Fi is available. The network name is ...")."""
+        wanted = set(terms(question))
+        sentences = passage.sentences()
+        scored = [(len(wanted & set(terms(s))), i) for i, s in enumerate(sentences)]
+        best = [i for n, i in sorted(scored, key=lambda s: (-s[0], s[1])) if n > 0][: self.max_sentences]
+        start = best[0] if best else 0
+        chosen = set(best)
+        for i in range(start + 1, len(sentences)):
+            if len(chosen) >= self.max_sentences:
+                break
+            chosen.add(i)
+        return " ".join(sentences[i] for i in sorted(chosen)[: self.max_sentences])

@@ -1,0 +1,144 @@
+"""The answer router: which part of the agent answers a turn, and why.
+
+In order: a local intent (the clock, timers, the volume, the declared devices) → a passage of
+the operator's knowledge files → small talk, for the small local model → an open question, for
+the cloud when one is configured and ``llm.policy`` allows it → otherwise a short "I don't
+know that". The small local model is never asked a question of fact: it has no facts to give.
+Every :class:`~edge_agent.answers.answer.Answer` carries its reason (``Answer.event()`` is the
+``answer_routed`` event for ``--events``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edge_agent.answers.answer import Answer, LlmRequest, Source
+from edge_agent.answers.competence import asks_identity, is_chitchat
+from edge_agent.answers.devices import DEMO_TOOL, Device, devices_from_tools
+from edge_agent.answers.handlers import IntentHandler
+from edge_agent.answers.intents import IntentMatcher
+from edge_agent.answers.knowledge import KnowledgeBase
+from edge_agent.answers.timers import TimerBook
+from edge_agent.config import ToolConfig
+from edge_agent.control import ToolRunner
+from edge_agent.events import Event
+
+log = logging.getLogger(__name__)
+
+CHITCHAT_PROMPT = (
+    "You are {persona}, a friendly voice assistant in a kiosk. This is small talk: reply in one short, "
+    "warm spoken sentence. Never state a fact, a number, a time, a date, a price or a place. No markdown, "
+    "no lists, no emoji."
+)
+"""The system prompt of small talk: the local model is given nothing it could get wrong."""
+TOPICS_IN_DECLINE = 3
+
+
+def demo_knowledge_file() -> Path:
+    """The museum-kiosk example the package ships (``knowledge.files`` unset)."""
+    return Path(str(resources.files("edge_agent") / "data" / "museum.md"))
+
+
+def declared_tools(settings: Any) -> list[ToolConfig]:
+    """``mqtt.tools``, or the example ``set_light`` tool when ``answers.demo_tool`` is on and none is declared."""
+    tools = list(settings.mqtt.tools)
+    if not tools and settings.answers.demo_tool:
+        tools = [DEMO_TOOL]
+    return tools
+
+
+def cloud_configured(settings: Any) -> bool:
+    cloud = settings.llm.cloud
+    return bool(cloud.regions) and cloud.api_key is not None
+
+
+class AnswerRouter:
+    """Build once at start (templates and the knowledge index are loaded here), then ``await
+    answer(text)`` per turn. ``emit`` receives timer events; ``on_alarm`` the sentence to speak
+    when a timer rings; ``volume`` reads the current output gain."""
+
+    def __init__(self, settings: Any, tools: ToolRunner | None = None,
+                 emit: Callable[[Event], Any] | None = None, on_alarm: Callable[[str], Any] | None = None,
+                 volume: Callable[[], float] = lambda: 1.0) -> None:
+        self.settings = settings
+        self.policy = str(settings.llm.policy)
+        """``llm.policy`` as configured (an LLM request may narrow it for one turn)."""
+        self.devices: list[Device] = devices_from_tools(declared_tools(settings))
+        self.timers = TimerBook(on_event=emit, on_alarm=on_alarm)
+        self.matcher = IntentMatcher(self.devices, settings.answers.language) if settings.answers.intents else None
+        self.handler = IntentHandler(self.devices, tools, self.timers, self.capabilities, volume=volume)
+        kcfg = settings.knowledge
+        files = [demo_knowledge_file()] if kcfg.files is None else list(kcfg.files)
+        self.knowledge = KnowledgeBase(files, min_score=kcfg.min_score, max_sentences=kcfg.max_sentences)
+
+    @property
+    def problems(self) -> list[str]:
+        """What could not be loaded, each with its fix (for the start-up log and ``doctor``)."""
+        return list(self.knowledge.problems)
+
+    def reload(self) -> None:
+        """Re-read the knowledge files."""
+        self.knowledge.reload()
+
+    async def answer(self, text: str) -> Answer:
+        """Decide who answers ``text``; an intent is carried out here (a tool runs, a timer starts),
+        so call it once the turn is final, never on a speculative transcript. The matching and the
+        search run in a worker thread (a few milliseconds each), not on the loop."""
+        match = await asyncio.to_thread(self.matcher.match, text) if self.matcher is not None else None
+        if match is not None:
+            return await self.handler.handle(match)
+        return await asyncio.to_thread(self.answer_without_intent, text)
+
+    def answer_without_intent(self, text: str) -> Answer:
+        """The knowledge files, small talk, the cloud or "I don't know" (blocking: it searches)."""
+        chitchat = is_chitchat(text) or asks_identity(text)
+        best = ""
+        if not chitchat:
+            hits = self.knowledge.search(text)
+            if hits and self.knowledge.answers(hits[0]):
+                hit = hits[0]
+                return Answer(source=Source.KNOWLEDGE, text=self.knowledge.reply(text, hit.passage),
+                              reason=f"passage scored {hit.score:.2f} (>= {self.knowledge.min_score}), "
+                                     f"covers {hit.coverage:.0%} of the question",
+                              passage=hit.passage.label, score=round(hit.score, 3))
+            best = (f"best passage {hits[0].passage.label} scored {hits[0].score:.2f}, covers "
+                    f"{hits[0].coverage:.0%}" if hits else "no passage shares a word with it")
+        llm = self.settings.llm
+        if asks_identity(text):
+            return Answer(source=Source.CHITCHAT, text=f"I'm {llm.persona}, the voice assistant here.",
+                          reason="asked who I am: the persona from the config (the model would make up a name)")
+        if chitchat:
+            prompt = CHITCHAT_PROMPT.format(persona=llm.persona)
+            return Answer(source=Source.CHITCHAT, reason="small talk: the local model may answer",
+                          llm=LlmRequest(messages=[{"role": "system", "content": prompt},
+                                                   {"role": "user", "content": text}], policy=self.policy))
+        if self.policy != "local_only" and cloud_configured(self.settings):
+            prompt = llm.system_prompt.format(persona=llm.persona)
+            return Answer(source=Source.CLOUD, reason=f"question of fact the local stack cannot answer ({best})",
+                          llm=LlmRequest(messages=[{"role": "system", "content": prompt},
+                                                   {"role": "user", "content": text}], policy="cloud_only"))
+        why = "llm.policy is local_only" if cloud_configured(self.settings) else "no cloud configured"
+        return Answer(source=Source.DECLINE, text=self.decline_text(),
+                      reason=f"question of fact the local stack cannot answer ({best}); {why}")
+
+    def decline_text(self) -> str:
+        topics = [p.heading.lower() for p in self.knowledge.passages[:TOPICS_IN_DECLINE]]
+        if topics:
+            return f"I don't know that; I can tell you about {', '.join(topics[:-1])} or {topics[-1]}."
+        return "I don't know that; ask me the time, or to set a timer."
+
+    def capabilities(self) -> str:
+        """The reply to "what can you do?": built from what is really set up."""
+        can = ["tell you the time and date", "set timers", "change my volume"]
+        for device in self.devices:
+            where = " or ".join(device.areas) if device.areas else ""
+            can.append(f"switch the {where + ' ' if where else ''}{device.noun} on and off")
+        text = "I can " + ", ".join(can[:-1]) + " and " + can[-1] + "."
+        if self.knowledge.passages:
+            topics = [p.heading.lower() for p in self.knowledge.passages[:TOPICS_IN_DECLINE]]
+            text += f" Ask me about {', '.join(topics)}, and more."
+        return text

@@ -1,0 +1,77 @@
+"""The operator's knowledge: Markdown sections in SQLite FTS5, on the shipped museum file and on bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_agent.answers.knowledge import KnowledgeBase, parse_markdown, terms
+from edge_agent.answers.router import demo_knowledge_file
+
+
+@pytest.fixture(scope="module")
+def museum() -> KnowledgeBase:
+    return KnowledgeBase([demo_knowledge_file()])
+
+
+def test_museum_file_has_about_twenty_sections(museum: KnowledgeBase) -> None:
+    assert 20 <= len(museum.passages) <= 30 and museum.problems == []
+
+
+@pytest.mark.parametrize(("question", "heading", "fact"), [
+    ("What are your opening hours?", "Opening hours", "5 pm"),
+    ("Where is the nearest restroom?", "Restrooms", "ground floor"),
+    ("Is there free wifi?", "Wi-Fi", "Larkfield Guest"),
+    ("How much does a birthday party cost?", "Birthday parties", "150 euros"),
+])
+def test_the_passage_answers_with_its_own_sentences(museum: KnowledgeBase, question: str, heading: str,
+                                                     fact: str) -> None:
+    hit = museum.search(question)[0]
+    assert hit.passage.heading == heading and museum.answers(hit)
+    reply = museum.reply(question, hit.passage)
+    assert fact in reply
+    assert all(sentence in hit.passage.body.replace("\n", " ") for sentence in reply.split(". ")[:1])
+
+
+@pytest.mark.parametrize("question", ["When does the supermarket open?", "What is the stock price of Apple?",
+                                      "Who wrote Moby Dick?", "What's the best restaurant in town?"])
+def test_questions_the_file_does_not_answer(museum: KnowledgeBase, question: str) -> None:
+    hits = museum.search(question)
+    assert not hits or not museum.answers(hits[0])
+
+
+def test_markdown_sections_and_inline_marks() -> None:
+    text = "# Title\nintro\n## First topic\nSome **bold** [link](http://x) text.\n### Deeper\nmore\n## Empty\n"
+    passages = parse_markdown(text, "f.md")
+    assert [(p.heading, p.body) for p in passages] == [("First topic", "Some bold link text.\n Deeper\nmore")]
+
+
+def test_synonyms_and_stems_meet() -> None:
+    assert terms("Where are the toilets?") == terms("restrooms")
+    assert terms("opening") == terms("closes")
+
+
+def test_bad_files_are_named_with_the_fix_and_the_rest_is_indexed(tmp_path: Path) -> None:
+    good = tmp_path / "good.md"
+    good.write_text("## Parking\nThe car park has 80 spaces.\n", encoding="utf-8")
+    latin1 = tmp_path / "latin1.md"
+    latin1.write_bytes("## Café\nOuvert à 9 h.\n".encode("latin-1"))
+    unreadable = tmp_path / "secret.md"
+    unreadable.write_text("## X\ny\n", encoding="utf-8")
+    unreadable.chmod(0)
+    kb = KnowledgeBase([tmp_path / "missing.md", latin1, good, unreadable, tmp_path])
+    problems = "\n".join(kb.problems)
+    assert "missing.md does not exist (fix:" in problems
+    assert "latin1.md is not UTF-8 text" in problems and "fix:" in problems
+    assert len(kb.passages) >= 1 and kb.passages[0].heading == "Parking"
+    assert "80 spaces" in kb.reply("how big is the car park", kb.search("car park")[0].passage)
+
+
+def test_reload_picks_up_an_edited_file(tmp_path: Path) -> None:
+    f = tmp_path / "k.md"
+    f.write_text("## Parking\nThe car park has 80 spaces.\n", encoding="utf-8")
+    kb = KnowledgeBase([f])
+    f.write_text("## Parking\nThe car park has 120 spaces.\n", encoding="utf-8")
+    kb.reload()
+    assert "120" in kb.reply("parking", kb.search("parking")[0].passage)

@@ -1,0 +1,122 @@
+"""The answer router end to end: what answers and why, a real tool publish on a real broker, and the
+real local model for small talk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from mosquitto import Mosquitto, Observer, broker  # noqa: F401
+
+from edge_agent.answers import AnswerRouter, Source
+from edge_agent.answers.session import AskSession
+from edge_agent.config import Settings
+from edge_agent.events import AnswerRouted
+
+
+def _settings(**extra: object) -> Settings:
+    return Settings(answers={"demo_tool": True}, **extra)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def router() -> AnswerRouter:
+    return AnswerRouter(_settings())
+
+
+@pytest.mark.parametrize(("text", "source"), [
+    ("What time is it?", Source.INTENT),
+    ("What are your opening hours?", Source.KNOWLEDGE),
+    ("Hello there!", Source.CHITCHAT),
+    ("What's the weather like today?", Source.DECLINE),
+    ("Who is the president of France?", Source.DECLINE),
+    ("Wie spät ist es?", Source.DECLINE),
+])
+def test_each_turn_goes_where_it_can_be_answered(router: AnswerRouter, text: str, source: Source) -> None:
+    answer = asyncio.run(router.answer(text))
+    assert answer.source is source and answer.reason
+    event = answer.event()
+    assert isinstance(event, AnswerRouted) and json.loads(event.to_json())["source"] == str(source)
+
+
+def test_the_agents_name_comes_from_the_config(router: AnswerRouter) -> None:
+    answer = asyncio.run(router.answer("What's your name?"))
+    assert answer.source is Source.CHITCHAT and answer.llm is None and answer.text == "I'm Edge, the voice assistant here."
+
+
+def test_knowledge_answer_names_its_passage(router: AnswerRouter) -> None:
+    answer = asyncio.run(router.answer("Where can I leave my coat?"))
+    assert answer.passage == "museum.md#Cloakroom and lockers" and "cloakroom" in (answer.text or "")
+
+
+def test_decline_states_no_fact(router: AnswerRouter) -> None:
+    answer = asyncio.run(router.answer("How far is it to the airport?"))
+    assert answer.text is not None and answer.text.startswith("I don't know that")
+    assert not any(ch.isdigit() for ch in answer.text)
+
+
+def test_small_talk_goes_to_the_llm_with_the_configured_policy(router: AnswerRouter) -> None:
+    answer = asyncio.run(router.answer("Thank you so much."))
+    assert answer.llm is not None and answer.llm.policy == "local_first"
+    assert "Never state a fact" in answer.llm.messages[0]["content"]
+
+
+def test_question_of_fact_goes_to_the_cloud_only_when_configured() -> None:
+    cloud = {"llm": {"cloud": {"api_key": "k", "regions": [{"name": "eu", "base_url": "https://eu.example/v1",
+                                                             "model": "m"}]}}}
+    answer = asyncio.run(AnswerRouter(_settings(**cloud)).answer("Who is the president of France?"))
+    assert answer.source is Source.CLOUD and answer.llm is not None and answer.llm.policy == "cloud_only"
+    cloud["llm"]["policy"] = "local_only"  # type: ignore[index]
+    answer = asyncio.run(AnswerRouter(_settings(**cloud)).answer("Who is the president of France?"))
+    assert answer.source is Source.DECLINE and "local_only" in answer.reason
+
+
+def test_missing_knowledge_file_is_named_and_intents_still_work(tmp_path: Path) -> None:
+    router = AnswerRouter(_settings(knowledge={"files": [str(tmp_path / "nope.md")]}))
+    assert any("nope.md does not exist" in p for p in router.problems)
+    assert asyncio.run(router.answer("what time is it")).source is Source.INTENT
+
+
+@pytest.mark.real_broker
+def test_turn_on_publishes_and_is_confirmed_from_the_result(broker: Mosquitto) -> None:  # noqa: F811
+    observer = Observer(broker.port, topics=("museum/#",))
+    settings = _settings(mqtt={"enabled": True, "host": "127.0.0.1", "port": broker.port, "device_id": "t-answers",
+                               "discovery": False})
+    events: list = []
+
+    async def scenario() -> str:
+        async with AskSession(settings) as session:
+            session.bus.subscribe(events.append)
+            _answer, reply = await session.ask("Turn on the cafe light.")
+            return reply
+
+    try:
+        reply = asyncio.run(scenario())
+        assert reply == "Done: the cafe light is on."
+        assert observer.wait_topic("museum/cafe/light/set") == [b'{"state": "ON"}']
+        assert any(getattr(e, "name", "") == "set_light" and getattr(e, "ok", False) for e in events)
+    finally:
+        observer.close()
+
+
+def test_turn_on_without_a_broker_is_not_claimed() -> None:
+    async def scenario() -> str:
+        async with AskSession(_settings()) as session:
+            return (await session.ask("Turn on the cafe light."))[1]
+
+    assert asyncio.run(scenario()).startswith("I couldn't switch the cafe light on")
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_small_talk_with_the_real_local_model(model_path) -> None:  # type: ignore[no-untyped-def]
+    model_path("smollm2-135m-instruct")
+
+    async def scenario() -> tuple[Source, str]:
+        async with AskSession(_settings(llm={"policy": "local_only"})) as session:
+            answer, reply = await session.ask("Hello, how are you today?")
+            return answer.source, reply
+
+    source, reply = asyncio.run(scenario())
+    assert source is Source.CHITCHAT and reply.strip() and len(reply.split()) <= 60
