@@ -25,10 +25,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edge_agent.agent import Conversation, ConversationSettings, ExecutorSpeaker, ExecutorTranscriber
 from edge_agent.audio.files import WavInput, WavPlayback
 from edge_agent.bus import EventBus
 from edge_agent.config import Settings
-from edge_agent.conversation import Conversation, ConversationSettings, ExecutorSpeaker, ExecutorTranscriber
 from edge_agent.errors import AudioError, EdgeAgentError
 from edge_agent.event_log import EventWriter
 from edge_agent.events import AgentState, Event, StateChanged
@@ -130,7 +130,7 @@ def build_llm(settings: Settings, models: Any, bus: EventBus) -> Any:
     """The chat model: the router over the local model and any cloud regions (``llm/factory.py``)."""
     from edge_agent.llm.factory import build_chat_model
 
-    return build_chat_model(settings, models, bus.publish)
+    return build_chat_model(settings, models)  # its events reach the bus through the conversation's subscription
 
 
 # --- the daemon ---------------------------------------------------------------------------------

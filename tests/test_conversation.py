@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edge_agent.audio import SAMPLE_RATE as RATE
 from edge_agent.bus import EventBus
-from edge_agent.conversation import Conversation, ConversationSettings, SimpleClauseSplitter
+from edge_agent.agent import Conversation, ConversationSettings
+from edge_agent.agent.speech_out import make_splitter, relax_splitter
 from edge_agent.errors import LlmError
 from edge_agent.events import (
     AgentState,
@@ -28,7 +30,6 @@ from edge_agent.events import (
 )
 from edge_agent.llm.base import Delta, ToolCallRequest
 
-RATE = 16000
 
 
 # --- the virtual clock ------------------------------------------------------------------------
@@ -551,11 +552,14 @@ def test_thirty_second_conversation_runs_in_milliseconds(run_virtual) -> None:  
     print(f"30 s of conversation in {wall * 1000:.0f} ms of wall time")
 
 
-def test_simple_clause_splitter_cuts_early_at_commas_and_sentences() -> None:
-    s = SimpleClauseSplitter()
+def test_the_reply_splitter_cuts_early_at_commas_and_sentences() -> None:
+    s = make_splitter()
     out: list[str] = []
     for tok in ["Sure", ",", " I", " can", " help", ",", " no", " problem", ".", " Bye", "!"]:
-        out += s.feed(tok)
+        clauses = s.feed(tok)
+        if clauses:
+            relax_splitter(s)  # as the speech-out path does after the first clause
+        out += clauses
     out += s.flush()
     assert out == ["Sure, I can help,", "no problem.", "Bye!"]
 

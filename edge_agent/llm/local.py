@@ -394,8 +394,8 @@ class LocalLlm:
 
 
 def _nicer_thread() -> None:
-    """The LLM worker yields to the listener thread under contention (see conversation.ENGINE_NICE)."""
-    from edge_agent.conversation import lower_thread_priority
+    """The LLM worker yields to the listener thread under contention (see agent.engines.ENGINE_NICE)."""
+    from edge_agent.agent.engines import lower_thread_priority
 
     lower_thread_priority()
 

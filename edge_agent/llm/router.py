@@ -13,7 +13,8 @@ cloud regions nearest first). Attempts race through one queue:
 * after the first token the winner streams alone; if it breaks, the reply ends with a short spoken note.
 
 If nothing answers, :class:`LlmError` is raised and the conversation apologises.
-Every attempt is reported as an :class:`LlmRoute` event, the winner as :class:`LlmFirstToken`."""
+Every attempt is reported as an :class:`LlmRoute` event, the winner as :class:`LlmFirstToken`, to
+each callback given to :meth:`LlmRouter.subscribe` (the conversation subscribes and stamps its turn id)."""
 
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ class _Attempt:
 
 
 class LlmRouter:
-    """A :class:`~edge_agent.llm.base.ChatModel` over a local model and cloud regions."""
+    """A :class:`~edge_agent.llm.base.ChatModel` over a local model and cloud regions.
+    ``on_event``: a first subscriber (see :meth:`subscribe`)."""
 
     name = "router"
 
@@ -96,7 +98,9 @@ class LlmRouter:
         self.cfg = cfg
         self.local = local
         self.monitor = monitor
-        self.on_event = on_event
+        self._subscribers: list[OnEvent] = []
+        if on_event is not None:
+            self.subscribe(on_event)
         self._local_loader = local_loader
         """Blocking (loads a model file): run by :meth:`start` in a thread while the regions are probed."""
         self.last_route: Route | None = None
@@ -166,15 +170,26 @@ class LlmRouter:
             return cloud(0), "no_local_model"
         return local(0) + cloud(1), "policy"
 
-    # --- the turn --------------------------------------------------------------------------------
+    # --- events ----------------------------------------------------------------------------------
+
+    def subscribe(self, callback: OnEvent) -> Callable[[], None]:
+        """Hear every route and first-token event (called on the loop); returns the unsubscribe."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
 
     def _emit(self, event: Event) -> None:
-        if self.on_event is None:
-            return
-        try:
-            self.on_event(event)
-        except Exception:
-            log.exception("LLM event subscriber failed")
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("LLM event subscriber failed")
+
+    # --- the turn --------------------------------------------------------------------------------
 
     async def stream(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> AsyncIterator[Delta]:
         loop = asyncio.get_running_loop()
