@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge_agent.audio import SAMPLE_RATE as RATE
-from edge_agent.bus import EventBus
 from edge_agent.agent import Conversation, ConversationSettings
 from edge_agent.agent.speech_out import make_splitter, relax_splitter
+from edge_agent.audio import SAMPLE_RATE as RATE
+from edge_agent.bus import EventBus
 from edge_agent.errors import LlmError
 from edge_agent.events import (
     AgentState,
@@ -29,8 +29,6 @@ from edge_agent.events import (
     Wake,
 )
 from edge_agent.llm.base import Delta, ToolCallRequest
-
-
 
 # --- the virtual clock ------------------------------------------------------------------------
 

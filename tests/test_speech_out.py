@@ -39,10 +39,12 @@ class RecordingPlayback:
         self.chunks: list[np.ndarray] = []
         self.write_times: list[float] = []
         self.began = 0
+        self.written = asyncio.Event()
 
     async def write(self, chunk: np.ndarray) -> None:
         self.chunks.append(chunk)
         self.write_times.append(time.monotonic())
+        self.written.set()
 
     async def drain(self) -> None:
         pass
@@ -156,8 +158,7 @@ def test_cancelling_stops_at_once_closes_the_stream_and_leaks_no_task() -> None:
         out, playback, _ = make(tts)
         task = asyncio.ensure_future(out.speak(confirmed_reply(), deltas_of("One. Two. Three. Four. Five. Six.",
                                                                              delay=0.01, closed=closed)))
-        while not playback.chunks:
-            await asyncio.sleep(0.001)
+        await playback.written.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

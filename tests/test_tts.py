@@ -9,7 +9,6 @@ import pytest
 
 from edge_agent.errors import ModelError
 
-
 # --- the real voice -----------------------------------------------------------------------------
 
 

@@ -5,9 +5,10 @@
   turn id) and reacts: ``speech_end`` starts a speculative reply (:mod:`.speculation`),
   ``speech_start`` throws it away, ``turn_end`` promotes it or starts the reply, ``barge_in``
   interrupts one.
-- A turn's reply: transcribe, ask the LLM (tool calls in between, :mod:`.tool_calls`), and speak
-  the answer while it is written (:mod:`.speech_out`); a :class:`~.reply.Reply` keeps what was
-  voiced and heard. Every state change goes through :class:`~.state.TurnState`.
+- The conversation decides when a reply starts and stops, and runs one at a time; what a reply
+  does (transcribe, answer, speak, publish its end) is the :class:`~.responder.Responder`'s, and a
+  :class:`~.reply.Reply` keeps what was voiced and heard. Every state change goes through
+  :class:`~.state.TurnState`.
 - Every time is read from ``loop.time()``, so the tests' virtual clock works throughout.
 """
 
@@ -16,68 +17,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
-from edge_agent.agent.engines import (
-    ListenerControl,
-    NullListener,
-    Playback,
-    RoutedChat,
-    SemanticHintSink,
-    Speaker,
-    Transcriber,
-)
-from edge_agent.agent.history import History
+from edge_agent.agent.engines import ListenerControl, NullListener, Playback, Speaker, Transcriber
 from edge_agent.agent.reply import Reply
+from edge_agent.agent.responder import STT_TAIL_S, Responder
+from edge_agent.agent.settings import ConversationSettings
 from edge_agent.agent.speculation import Speculation, Speculative
-from edge_agent.agent.speech_out import SpeechOut, has_words
+from edge_agent.agent.speech_out import SpeechOut
 from edge_agent.agent.state import TurnState
 from edge_agent.agent.tasks import TrackedTasks
-from edge_agent.agent.tool_calls import MAX_TOOL_ROUNDS, confirm_question, is_yes, run_tool, with_tool_result
 from edge_agent.bus import EventBus
 from edge_agent.control import ToolRunner
-from edge_agent.errors import EdgeAgentError
 from edge_agent.events import (
     AgentState,
-    AudioOutEnd,
     AudioOutStart,
     BargeIn,
     ErrorEvent,
     Event,
-    LlmFirstToken,
-    ReplyText,
     SpeechEnd,
     SpeechStart,
     StateChanged,
-    ToolCall,
-    Transcript,
-    TurnDone,
     TurnEnd,
     Wake,
 )
-from edge_agent.llm.base import ChatModel, Message, ToolCallRequest
+from edge_agent.llm.base import ChatModel, Message
 
-log = logging.getLogger(__name__)
+__all__ = ["Conversation", "ConversationSettings"]
 
-STT_TAIL_S = 0.2
-"""Silence after the last word handed to STT with the speech (Whisper likes a tail)."""
 FOLLOW_UP_GRACE_S = 0.5
 """The follow-up window closes this long after the listener's own timeout for it."""
-
-
-@dataclass
-class ConversationSettings:
-    system_prompt: str = ""
-    follow_up_s: float = 6.0
-    barge_in: bool = True
-    apology: str = "Sorry, I couldn't answer that just now."
-    speculative_stt: bool = True
-    history_turns: int = 8
-    """Turns kept here (the LLM trims further by tokens)."""
-    confirm_words: tuple[str, ...] = ("yes", "yeah", "yep", "sure", "ok", "okay", "do it", "please", "confirm")
 
 
 class Conversation:
@@ -109,27 +79,26 @@ class Conversation:
         self.bus = bus
         self.llm = llm
         self.playback = playback
-        self.transcriber = transcriber
         self.listener: ListenerControl = listener or NullListener()
-        self.cfg = settings or ConversationSettings()
-        self.tools = tools
         self.audio_now = audio_now
         self.audio_clock = audio_clock or audio_now
         self.on_reload = on_reload
-        self.completeness = completeness
         self._loop = asyncio.get_running_loop()
-        self._router = llm if isinstance(llm, RoutedChat) else None
-        self._unsubscribe = self._router.subscribe(self._on_llm_event) if self._router is not None else None
         self.turn = TurnState(bus.publish, self._loop)
-        self.speech = SpeechOut(speaker, playback, clock=self._loop.time, on_audio_start=self._audio_started,
-                                on_first_text=None if self._router is not None else self._first_text)
         self.speculation = Speculation()
-        self._history = History()
         self._tasks = TrackedTasks(lambda exc: self._publish(
             ErrorEvent(stage="conversation", message=f"{type(exc).__name__}: {exc}")))
+        self.speech = SpeechOut(speaker, playback, clock=self._loop.time, on_audio_start=self._audio_started)
+        self.responder = Responder(
+            cfg=settings or ConversationSettings(), llm=llm, speech=self.speech, playback=playback,
+            transcriber=transcriber, listener=self.listener, tools=tools, turn=self.turn, tasks=self._tasks,
+            publish=self._publish, audio_t=self._audio_t, completeness=completeness)
+        router = self.responder.router
+        if router is None:
+            self.speech.on_first_text = self.responder.first_text
+        self._unsubscribe = router.subscribe(self.responder.on_llm_event) if router is not None else None
         self._reply: Reply | None = None
         self._reply_task: asyncio.Task[None] | None = None
-        self._llm_reply: Reply | None = None  # whose LLM call the router's events belong to
         self.replies = 0
         """Replies fully or partly spoken (for the ``run`` command's exit decision and tests)."""
 
@@ -140,8 +109,25 @@ class Conversation:
         return self.turn.state
 
     @property
+    def cfg(self) -> ConversationSettings:
+        return self.responder.cfg
+
+    @cfg.setter
+    def cfg(self, settings: ConversationSettings) -> None:
+        """Takes effect from the next event (a config reload)."""
+        self.responder.cfg = settings
+
+    @property
+    def completeness(self) -> Callable[[str], float | None] | None:
+        return self.responder.completeness
+
+    @completeness.setter
+    def completeness(self, completeness: Callable[[str], float | None] | None) -> None:
+        self.responder.completeness = completeness
+
+    @property
     def history(self) -> list[Message]:
-        return self._history.messages
+        return self.responder.history.messages
 
     @property
     def busy(self) -> bool:
@@ -186,11 +172,11 @@ class Conversation:
 
     def say(self, text: str) -> None:
         reply = Reply(self.turn.next_turn())
-        self._start_reply(reply, self._say(reply, text))
+        self._start_reply(reply, self.responder.say(reply, text))
 
     def ask(self, text: str, reply_to: Any = None) -> None:
         reply = Reply(self.turn.next_turn(), user_text=text, reply_to=reply_to)
-        self._start_reply(reply, self._answer(reply, text))
+        self._start_reply(reply, self.responder.answer(reply, text))
 
     def wake(self) -> None:
         self.handle(Wake(keyword="push_to_talk", audio_t=self._audio_t()))
@@ -272,27 +258,18 @@ class Conversation:
             for held in reply.confirm():
                 self._publish(held)
         else:
-            self._start_reply(reply, self._turn(reply, start, last + STT_TAIL_S))
+            self._start_reply(reply, self.responder.turn_reply(reply, start, last + STT_TAIL_S))
 
     def _speculate(self, event: SpeechEnd) -> None:
         """Silence began: transcribe, and start thinking and synthesizing the answer now."""
-        start = self.turn.speech_start_t
-        if (not self.cfg.speculative_stt or self.transcriber is None or self.turn.state is not AgentState.LISTENING
-                or event.audio_t is None or start is None):
+        start, end = self.turn.speech_start_t, event.audio_t
+        if (not self.cfg.speculative_stt or self.responder.transcriber is None
+                or self.turn.state is not AgentState.LISTENING or end is None or start is None):
             return
         reply = Reply(self.turn.turn_id)
-        task = self._tasks.spawn(self._run_reply(reply, self._turn(reply, start, event.audio_t + STT_TAIL_S)),
-                                 report=True)
-        self.speculation.start(Speculative(start, event.audio_t, reply, task, self._loop.time()))
-
-    def _on_llm_event(self, event: Event) -> None:
-        """The LLM router's events (route, first token): the turn id added, held with a speculation."""
-        reply = self._llm_reply
-        if reply is None:
-            self._publish(event)
-            return
-        reply.publish(event if event.turn_id is not None else dataclasses.replace(event, turn_id=reply.turn_id),
-                      self._publish)
+        work = self.responder.turn_reply(reply, start, end + STT_TAIL_S)
+        task = self._tasks.spawn(self._run_reply(reply, work), report=True)
+        self.speculation.start(Speculative(start, end, reply, task, self._loop.time()))
 
     # --- one reply ----------------------------------------------------------------------------
 
@@ -314,7 +291,7 @@ class Conversation:
             await work
             await reply.go.wait()  # a speculative reply that found nothing to say waits to be confirmed
         except asyncio.CancelledError:
-            self._finish_interrupted(reply)
+            self.responder.finish_interrupted(reply)
             raise
         finally:
             self.listener.set_playback_active(False)
@@ -323,105 +300,6 @@ class Conversation:
         if self.turn.state in (AgentState.SPEAKING, AgentState.THINKING, AgentState.LISTENING):
             self._after_reply(spoke=reply.started)
 
-    async def _turn(self, reply: Reply, start_t: float, end_t: float) -> None:
-        """Transcribe the user's speech between two audio times, then answer it."""
-        if reply.confirmed:
-            self.turn.to(AgentState.THINKING)
-        assert self.transcriber is not None
-        t0 = self._loop.time()
-        try:
-            text = (await self.transcriber.transcribe(self.listener.utterance(start_t, end_t))).strip()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # an engine failure must not end the agent
-            await reply.go.wait()
-            await self._fail(reply, "stt", exc)
-            return
-        reply.t_transcript = self._loop.time()
-        if not reply.confirmed and self.completeness is not None and has_words(text):
-            self._tasks.spawn(self._semantic_hint(text, end_t - STT_TAIL_S))  # the turn decision may use it
-        stt_ms = round((reply.t_transcript - t0) * 1000, 1)
-        reply.stages["stt_compute"] = stt_ms  # the decode itself ("stt" is what the user waited for it)
-        reply.publish(Transcript(text=text, stt_ms=stt_ms, audio_t=round(end_t - STT_TAIL_S, 4),
-                                 turn_id=reply.turn_id), self._publish)
-        if not has_words(text):
-            return  # silence or noise: no reply
-        reply.user_text = text
-        if self.turn.pending_confirmation is not None:
-            await reply.go.wait()  # a confirmation is a side effect: only for a confirmed turn
-            call = self.turn.take_confirmation()
-            if call is not None and is_yes(text, self.cfg.confirm_words):
-                await self._answer(reply, text, confirmed=call)
-                return
-        await self._answer(reply, text)
-
-    async def _semantic_hint(self, text: str, speech_end_t: float) -> None:
-        assert self.completeness is not None
-        p = await self._loop.run_in_executor(None, self.completeness, text)
-        if p is not None and isinstance(self.listener, SemanticHintSink):
-            self.listener.set_semantic_hint(p, speech_end_t)
-
-    async def _answer(self, reply: Reply, text: str, confirmed: ToolCallRequest | None = None) -> None:
-        """User text -> LLM -> spoken answer; tool calls in between."""
-        if reply.confirmed:
-            self.turn.to(AgentState.THINKING)
-        messages = self._history.prompt(self.cfg.system_prompt, text)
-        offered = self.tools.specs() if self.tools is not None else None
-        try:
-            if confirmed is not None:
-                messages = await self._run_tool(reply, confirmed, messages)
-                offered = None
-            for _ in range(MAX_TOOL_ROUNDS):
-                self._llm_reply = reply
-                call = await self.speech.speak(reply, self.llm.stream(messages, offered or None))
-                if call is None:
-                    break
-                await reply.go.wait()  # tools act on the world: never on speculation
-                if self.tools is not None and self.tools.needs_confirmation(call.name):
-                    self.turn.ask_confirmation(call)
-                    await self.speech.speak_text(reply, confirm_question(call))
-                    break
-                messages = await self._run_tool(reply, call, messages)
-                offered = None
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await reply.go.wait()
-            await self._fail(reply, exc.stage if isinstance(exc, EdgeAgentError) else "llm", exc)
-            return
-        await self._finish(reply)
-
-    async def _run_tool(self, reply: Reply, call: ToolCallRequest, messages: list[Message]) -> list[Message]:
-        assert self.tools is not None
-        ok, result = await run_tool(self.tools, call)
-        if not self.tools.publishes_events:
-            self._publish(ToolCall(name=call.name, arguments=dict(call.arguments), ok=ok, result=result,
-                                   turn_id=reply.turn_id))
-        return with_tool_result(messages, call, result)
-
-    async def _say(self, reply: Reply, text: str) -> None:
-        await self.speech.speak_text(reply, text)
-        await self._finish(reply)
-
-    async def _fail(self, reply: Reply, stage: str, exc: BaseException) -> None:
-        message = exc.message if isinstance(exc, EdgeAgentError) else f"{type(exc).__name__}: {exc}"
-        log.warning("%s failed: %s", stage, message, exc_info=not isinstance(exc, EdgeAgentError))
-        reply.publish(ErrorEvent(stage=stage, message=message, turn_id=reply.turn_id), self._publish)
-        if stage != "tts":
-            try:
-                await self.speech.speak_text(reply, self.cfg.apology)
-            except asyncio.CancelledError:
-                raise
-            except Exception as tts_exc:  # no voice either: say so on the bus, stay up
-                self._publish(ErrorEvent(stage="tts", message=str(tts_exc), turn_id=reply.turn_id))
-        await self._finish(reply)
-
-    # --- the reply heard, and its end ------------------------------------------------------------
-
-    def _first_text(self, reply: Reply, ms: float) -> None:
-        """A chat model that does not report its own first token: the conversation does."""
-        reply.publish(LlmFirstToken(ms=ms, turn_id=reply.turn_id, backend=self.llm.name), self._publish)
-
     def _audio_started(self, reply: Reply) -> None:
         now = self._loop.time()
         self.listener.set_playback_active(True)
@@ -429,37 +307,6 @@ class Conversation:
         self.turn.to(AgentState.SPEAKING)
         reply.mark_voice_to_voice(now, self.audio_now)
         self.replies += 1
-
-    async def _finish(self, reply: Reply) -> None:
-        """Everything queued is heard; publish what was said and how long it took."""
-        await reply.go.wait()
-        if reply.started:
-            await self.playback.drain()
-            self._publish(AudioOutEnd(turn_id=reply.turn_id, audio_t=self._audio_t()))
-        text = reply.finish()
-        self._history.remember(reply.user_text, text, self.cfg.history_turns)
-        if text:
-            self._publish(ReplyText(text=text, turn_id=reply.turn_id, **reply.reply_to_fields()))
-        self._turn_done(reply, text)
-
-    def _finish_interrupted(self, reply: Reply) -> None:
-        """Barge-in or cancel: keep what was actually heard."""
-        if not reply.interruptible:
-            return  # a speculation thrown away: nothing was heard or published
-        self.playback.stop()
-        heard = reply.interrupt(self.playback.played())
-        self._history.remember(reply.user_text, heard, self.cfg.history_turns)
-        if reply.started:
-            self._publish(ReplyText(text=heard, truncated=True, turn_id=reply.turn_id, **reply.reply_to_fields()))
-            self._publish(AudioOutEnd(interrupted=True, turn_id=reply.turn_id, audio_t=self._audio_t()))
-        self._turn_done(reply, heard)
-
-    def _turn_done(self, reply: Reply, text: str) -> None:
-        v2v, stages = reply.timings()
-        route = self._router.last_route if self._router is not None else None
-        self._publish(TurnDone(voice_to_voice_ms=v2v, stages=stages, text=reply.user_text or None,
-                               reply=text or None, backend=route.backend if route else self.llm.name,
-                               region=route.region if route else None, turn_id=reply.turn_id))
 
     def _after_reply(self, spoke: bool) -> None:
         self.turn.speech_start_t = None

@@ -39,7 +39,7 @@ class IllegalTransition(RuntimeError):
 
 
 class TurnState:
-    def __init__(self, publish: Callable[[Event], None], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, publish: Callable[[Event], object], loop: asyncio.AbstractEventLoop) -> None:
         self._publish = publish
         self._loop = loop
         self._state = AgentState.IDLE
