@@ -337,3 +337,24 @@ def test_factory_refuses_a_cloud_policy_without_regions() -> None:
 
     with pytest.raises(ConfigError, match="no \\[\\[llm.cloud.regions\\]\\]"):
         build_chat_model(Settings(llm={"policy": "cloud_only"}), None)  # type: ignore[arg-type]
+
+
+def test_events_reach_every_subscriber_until_it_unsubscribes() -> None:
+    async def body() -> None:
+        rig = await started(Rig(local=Script()))
+        late: list[Event] = []
+        unsubscribe = rig.router.subscribe(late.append)
+
+        def broken(event: Event) -> None:
+            raise RuntimeError("a subscriber's bug")
+
+        rig.router.subscribe(broken)  # logged, and the others still hear every event
+        assert await rig.turn() == "Hello from the fake."
+        assert [type(e) for e in late] == [LlmRoute, LlmFirstToken] and late == rig.events
+        unsubscribe()
+        unsubscribe()  # twice is harmless
+        await rig.turn()
+        assert len(late) == 2 and len(rig.events) == 4
+        await rig.router.stop()
+
+    run(body)

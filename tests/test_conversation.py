@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ from edge_agent.events import (
     AgentState,
     BargeIn,
     Event,
+    LlmFirstToken,
+    LlmRoute,
     SpeechEnd,
     SpeechStart,
     StateChanged,
@@ -155,6 +158,33 @@ class FakeLlm:
         finally:
             if not finished:
                 self.closed_early += 1
+
+
+class FakeRouter(FakeLlm):
+    """A chat model that reports its own route and first token to subscribers (as the LLM router)."""
+
+    name = "router"
+
+    def __init__(self, answers: list[Any]) -> None:
+        super().__init__(answers)
+        self.subscribers: list[Callable[[Event], object]] = []
+        self.last_route: Any = None
+
+    def subscribe(self, callback: Callable[[Event], object]) -> Callable[[], None]:
+        self.subscribers.append(callback)
+        return lambda: self.subscribers.remove(callback)
+
+    async def stream(self, messages: list[dict[str, Any]], tools: Any = None) -> AsyncIterator[Delta]:
+        for callback in self.subscribers:
+            callback(LlmRoute(backend="cloud", region="eu", reason="policy"))
+        first = True
+        async for delta in super().stream(messages, tools):
+            if first and delta.text:
+                first = False
+                self.last_route = SimpleNamespace(backend="cloud", region="eu")
+                for callback in self.subscribers:
+                    callback(LlmFirstToken(ms=100.0, backend="cloud", region="eu"))
+            yield delta
 
 
 class FakeSpeaker:
@@ -609,3 +639,48 @@ def test_the_speculative_transcript_gives_the_turn_policy_a_semantic_hint(run_vi
     rig = run_virtual(main())
     assert rig.listener.hints == [(0.8, 3.0)]
     assert rig.of("reply_text")[0].text == "Sure."
+
+
+def test_a_routing_chat_model_reports_its_own_events_with_the_turn_id(run_virtual) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> tuple[Rig, FakeRouter]:
+        rig = Rig([], [(1.5, 3.0, "what can you do")])
+        router = FakeRouter(["I can answer questions."])
+        rig.conv = Conversation(bus=rig.bus, llm=router, speaker=rig.speaker, playback=rig.playback,
+                                transcriber=rig.stt, listener=rig.listener, audio_now=asyncio.get_running_loop().time)
+        await rig.turn(1.5, 3.0, wake=1.0)
+        await rig.settle()
+        await rig.conv.close()
+        return rig, router
+
+    rig, router = run_virtual(main())
+    kinds = [str(e.type) for e in rig.events if str(e.type) != "state"]
+    # the speculation's route and first token were held, then published after the turn end
+    assert kinds == ["wake", "speech_start", "speech_end", "turn_end", "transcript", "llm_route", "llm_first_token",
+                     "audio_out_start", "audio_out_end", "reply_text", "turn_done"]
+    assert rig.of("llm_route")[0].turn_id == 1 and rig.of("llm_first_token")[0].turn_id == 1
+    done = rig.of("turn_done")[0]
+    assert (done.backend, done.region) == ("cloud", "eu")
+    assert router.subscribers == [], "the conversation unsubscribes when it closes"
+
+
+def test_muted_stays_muted_until_unmuted(run_virtual) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> Rig:
+        rig = Rig(["One two three four five six seven eight."], [(1.5, 2.5, "count")])
+        await rig.turn(1.5, 2.5, wake=1.0)
+        await asyncio.sleep(1.0)
+        assert rig.conv.state == AgentState.SPEAKING
+        rig.conv.unmute()  # not muted: nothing changes, the reply goes on
+        assert rig.conv.state == AgentState.SPEAKING
+        rig.conv.mute()
+        rig.conv.cancel()  # nothing to cancel: still muted
+        rig.conv.wake()
+        assert rig.conv.state == AgentState.MUTED
+        rig.conv.unmute()
+        await rig.settle()
+        await rig.conv.close()
+        return rig
+
+    rig = run_virtual(main())
+    assert rig.states()[-3:] == ["idle", "muted", "idle"]
+    assert rig.of("reply_text")[0].truncated
+    assert [e.keyword for e in rig.of("wake")] == ["okay_nabu"]

@@ -4,7 +4,7 @@ The required interfaces are small and async (:class:`Transcriber`, :class:`Speak
 :class:`Playback`, :class:`ListenerControl`, :class:`~edge_agent.llm.base.ChatModel`). An engine
 that can do more says so by implementing one of the ``runtime_checkable`` capability Protocols
 (:class:`VolumeControl`, :class:`ReplyTiming`, :class:`SemanticHintSink`, :class:`RoutedChat`);
-the conversation checks them with ``isinstance`` once, when it is built.
+the conversation checks for them with ``isinstance``.
 
 The real engines block (onnxruntime, CTranslate2): :class:`ExecutorTranscriber` and
 :class:`ExecutorSpeaker` run them on one worker thread each, at a lower priority than the listener.

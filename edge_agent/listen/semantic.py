@@ -2,15 +2,13 @@
 
 ``LmCompleteness.probability(text)`` is the language model's probability that the (partial)
 transcript ends here: the next-token mass on sentence ends (``.``, ``?``, ``!``, newline, end of
-text) after the text with its trailing punctuation removed (Whisper punctuates everything).
-"I would like to order" -> 0.005; "Set a timer for twenty minutes" -> 0.34 (SmolLM2-135M).
+text) after the text with its trailing punctuation removed (Whisper punctuates everything), so
+"I would like to order" scores far lower than "Set a timer for twenty minutes".
 ``hint(text)`` maps that to [0, 1] for :meth:`TurnPolicy.set_semantic_hint`.
 
-Measured on the generated pause/complete sets (Whisper tiny.en transcripts at each speech_end):
-the first halves of mid-sentence pauses score <= 0.1 except where the STT misheard; complete
-sentences mostly 0.13-0.74. It costs one LM forward pass over the transcript (~10-20 tokens,
-15-60 ms on one thread). Given the daemon's chat model it shares its weights: +12 MB RSS, where a
-second copy of SmolLM2 cost +126 MB. Digits are spelled out first ("at 6" scored 0.05, "at six" 0.33).
+It costs one LM forward pass over the transcript (~10-20 tokens). Given the daemon's chat model
+it shares its weights and adds only a small context of its own, instead of a second copy of the
+model. Digits are spelled out first: the LM judges "at six" far better than "at 6".
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ class LmCompleteness:
     def __init__(self, model: str | Path | Any, threads: int = 1, full_at: float = 0.2, n_ctx: int = 128) -> None:
         """``model``: a GGUF path, or an already loaded ``llama_cpp.Llama`` (the chat model): then
         its weights are shared and only a small context of our own is added (its KV cache and
-        the chat model's stay apart; ~10 MB instead of a second copy of the weights).
+        the chat model's stay apart).
         Only the last position's logits are read, so ``logits_all`` is off."""
         import llama_cpp
         from llama_cpp import Llama
@@ -69,7 +67,7 @@ class LmCompleteness:
         text = TRAILING.sub("", text.strip())
         if not text:
             return None
-        text = _spoken(text)  # Whisper writes "at 6"; the LM judges "at six" far better (0.05 -> 0.33)
+        text = _spoken(text)  # Whisper writes "at 6"; the LM judges "at six" far better
         tokens = self.llm.tokenize(text.encode(), add_bos=True)
         if len(tokens) > self.max_tokens:  # a long turn: its end is what decides
             tokens = tokens[:1] + tokens[-(self.max_tokens - 1):]
