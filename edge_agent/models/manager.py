@@ -1,4 +1,5 @@
-"""The model manager: what to fetch (``models/manifest.toml``), fetching it, and checking it.
+"""The model manager: what to fetch (the manifest, ``edge_agent/data/manifest.toml``), fetching it,
+and checking it.
 
 Every model is a directory ``<models_dir>/<name>/`` holding its files. A file is only ever put in
 place by a rename after its sha256 matched, so a crash, a full disk or a corrupt download never
@@ -6,12 +7,16 @@ leaves a bad file where the agent would load it; ``pull`` re-fetches whatever is
 
 Loading code asks :meth:`ModelManager.require`, which checks presence and size only (hashing
 300 MB at every start would cost seconds on a Pi); ``models verify`` hashes everything.
+
+A ``derive`` model is built here from other models by a recipe: the manifest names the recipe and
+``pull`` calls it through the ``recipes`` mapping the manager is given (the ``edge-agent models``
+command gives it :data:`edge_agent.models.recipes.RECIPES`). The manager never imports a recipe, so
+the runtime that loads models does not depend on the code that builds them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -19,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,11 +32,15 @@ from typing import IO, Any
 from edge_agent.compat import tomllib
 from edge_agent.errors import ModelError, NetworkError
 
-PACKAGED_MANIFEST = Path(__file__).parent / "data" / "manifest.toml"
+PACKAGED_MANIFEST = Path(__file__).parent.parent / "data" / "manifest.toml"
 PIN_FILE = ".pinned.json"
 BUILD_KEY = "_build"
 """In a derived model's PIN_FILE: the manifest's ``build`` it was made by."""
 CHUNK = 1 << 20
+
+Recipe = Callable[[dict[str, Path], Path], None]
+"""Builds a derived model: gets the input models' directories and writes the model's files into the
+output directory."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class ModelSpec:
     url: str | None = None
     strip: str = ""
     derive: str | None = None
+    """The recipe's name (a key of the manager's ``recipes``)."""
     inputs: tuple[str, ...] = ()
     build: int = 0
     """A derived model's recipe version: one pinned by another build is out of date (``require`` says
@@ -145,9 +155,12 @@ class Progress:
 
 
 class ModelManager:
-    def __init__(self, models_dir: Path | str, manifest: Manifest | None = None) -> None:
+    def __init__(self, models_dir: Path | str, manifest: Manifest | None = None,
+                 recipes: Mapping[str, Recipe] | None = None) -> None:
         self.root = Path(models_dir).expanduser()
         self.manifest = manifest or Manifest.load()
+        self.recipes: Mapping[str, Recipe] = recipes or {}
+        """The recipes ``pull`` may build derived models with (none: derived models are only checked)."""
 
     # --- where things are ---------------------------------------------------------------------
 
@@ -395,11 +408,13 @@ class ModelManager:
         return bool(spec.derive and spec.build and self._pinned_build(spec) != spec.build)
 
     def _pull_derived(self, spec: ModelSpec, files: list[ModelFile], progress: bool) -> None:
-        """Build a model from others with ``derive = "module:function"``; ``function(inputs, out_dir)``
-        gets the input models' directories and writes the spec's files into ``out_dir``."""
+        """Build a model from others with the recipe ``derive`` names (see :data:`Recipe`)."""
         assert spec.derive
-        module_name, _, func_name = spec.derive.partition(":")
-        build = getattr(importlib.import_module(module_name), func_name)
+        build = self.recipes.get(spec.derive)
+        if build is None:
+            known = ", ".join(sorted(self.recipes)) or "none"
+            raise ModelError(f"model {spec.name!r} is built by the recipe {spec.derive!r}, which this model "
+                             f"manager was not given (it has: {known}). Fix: edge-agent models pull {spec.name}")
         inputs = {name: self.require(name) for name in spec.inputs}
         with tempfile.TemporaryDirectory(prefix="edge-agent-derive-") as tmpdir:
             build(inputs, Path(tmpdir))
