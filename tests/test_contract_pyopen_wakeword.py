@@ -52,6 +52,7 @@ def test_the_constructors_take_what_the_engine_passes() -> None:
 def test_the_feature_pipeline_counts_new_audio_samples(model_manager) -> None:  # type: ignore[no-untyped-def]
     from pyopen_wakeword import OpenWakeWordFeatures
 
+    from edge_agent.audio import SAMPLE_RATE
     from edge_agent.listen.wake.open import WARMUP_S, OpenEngine, tflite_c_library
 
     features = OpenWakeWordFeatures(model_manager.require("openwakeword", "melspectrogram.tflite"),
@@ -65,6 +66,6 @@ def test_the_feature_pipeline_counts_new_audio_samples(model_manager) -> None:  
         features.close()
     engine = OpenEngine.from_keywords(["okay_nabu"], model_manager)
     try:
-        assert engine._features.new_audio_samples == WARMUP_S * 16000, broken("what reset() primes")
+        assert engine._features.new_audio_samples == WARMUP_S * SAMPLE_RATE, broken("what reset() primes")
     finally:
         engine.close()

