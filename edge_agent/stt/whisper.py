@@ -46,7 +46,8 @@ NO_SPEECH_ALONE = 0.8  # ... but pure silence decodes "you" at -0.33 with p(no s
 class WhisperStt:
     """``transcribe(audio_16k) -> str`` and ``stream()``; one CTranslate2 call per utterance.
 
-    ``min_encoder_s`` is the shortest window the encoder sees (30 reproduces stock faster-whisper). ``tail_s`` is the silence kept after the speech."""
+    ``min_encoder_s`` is the shortest window the encoder sees (30 reproduces stock faster-whisper);
+    ``tail_s`` is the silence kept after the speech."""
 
     name = "whisper"
     sample_rate = SAMPLE_RATE
