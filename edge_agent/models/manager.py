@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from edge_agent.compat import tomllib
 from edge_agent.errors import ModelError, NetworkError
 from edge_agent.models.manifest import Manifest, ModelFile, ModelSpec
 

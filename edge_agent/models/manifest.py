@@ -7,10 +7,10 @@ wheel read the same file (``EDGE_AGENT_MANIFEST`` points elsewhere, for tests).
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_agent.compat import tomllib
 from edge_agent.errors import ModelError
 
 PACKAGED_MANIFEST = Path(__file__).parent.parent / "data" / "manifest.toml"
