@@ -19,15 +19,16 @@ DEFAULT_OUTPUT = Path("edge-agent-demo-reply.wav")
 
 def demo_input(keyword: str = "okay_nabu", question: str = QUESTION) -> Path:
     """The demo's input WAV (generated once, then cached)."""
+    from edge_agent.audio import SAMPLE_RATE
     from edge_agent.audio.wav import write_wav
-    from edge_agent.testaudio import WAKE_TEXT, cache_root, demo_conversation
+    from edge_agent.speechgen import WAKE_TEXT, cache_root, demo_conversation
 
     if keyword not in WAKE_TEXT:
         keyword = "okay_nabu"
     utt = demo_conversation(keyword=keyword, question=question)
     path = cache_root() / f"demo-{keyword}.wav"
     if not path.is_file():
-        write_wav(path, utt.samples, 16000)
+        write_wav(path, utt.samples, SAMPLE_RATE)
     return path
 
 

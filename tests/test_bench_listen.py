@@ -7,7 +7,7 @@ import numpy as np
 from edge_agent.audio import SAMPLE_RATE
 from edge_agent.bench.listen import FRAME, Recorded, TurnCache, score_turns
 from edge_agent.listen.policy import PolicyConfig
-from edge_agent.testaudio import Segment, Utterance
+from edge_agent.speechgen import Segment, Utterance
 
 F = FRAME / SAMPLE_RATE
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_agent import testaudio
+from edge_agent import speechgen
 from edge_agent.audio.wav import resample, write_wav
 from edge_agent.cli import main
 
 
 @pytest.fixture(scope="module")
-def sentence() -> testaudio.Utterance:
-    return next(u for u in testaudio.complete_sentences(n=6) if u.voice.startswith("piper"))
+def sentence() -> speechgen.Utterance:
+    return next(u for u in speechgen.complete_sentences(n=6) if u.voice.startswith("piper"))
 
 
 def lines(text: str) -> list[dict]:
@@ -48,7 +48,7 @@ def test_events_as_json_lines_for_several_files(tmp_path: Path, sentence, capsys
 
 @pytest.mark.real_model
 def test_wake_word_file_and_events_file(tmp_path: Path, capsys) -> None:
-    utt = testaudio.wake_set("okay_nabu", 1, with_command=False, voices=[testaudio.Voice("piper")])[0]
+    utt = speechgen.wake_set("okay_nabu", 1, with_command=False, voices=[speechgen.Voice("piper")])[0]
     wav = tmp_path / "wake.wav"
     write_wav(wav, np.concatenate([utt.samples, np.zeros(16000, np.int16)]), 16000)
     out = tmp_path / "events.jsonl"

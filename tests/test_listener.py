@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from edge_agent import testaudio
+from edge_agent import speechgen
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.events import Event
 from edge_agent.listen.listener import HOP, IDLE_BATCH_HOPS, Listener, ListenerCore
@@ -202,7 +202,7 @@ def test_real_models_end_a_complete_sentence(model_path) -> None:
     core = ListenerCore(SileroVad(model_path("silero-vad-int8", "silero_vad_16k_int8.onnx")),
                         TurnDetector(model_path("smart-turn-v3.2", "smart-turn-v3.2-cpu.onnx")), None,
                         events.append, PolicyConfig(), always_listen=True)
-    utt = next(u for u in testaudio.complete_sentences(n=6) if u.voice.startswith("piper"))
+    utt = next(u for u in speechgen.complete_sentences(n=6) if u.voice.startswith("piper"))
     feed(core, utt.samples)
     ends = [e for e in events if str(e.type) == "turn_end"]
     assert ends, events

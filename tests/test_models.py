@@ -318,15 +318,18 @@ def derive_nothing(inputs: dict[str, Path], out_dir: Path) -> None:
     pass
 
 
+TEST_RECIPES = {"reversed": derive_reversed, "nothing": derive_nothing}
+
+
 def derived_manager(root: Path, url: str, derive: str, digest: str) -> ModelManager:
-    derived = ModelSpec(name="tiny-reversed", role="stt", derive=f"{__name__}:{derive}", inputs=("tiny",),
+    derived = ModelSpec(name="tiny-reversed", role="stt", derive=derive, inputs=("tiny",),
                         files=(ModelFile(path="reversed.bin", sha256=digest, size=len(WEIGHTS)),))
-    return ModelManager(root, Manifest({"tiny": url_spec(url), "tiny-reversed": derived}))
+    return ModelManager(root, Manifest({"tiny": url_spec(url), "tiny-reversed": derived}), TEST_RECIPES)
 
 
 def test_derived_model_is_built_from_its_inputs(server: _Server, tmp_path: Path) -> None:
     make_zip(server.root / "tiny.zip", {"tiny-1.0/weights.bin": WEIGHTS})
-    mm = derived_manager(tmp_path / "models", server.url("tiny.zip"), "derive_reversed", sha256(WEIGHTS[::-1]))
+    mm = derived_manager(tmp_path / "models", server.url("tiny.zip"), "reversed", sha256(WEIGHTS[::-1]))
     assert mm.pull(["tiny-reversed"], progress=False) == ["tiny", "tiny-reversed"]  # inputs first
     assert mm.require("tiny-reversed", "reversed.bin").read_bytes() == WEIGHTS[::-1]
     assert not mm.verify(["tiny-reversed"])
@@ -340,8 +343,8 @@ def test_derived_model_without_listed_files_is_pinned_on_first_build(server: _Se
     # A model trained here (the wake keyword classifier) cannot be pinned in the manifest: the first
     # build pins it, and corruption after that is found like any other.
     make_zip(server.root / "tiny.zip", {"tiny-1.0/weights.bin": WEIGHTS})
-    derived = ModelSpec(name="tiny-trained", role="wake", derive=f"{__name__}:derive_reversed", inputs=("tiny",))
-    mm = ModelManager(tmp_path / "models", Manifest({"tiny": url_spec(server.url("tiny.zip")), "tiny-trained": derived}))
+    derived = ModelSpec(name="tiny-trained", role="wake", derive="reversed", inputs=("tiny",))
+    mm = ModelManager(tmp_path / "models", Manifest({"tiny": url_spec(server.url("tiny.zip")), "tiny-trained": derived}), TEST_RECIPES)
     with pytest.raises(ModelError, match="tiny-trained.*not pulled yet.*models pull tiny-trained"):
         mm.require("tiny-trained")
     assert mm.pull(["tiny-trained"], progress=False) == ["tiny", "tiny-trained"]
@@ -351,8 +354,8 @@ def test_derived_model_without_listed_files_is_pinned_on_first_build(server: _Se
     assert [p.model for p in mm.verify(["tiny-trained"])] == ["tiny-trained"]
     assert mm.pull(["tiny-trained"], progress=False) == ["tiny-trained"]
     assert not mm.verify(["tiny-trained"])
-    nothing = ModelSpec(name="tiny-nothing", role="wake", derive=f"{__name__}:derive_nothing", inputs=("tiny",))
-    mm = ModelManager(tmp_path / "models", Manifest({"tiny": url_spec(server.url("tiny.zip")), "tiny-nothing": nothing}))
+    nothing = ModelSpec(name="tiny-nothing", role="wake", derive="nothing", inputs=("tiny",))
+    mm = ModelManager(tmp_path / "models", Manifest({"tiny": url_spec(server.url("tiny.zip")), "tiny-nothing": nothing}), TEST_RECIPES)
     with pytest.raises(ModelError, match="tiny-nothing.*produced no file"):
         mm.pull(["tiny-nothing"], progress=False)
 
@@ -364,9 +367,9 @@ def test_a_model_built_by_an_older_recipe_is_built_again(server: _Server, tmp_pa
     root = tmp_path / "models"
 
     def manager(build: int) -> ModelManager:
-        spec = ModelSpec(name="tiny-trained", role="wake", derive=f"{__name__}:derive_reversed", inputs=("tiny",),
+        spec = ModelSpec(name="tiny-trained", role="wake", derive="reversed", inputs=("tiny",),
                          build=build)
-        return ModelManager(root, Manifest({"tiny": url_spec(server.url("tiny.zip")), "tiny-trained": spec}))
+        return ModelManager(root, Manifest({"tiny": url_spec(server.url("tiny.zip")), "tiny-trained": spec}), TEST_RECIPES)
 
     assert manager(0).pull(["tiny-trained"], progress=False) == ["tiny", "tiny-trained"]  # before builds were kept
     with pytest.raises(ModelError, match="tiny-trained.*older recipe .unnumbered; this edge-agent needs build 3.*models pull tiny-trained"):
@@ -380,12 +383,27 @@ def test_a_model_built_by_an_older_recipe_is_built_again(server: _Server, tmp_pa
 
 def test_derived_model_with_wrong_hash_or_no_output(server: _Server, tmp_path: Path) -> None:
     make_zip(server.root / "tiny.zip", {"tiny-1.0/weights.bin": WEIGHTS})
-    mm = derived_manager(tmp_path / "models", server.url("tiny.zip"), "derive_reversed", "f" * 64)
+    mm = derived_manager(tmp_path / "models", server.url("tiny.zip"), "reversed", "f" * 64)
     with pytest.raises(ModelError, match="tiny-reversed.*nothing was changed"):
         mm.pull(["tiny-reversed"], progress=False)
     assert not (tmp_path / "models" / "tiny-reversed" / "reversed.bin").exists()
     assert not partials(tmp_path / "models")
 
-    mm = derived_manager(tmp_path / "models", server.url("tiny.zip"), "derive_nothing", "f" * 64)
+    mm = derived_manager(tmp_path / "models", server.url("tiny.zip"), "nothing", "f" * 64)
     with pytest.raises(ModelError, match="did not produce reversed.bin"):
         mm.pull(["tiny-reversed"], progress=False)
+
+
+def test_derived_model_whose_recipe_the_manager_was_not_given(server: _Server, tmp_path: Path) -> None:
+    make_zip(server.root / "tiny.zip", {"tiny-1.0/weights.bin": WEIGHTS})
+    derived = ModelSpec(name="tiny-reversed", role="stt", derive="reversed", inputs=("tiny",))
+    mm = ModelManager(tmp_path / "models", Manifest({"tiny": url_spec(server.url("tiny.zip")), "tiny-reversed": derived}))
+    with pytest.raises(ModelError, match="tiny-reversed.*recipe 'reversed'.*not given"):
+        mm.pull(["tiny-reversed"], progress=False)
+
+
+def test_every_derived_model_of_the_manifest_has_its_recipe() -> None:
+    from edge_agent.models.recipes import RECIPES
+
+    derived = [m for m in Manifest.load().models.values() if m.derive]
+    assert derived and all(m.derive in RECIPES for m in derived)

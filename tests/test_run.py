@@ -26,7 +26,7 @@ QUESTION = "What can you do for me?"
 @pytest.fixture(scope="module")
 def question_wav(tmp_path_factory: pytest.TempPathFactory, model_path) -> Path:  # type: ignore[no-untyped-def]
     model_path("piper-joe-medium", "en_US-joe-medium.onnx")  # the generated voice needs it
-    from edge_agent.testaudio import demo_conversation
+    from edge_agent.speechgen import demo_conversation
 
     utt = demo_conversation(keyword="okay_nabu", question=QUESTION)
     path = tmp_path_factory.mktemp("run") / "wake-question.wav"
@@ -75,7 +75,7 @@ def test_a_pause_mid_sentence_does_not_end_the_turn(parts: tuple[str, str], tmp_
     # paced in real time, as a microphone would be: the speculative transcript and its LM hint
     # reach the turn policy as late as they would live
     model_path("piper-joe-medium", "en_US-joe-medium.onnx")
-    from edge_agent.testaudio import demo_conversation
+    from edge_agent.speechgen import demo_conversation
 
     utt = demo_conversation(keyword="okay_nabu", question=parts, pause_s=0.7)
     wav = tmp_path / "pause.wav"
@@ -167,7 +167,7 @@ def test_barge_in_through_the_real_pipeline(tmp_path: Path, model_path) -> None:
     """The user talks over the agent's reply: playback stops, the reply is kept truncated, and the
     new question is answered (paced in real time: the listener hears the user while it speaks)."""
     model_path("piper-joe-medium", "en_US-joe-medium.onnx")
-    from edge_agent.testaudio import Voice, silence, speak
+    from edge_agent.speechgen import Voice, silence, speak
 
     voice = Voice("piper")
     audio = np.concatenate([silence(0.5), speak("Okay Nabu.", voice), silence(0.6),
@@ -219,7 +219,7 @@ def test_microphone_and_speaker_through_portaudio(tmp_path: Path, model_path) ->
     import time
 
     models = model_path("piper-joe-medium", "en_US-joe-medium.onnx").parent.parent
-    from edge_agent.testaudio import demo_conversation
+    from edge_agent.speechgen import demo_conversation
 
     audio = np.concatenate([np.zeros(16000, np.int16), demo_conversation().samples])
     fifo = tmp_path / "mic.fifo"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_agent import testaudio
+from edge_agent import speechgen
 from edge_agent.errors import ModelError
 from edge_agent.listen.features import LogMel, fit_to_length, mel_filterbank
 from edge_agent.listen.turn import TurnDetector
@@ -31,7 +31,7 @@ def test_filterbank_matches_reference(reference) -> None:
 @pytest.mark.real_model
 def test_log_mel_matches_reference_on_speech(reference) -> None:
     mel = LogMel()
-    utts = testaudio.pause_sentences(n=4)
+    utts = speechgen.pause_sentences(n=4)
     long = np.concatenate([u.samples for u in utts])  # > 8 s: keeps the end
     for audio in (utts[0].samples, utts[1].samples[:8000], long):
         x = fit_to_length(audio, 128000)
@@ -60,7 +60,7 @@ def test_fit_to_length_pads_at_the_start() -> None:
 @pytest.mark.real_model
 def test_turn_detector_scores_complete_and_cut_speech(model_path) -> None:
     turn = TurnDetector(model_path("smart-turn-v3.2", "smart-turn-v3.2-cpu.onnx"))
-    complete = [u for u in testaudio.complete_sentences(n=6) if u.voice.startswith("piper")]
+    complete = [u for u in speechgen.complete_sentences(n=6) if u.voice.startswith("piper")]
     probs = []
     for u in complete:
         end = int((u.last_word_t + 0.3) * 16000)

@@ -9,11 +9,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from edge_agent import testaudio
+from edge_agent import speechgen
 from edge_agent.errors import ModelError
-from edge_agent.listen.quantize_vad import OUTPUT_FILE, build
 from edge_agent.listen.vad import FRAME_SAMPLES, SileroVad
 from edge_agent.models import Manifest
+from edge_agent.models.recipes.vad_int8 import OUTPUT_FILE, build
 
 pytestmark = pytest.mark.real_model
 
@@ -29,8 +29,8 @@ def int8(model_path) -> SileroVad:
 
 
 @pytest.fixture(scope="module")
-def speech_and_noise() -> list[testaudio.Utterance]:
-    return testaudio.complete_sentences(n=6) + testaudio.pause_sentences(n=4)
+def speech_and_noise() -> list[speechgen.Utterance]:
+    return speechgen.complete_sentences(n=6) + speechgen.pause_sentences(n=4)
 
 
 def probs(vad: SileroVad, audio: np.ndarray) -> np.ndarray:
@@ -53,7 +53,7 @@ def test_fp32_finds_the_speech(fp32: SileroVad, speech_and_noise) -> None:
 def test_int8_agrees_with_fp32(fp32: SileroVad, int8: SileroVad, speech_and_noise) -> None:
     rng = np.random.default_rng(3)
     clips = [u.samples for u in speech_and_noise]
-    clips += [np.round(testaudio.noise(k, 16000 * 5, rng) * 800).astype(np.int16) for k in ("white", "pink", "babble")]
+    clips += [np.round(speechgen.noise(k, 16000 * 5, rng) * 800).astype(np.int16) for k in ("white", "pink", "babble")]
     a = np.concatenate([probs(fp32, c) for c in clips])
     b = np.concatenate([probs(int8, c) for c in clips])
     agreement = ((a >= 0.5) == (b >= 0.5)).mean()

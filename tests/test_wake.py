@@ -11,20 +11,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edge_agent import testaudio
+from edge_agent import speechgen
 from edge_agent.config import Settings
 from edge_agent.errors import WakeWordError
-from edge_agent.listen.wake import Detection, WindowedDetector, build_first_stage, build_wake_detector
-from edge_agent.listen.wake_verify import (
-    Look,
-    SttVerifier,
-    VerifiedDetector,
-    ends_on_first_word,
-    keyword_span,
-    matches,
-    normalize,
-    shifted,
-)
+from edge_agent.listen.wake.base import Detection, WindowedDetector
+from edge_agent.listen.wake.factory import build_first_stage, build_wake_detector
+from edge_agent.listen.wake.spelling import ends_on_first_word, keyword_span, matches, normalize
+from edge_agent.listen.wake.verified import VerifiedDetector
+from edge_agent.listen.wake.verifier import Look, SttVerifier, shifted
 
 CHUNK = 160
 
@@ -319,15 +313,15 @@ def test_custom_micro_tflite_needs_its_json(model_manager, tmp_path) -> None:
 
 
 @pytest.fixture(scope="module")
-def clean_wake() -> testaudio.Utterance:
-    return testaudio.wake_set("okay_nabu", 1, with_command=False, voices=[testaudio.Voice("piper")])[0]
+def clean_wake() -> speechgen.Utterance:
+    return speechgen.wake_set("okay_nabu", 1, with_command=False, voices=[speechgen.Voice("piper")])[0]
 
 
 def quiet_and_noise() -> list[np.ndarray]:
     rng = np.random.default_rng(7)
     out = [np.zeros(3 * 16000, np.int16)]
     for kind in ("white", "pink", "babble"):
-        out.append(np.clip(testaudio.noise(kind, 3 * 16000, rng) * 2000, -32768, 32767).astype(np.int16))
+        out.append(np.clip(speechgen.noise(kind, 3 * 16000, rng) * 2000, -32768, 32767).astype(np.int16))
     return out
 
 
@@ -364,7 +358,7 @@ def test_default_is_micro_confirmed_by_stt(model_manager) -> None:
 
 @pytest.mark.real_model
 def test_micro_with_several_keywords(model_manager) -> None:
-    jarvis = testaudio.wake_set("hey_jarvis", 1, with_command=False, voices=[testaudio.Voice("piper")])[0]
+    jarvis = speechgen.wake_set("hey_jarvis", 1, with_command=False, voices=[speechgen.Voice("piper")])[0]
     det = build_first_stage("micro", settings(keywords=["okay_nabu", "hey_jarvis"]), model_manager)
     assert det.keywords == ("okay_nabu", "hey_jarvis")
     assert [d.keyword for _, d in detections(det, jarvis.samples)] == ["hey_jarvis"]
@@ -378,7 +372,7 @@ def test_stt_second_stage_confirms_the_phrase_and_rejects_a_confusable(model_man
     try:
         assert [d.keyword for _, d in detections(det, clean_wake.samples)] == ["okay_nabu"]
         assert matches("okay_nabu", det.verifier.last_text)  # type: ignore[attr-defined]
-        okay_now = testaudio.speak("Okay now.", testaudio.Voice("piper"))
+        okay_now = speechgen.speak("Okay now.", speechgen.Voice("piper"))
         audio = np.concatenate([np.zeros(16000, np.int16), okay_now, np.zeros(24000, np.int16)])
         assert detections(det, audio) == []
     finally:
@@ -390,7 +384,7 @@ def test_stt_second_stage_confirms_the_phrase_and_rejects_a_confusable(model_man
 def test_keyword_classifier_rejects_a_near_miss_whisper_spells_as_the_keyword(model_manager, clean_wake) -> None:
     # "Okay, bamboo." (Piper, clean): prompted with the keyword, tiny.en writes "Okay, Nabu."; the
     # spelling alone accepts it, the trained classifier (a default model) does not.
-    bamboo = testaudio.speak("Okay, bamboo.", testaudio.Voice("piper", speed=0.8, pitch=1.12))
+    bamboo = speechgen.speak("Okay, bamboo.", speechgen.Voice("piper", speed=0.8, pitch=1.12))
     audio = np.concatenate([np.zeros(16000, np.int16), bamboo, np.zeros(24000, np.int16)])
     spelling = build_wake_detector(settings(classifier_threshold=0.0), model_manager)
     classified = build_wake_detector(settings(), model_manager)
@@ -410,7 +404,7 @@ def test_keyword_classifier_rejects_a_near_miss_whisper_spells_as_the_keyword(mo
 def test_a_second_placement_rejects_okay_now_that_one_look_accepts(model_manager) -> None:
     # The bench's "Okay now." (espeak en-us+m3, 20 dB white noise): one look reads "Okay Nabu.",
     # every other placement "Okay, now.".
-    okay_now = [u for u in testaudio.confusable_set(["okay_nabu"])
+    okay_now = [u for u in speechgen.confusable_set(["okay_nabu"])
                 if u.text == "Okay now." and u.voice == "espeak:en-us+m3:s170:p40"]
     assert len(okay_now) == 1
     one_look = build_wake_detector(settings(stt_views=1), model_manager)
@@ -425,14 +419,13 @@ def test_a_second_placement_rejects_okay_now_that_one_look_accepts(model_manager
 
 @pytest.mark.real_model
 def test_stt_check_shares_the_stt_engines_whisper_model(model_manager) -> None:
-    from edge_agent.listen.wake_verify import SttVerifier
     from edge_agent.stt.whisper import WhisperStt
 
     model_dir = model_manager.require("whisper-tiny-en", "model.bin").parent
     verifier = SttVerifier(str(model_dir))
     stt = WhisperStt(model_dir)
     try:
-        assert verifier.model is stt.model and verifier.shared.lock is stt._lock  # one copy in memory
+        assert verifier.backend is stt.backend and verifier.shared.lock is stt._lock  # one copy in memory
         assert stt.transcribe(np.zeros(8000, np.int16)) == ""  # both still usable
         assert isinstance(verifier.transcribe(np.zeros(16000, np.int16), "Okay Nabu."), str)
     finally:

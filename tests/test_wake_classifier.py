@@ -8,22 +8,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_agent import testaudio
+from edge_agent import speechgen
 from edge_agent.errors import ModelError
-from edge_agent.listen import wake_classifier, wake_training
-from edge_agent.listen.wake_verify import load_classifiers, normalize
+from edge_agent.listen.wake import classifier
+from edge_agent.listen.wake.classifier import load_classifiers
+from edge_agent.listen.wake.spelling import normalize
 from edge_agent.models import Manifest, ModelManager
+from edge_agent.models.recipes import RECIPES
+from edge_agent.models.recipes import wake_classifier as recipe
 
 
 def test_span_features_pool_equal_parts_of_the_span() -> None:
     encoded = np.repeat(np.arange(100, dtype=np.float32)[:, None], 3, axis=1)  # frame k holds k
-    f = wake_classifier.span_features(encoded, 0.5, 1.0, segments=4)  # frames 25..50, 2 of margin
+    f = classifier.span_features(encoded, 0.5, 1.0, segments=4)  # frames 25..50, 2 of margin
     assert f.shape == (4 * 3 + 1,)
     means = f[:-1].reshape(4, 3)[:, 0]
     assert np.all(np.diff(means) > 0) and 23 <= means[0] < 30 and 45 < means[-1] <= 52
     assert f[-1] == pytest.approx(0.5)
     # A span at the very end or of no length still gives every segment at least one frame.
-    assert np.isfinite(wake_classifier.span_features(encoded, 1.99, 1.99, segments=4)).all()
+    assert np.isfinite(classifier.span_features(encoded, 1.99, 1.99, segments=4)).all()
 
 
 def test_the_span_is_narrowed_to_where_it_is_louder_than_the_room() -> None:
@@ -31,28 +34,28 @@ def test_the_span_is_narrowed_to_where_it_is_louder_than_the_room() -> None:
     rng = np.random.default_rng(1)
     samples = rng.normal(0, 0.003, 40_000)
     samples[19_200:30_400] += rng.normal(0, 0.1, 11_200)
-    levels = wake_classifier.frame_levels(samples)
+    levels = classifier.frame_levels(samples)
     assert levels.shape == (125,)
-    start, end = wake_classifier.speech_within(levels, 0.0, 2.0)
+    start, end = classifier.speech_within(levels, 0.0, 2.0)
     assert start == pytest.approx(1.2, abs=0.03) and end == pytest.approx(1.9, abs=0.03)
     # Nothing loud inside the span, or a buffer of digital silence: the aligned span as it was.
-    assert wake_classifier.speech_within(levels, 0.2, 1.0) == (0.2, 1.0)
-    assert wake_classifier.speech_within(wake_classifier.frame_levels(np.zeros(8000)), 0.1, 0.4) == (0.1, 0.4)
+    assert classifier.speech_within(levels, 0.2, 1.0) == (0.2, 1.0)
+    assert classifier.speech_within(classifier.frame_levels(np.zeros(8000)), 0.1, 0.4) == (0.1, 0.4)
 
 
 def test_logistic_fit_separates_and_round_trips(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = np.vstack([rng.normal(0, 1, (60, 5)), rng.normal(0, 1, (20, 5)) + [3, 0, 0, 0, 0]])
     y = np.r_[np.zeros(60), np.ones(20)]
-    model = wake_classifier.fit_logistic(x, y, l2=1.0)
+    model = classifier.fit_logistic(x, y, l2=1.0)
     scores = np.array([model.score(row) for row in x])
     assert ((scores >= 0.5) == (y == 1)).mean() > 0.95
     path = tmp_path / "kw.npz"
-    wake_classifier.save(path, model, {"keyword": "kw"})
-    again, meta = wake_classifier.load(path)
+    classifier.save(path, model, {"keyword": "kw"})
+    again, meta = classifier.load(path)
     assert meta == {"keyword": "kw"} and again.score(x[0]) == pytest.approx(model.score(x[0]), rel=1e-5)
     with pytest.raises(ValueError, match="both"):
-        wake_classifier.fit_logistic(x, np.zeros(len(x)))
+        classifier.fit_logistic(x, np.zeros(len(x)))
 
 
 def test_a_damaged_classifier_file_names_the_fix(tmp_path: Path) -> None:
@@ -60,39 +63,40 @@ def test_a_damaged_classifier_file_names_the_fix(tmp_path: Path) -> None:
     d.mkdir()
     (d / "okay_nabu.npz").write_bytes(b"not a numpy file")
     with pytest.raises(ModelError, match="models pull --force wake-classifier-okay-nabu"):
-        wake_classifier.load(d / "okay_nabu.npz")
+        classifier.load(d / "okay_nabu.npz")
 
 
 def test_the_manifest_builds_the_classifier_again_when_its_training_changes() -> None:
-    spec = Manifest.load().get(wake_training.model_name("okay_nabu"))
-    assert spec.build == wake_training.GENERATOR_VERSION
+    spec = Manifest.load().get(classifier.model_name("okay_nabu"))
+    assert spec.build == classifier.GENERATOR_VERSION
+    assert spec.derive is not None and RECIPES[spec.derive] is recipe.build
 
 
 def test_a_classifier_trained_for_an_older_check_is_refused_with_the_fix(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = wake_classifier.LogisticModel(np.zeros(3, np.float32), np.ones(3, np.float32), np.zeros(3, np.float32), 0.0)
+    model = classifier.LogisticModel(np.zeros(3, np.float32), np.ones(3, np.float32), np.zeros(3, np.float32), 0.0)
     path = tmp_path / "okay_nabu.npz"
     manager = ModelManager(tmp_path)
     monkeypatch.setattr(manager, "require", lambda name, file=None: path)
-    wake_classifier.save(path, model, {"generator": wake_training.GENERATOR_VERSION - 1})
+    classifier.save(path, model, {"generator": classifier.GENERATOR_VERSION - 1})
     with pytest.raises(ModelError, match="older wake check.*models pull --force wake-classifier-okay-nabu"):
         load_classifiers(["okay_nabu"], manager)
-    wake_classifier.save(path, model, {"generator": wake_training.GENERATOR_VERSION})
+    classifier.save(path, model, {"generator": classifier.GENERATOR_VERSION})
     assert list(load_classifiers(["okay_nabu", "hey_jarvis"], manager)) == ["okay_nabu"]
 
 
 def test_training_set_shares_no_voice_and_only_the_noisy_neighbour_with_the_bench() -> None:
-    assert not {v.label for v in wake_training.TRAIN_VOICES} & {v.label for v in testaudio.ALL_VOICES}
-    bench = {normalize(t) for texts in testaudio.CONFUSABLE_TEXT.values() for t in texts}
-    train = {normalize(t) for texts in wake_training.NEIGHBOURS.values() for t in texts}
+    assert not {v.label for v in recipe.TRAIN_VOICES} & {v.label for v in speechgen.ALL_VOICES}
+    bench = {normalize(t) for texts in speechgen.CONFUSABLE_TEXT.values() for t in texts}
+    train = {normalize(t) for texts in recipe.NEIGHBOURS.values() for t in texts}
     assert not bench & train
-    noisy = {normalize(t) for texts in wake_training.NOISY_NEIGHBOURS.values() for t in texts}
+    noisy = {normalize(t) for texts in recipe.NOISY_NEIGHBOURS.values() for t in texts}
     assert bench & noisy == {"obey nabu"}  # said on the bench by other voices in other noise (README)
-    plan = wake_training.clip_plan("okay_nabu")
+    plan = recipe.clip_plan("okay_nabu")
     kinds = {kind for kind, *_ in plan}
     assert kinds == {"wake", "neighbour", "noisy_neighbour", "ordinary"}
-    noisy_clips = [wake_training._clip("okay_nabu", text, wake_training.TRAIN_VOICES[vi], k, kind)
+    noisy_clips = [recipe._clip("okay_nabu", text, recipe.TRAIN_VOICES[vi], k, kind)
                    for kind, text, vi, k, _ in plan if kind == "noisy_neighbour"][:3]
     assert all(u.noise != "none" for u in noisy_clips)
     with pytest.raises(ModelError, match="no training phrases"):
-        wake_training.clip_plan("alexa")
+        recipe.clip_plan("alexa")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge_agent.audio import SAMPLE_RATE
 from edge_agent.bench.wake_eval import HOP, measure_draws
 from edge_agent.listen.wake import Detection, WakeWordDetector
-from edge_agent.testaudio import RATE, Segment, Utterance
+from edge_agent.speechgen import Segment, Utterance
 
 
 class FiresAt(WakeWordDetector):
@@ -30,7 +31,7 @@ class FiresAt(WakeWordDetector):
             self.clip = int(frame[0])
         self.pos += len(frame)
         t = self.at.get(self.clip)
-        if t is not None and self.pos - len(frame) < t * RATE <= self.pos:
+        if t is not None and self.pos - len(frame) < t * SAMPLE_RATE <= self.pos:
             return Detection("okay_nabu", 0.9)
         return None
 
@@ -39,7 +40,7 @@ class FiresAt(WakeWordDetector):
 
 
 def clip(marker: int, text: str, kind: str, voice: str) -> Utterance:
-    samples = np.full(4 * RATE, marker, np.int16)
+    samples = np.full(4 * SAMPLE_RATE, marker, np.int16)
     return Utterance(samples, text, kind, voice, "babble", 20.0, "okay_nabu", (Segment(text, 1.0, 1.8),), 1.8)
 
 

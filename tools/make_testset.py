@@ -4,7 +4,7 @@
     tools/make_testset.py --set wake --keyword okay_nabu -n 48 --out /tmp/testset
     tools/make_testset.py --set all --out /tmp/testset
 
-Generation lives in ``edge_agent.testaudio`` (shared with the tests and benchmarks); this only
+Generation lives in ``edge_agent.speechgen`` (shared with the tests and benchmarks); this only
 chooses a set and writes it out. Nothing written here belongs in git.
 """
 
@@ -18,7 +18,7 @@ SETS = ("wake", "confusable", "ordinary", "pause", "complete", "commands", "demo
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edge_agent import testaudio
+    from edge_agent import speechgen
     from edge_agent.errors import EdgeAgentError
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -29,18 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=10.0, help="length of the ordinary speech set")
     args = p.parse_args(argv)
     makers = {
-        "wake": lambda: testaudio.wake_set(args.keyword, args.n),
-        "confusable": lambda: testaudio.confusable_set(),
-        "ordinary": lambda: testaudio.ordinary_speech(args.minutes),
-        "pause": lambda: testaudio.pause_sentences(args.n),
-        "complete": lambda: testaudio.complete_sentences(args.n),
-        "commands": lambda: testaudio.commands(args.n),
-        "demo": lambda: [testaudio.demo_conversation(args.keyword)],
+        "wake": lambda: speechgen.wake_set(args.keyword, args.n),
+        "confusable": lambda: speechgen.confusable_set(),
+        "ordinary": lambda: speechgen.ordinary_speech(args.minutes),
+        "pause": lambda: speechgen.pause_sentences(args.n),
+        "complete": lambda: speechgen.complete_sentences(args.n),
+        "commands": lambda: speechgen.commands(args.n),
+        "demo": lambda: [speechgen.demo_conversation(args.keyword)],
     }
     try:
         for name in SETS if args.set == "all" else (args.set,):
             items = makers[name]()
-            index = testaudio.write_set(items, args.out / name)
+            index = speechgen.write_set(items, args.out / name)
             seconds = sum(u.duration for u in items)
             print(f"{name}: {len(items)} files, {seconds / 60:.1f} min -> {index}")
     except EdgeAgentError as exc:

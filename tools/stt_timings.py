@@ -2,15 +2,13 @@
 
     .venv/bin/python tools/stt_timings.py [--runs 7] [--threads 1]
 
-Utterances are Piper speech (testaudio's commands) padded with silence to 2 s and 5 s; the WER
+Utterances are Piper speech (speechgen's commands) padded with silence to 2 s and 5 s; the WER
 column is over the 16 spoken commands. Options:
 
 - ``faster-whisper transcribe()``: the library's own call (30 s window, its defaults minus VAD).
 - ``ours, window 30 s / 15 s / 10 s / 5 s / tight``: :class:`edge_agent.stt.whisper.WhisperStt`
   with ``min_encoder_s`` 30, 15 (the default), 10, 5, and 1 (the utterance + 2 s of silence only).
 - ``int8`` vs ``float32`` compute types.
-- ``speculative hit``: the cost left at the end of the turn when the decode started as soon as
-  silence began and nothing was said after (``SpeculativeTranscriber.result_for``).
 """
 
 from __future__ import annotations
@@ -22,10 +20,10 @@ import time
 
 import numpy as np
 
-from edge_agent import testaudio
+from edge_agent import speechgen
 from edge_agent.config import default_models_dir
 from edge_agent.models import ModelManager
-from edge_agent.stt.whisper import SpeculativeTranscriber, WhisperStt
+from edge_agent.stt.whisper import WhisperStt
 from edge_agent.tts.text import speakable
 
 
@@ -67,8 +65,8 @@ def main() -> None:
     ap.add_argument("--compute", nargs="+", default=["int8", "float32"], help="compute types to try")
     args = ap.parse_args()
     model_dir = ModelManager(default_models_dir()).require("whisper-tiny-en")
-    cmds = testaudio.commands(16, voices=testaudio.PIPER_VOICES)
-    hard = testaudio.commands(16, voices=testaudio.ESPEAK_VOICES)
+    cmds = speechgen.commands(16, voices=speechgen.PIPER_VOICES)
+    hard = speechgen.commands(16, voices=speechgen.ESPEAK_VOICES)
     speech = sorted((c.samples[: int(c.segments[-1].end_t * 16000)] for c in cmds), key=len)  # lead kept, tail cut
     two = padded(speech[len(speech) // 2], 2.0)  # a median command + silence
     five = np.zeros(0, np.int16)
@@ -83,28 +81,12 @@ def main() -> None:
             stt = WhisperStt(model_dir, compute_type=compute, threads=args.threads, min_encoder_s=min_s)
             if min_s == 30.0:
                 def direct(a: np.ndarray, stt: WhisperStt = stt) -> str:
-                    segs, _ = stt.model.transcribe(a.astype(np.float32) / 32768, language="en", beam_size=1,
-                                                   vad_filter=False, without_timestamps=True,
-                                                   condition_on_previous_text=False)
-                    return " ".join(s.text.strip() for s in segs)
+                    texts = stt.backend.segment_texts(a.astype(np.float32) / 32768, language="en", beam_size=1,
+                                                      vad_filter=False, without_timestamps=True,
+                                                      condition_on_previous_text=False)
+                    return " ".join(t.strip() for t in texts)
                 report(f"{compute} faster-whisper transcribe()", direct, two, five, cmds, hard, args.runs)
             report(f"{compute} ours, window {label}", stt.transcribe, two, five, cmds, hard, args.runs)
-            if compute == "int8" and min_s == 15.0:
-                def hit(a: np.ndarray, stt: WhisperStt = stt) -> str:
-                    spec = SpeculativeTranscriber(stt)
-                    spec.start(a)
-                    spec._future.result()  # type: ignore[union-attr]  # decoded during the silence
-                    t0 = time.perf_counter()
-                    text = spec.result_for(a)
-                    hit.cost = time.perf_counter() - t0  # type: ignore[attr-defined]
-                    spec.close()
-                    return text
-                for name, a in (("2 s", two), ("5 s", five)):
-                    costs = []
-                    for _ in range(args.runs):
-                        hit(a)
-                        costs.append(hit.cost)  # type: ignore[attr-defined]
-                    print(f"{'int8 speculative hit (' + name + ')':38s} {statistics.median(costs) * 1000:7.2f} ms at turn end")
 
 
 def wer(fn, items) -> float:  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """``edge-agent bench latency``: voice-to-voice latency through the real pipeline, cold start, peak RSS.
 
-Turns: generated spoken commands (the Piper voice, ``testaudio.commands``) are fed in real time
+Turns: generated spoken commands (the Piper voice, ``speechgen.commands``) are fed in real time
 through the whole daemon (paced input -> listener (VAD, Smart Turn) -> STT -> LLM -> TTS -> WAV
 sink). Each turn is opened push-to-talk style (the wake word is not part of the latency) and the
 next command starts only once the agent is quiet again. ``voice_to_voice_ms`` is the daemon's own
@@ -244,7 +244,7 @@ def llm_first_token_probe(settings: Any) -> dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     from edge_agent.config import load_settings
     from edge_agent.errors import UsageError
-    from edge_agent.testaudio import PIPER_VOICES, commands, demo_conversation
+    from edge_agent.speechgen import PIPER_VOICES, commands, demo_conversation
 
     if args.utterances < 1:
         raise UsageError("--utterances must be at least 1")

@@ -1,6 +1,6 @@
 """``edge-agent bench listen [--json] [--runs N] [--tune]``: what listening costs and how well it decides.
 
-Measured on audio the project generates itself (:mod:`edge_agent.testaudio`):
+Measured on audio the project generates itself (:mod:`edge_agent.speechgen`):
   - idle cost: CPU seconds per audio second of the idle listener (wake word only; and wake word + VAD)
     on non-speech audio (white, pink and babble noise), through the real :class:`ListenerCore`;
   - VAD: microseconds per 32 ms frame, fp32 and int8, and their frame agreement at ``vad.threshold``
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from edge_agent.listen.policy import PolicyConfig
     from edge_agent.listen.turn import TurnDetector
     from edge_agent.models import ModelManager
-    from edge_agent.testaudio import Utterance
+    from edge_agent.speechgen import Utterance
 
 FRAME = 512
 LATENCY_TARGET_S = 0.7
@@ -111,7 +111,7 @@ def turn_ms(turn: TurnDetector, audio: np.ndarray, runs: int) -> dict[str, Any]:
 
 def idle_cost(settings: Settings, models: ModelManager, seconds: float, runs: int) -> dict[str, Any]:
     """CPU s per audio s of the idle listener on noise: wake word only (the design), and + VAD."""
-    from edge_agent import testaudio
+    from edge_agent import speechgen
     from edge_agent.listen.listener import HOP, ListenerCore
     from edge_agent.listen.vad import load_vad
     from edge_agent.listen.wake import build_wake_detector
@@ -120,7 +120,7 @@ def idle_cost(settings: Settings, models: ModelManager, seconds: float, runs: in
     n = int(seconds * SAMPLE_RATE)
     part = n // 3
     audio = np.concatenate([
-        np.clip(np.round(testaudio.noise(kind, part, rng) * 600.0), -32768, 32767).astype(np.int16)
+        np.clip(np.round(speechgen.noise(kind, part, rng) * 600.0), -32768, 32767).astype(np.int16)
         for kind in ("white", "pink", "babble")])
     vad = load_vad(settings, models)
     wake = build_wake_detector(settings, models)
@@ -335,7 +335,7 @@ def log(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_agent import testaudio
+    from edge_agent import speechgen
     from edge_agent.config import load_settings
     from edge_agent.errors import EdgeAgentError
     from edge_agent.listen.policy import PolicyConfig
@@ -347,9 +347,9 @@ def run(args: argparse.Namespace) -> int:
     models = manager_from_settings(settings)
     runs = max(1, args.runs)
     log("generating the test set (cached after the first run)...")
-    pauses_u, completes_u = testaudio.pause_sentences(args.turn_clips), testaudio.complete_sentences(args.turn_clips)
+    pauses_u, completes_u = speechgen.pause_sentences(args.turn_clips), speechgen.complete_sentences(args.turn_clips)
     rng = np.random.default_rng(11)
-    noise_only = [np.clip(np.round(testaudio.noise(k, SAMPLE_RATE * 10, rng) * a), -32768, 32767).astype(np.int16)
+    noise_only = [np.clip(np.round(speechgen.noise(k, SAMPLE_RATE * 10, rng) * a), -32768, 32767).astype(np.int16)
                   for k in ("white", "pink", "babble") for a in (100.0, 1000.0)]
     result: dict[str, Any] = {"runs": runs}
 

@@ -8,7 +8,7 @@ every engine / second-stage combination) on:
 - ordinary speech (about 10 minutes, no wake phrase): false accepts per hour;
 - confusable phrases ("okay now", "hey travis", ...): clips with any detection;
 - with ``draws``: the wake phrase and each confusable said by two voices in that many draws of 20 dB
-  babble (:func:`edge_agent.testaudio.noise_draws`): the share of draws accepted, per phrase and voice.
+  babble (:func:`edge_agent.speechgen.noise_draws`): the share of draws accepted, per phrase and voice.
 
 Run alone: ``python -m edge_agent.bench.wake_eval --json [--compare] [--minutes 10] [--draws 10]``.
 """
@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from edge_agent import testaudio
+from edge_agent import speechgen
+from edge_agent.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from edge_agent.config import Settings
@@ -55,7 +56,7 @@ def _run(det: WakeWordDetector, samples: Any) -> list[tuple[float, str, float]]:
     for i in range(0, len(samples), HOP):
         d = det.process(samples[i : i + HOP])
         if d is not None:
-            hits.append(((i + HOP) / testaudio.RATE, d.keyword, d.score))
+            hits.append(((i + HOP) / SAMPLE_RATE, d.keyword, d.score))
     return hits
 
 
@@ -78,8 +79,8 @@ def _time_checks(det: WakeWordDetector) -> list[float]:
     return walls
 
 
-def measure(det: WakeWordDetector, keyword: str, wake: Sequence[testaudio.Utterance],
-            confusable: Sequence[testaudio.Utterance], ordinary: Sequence[testaudio.Utterance]) -> dict[str, Any]:
+def measure(det: WakeWordDetector, keyword: str, wake: Sequence[speechgen.Utterance],
+            confusable: Sequence[speechgen.Utterance], ordinary: Sequence[speechgen.Utterance]) -> dict[str, Any]:
     cpu0 = time.process_time()
     detected = 0
     latencies = []
@@ -130,7 +131,7 @@ def measure(det: WakeWordDetector, keyword: str, wake: Sequence[testaudio.Uttera
         "second_stage_checks_per_hour": candidates / hours if hours else None,
         "confusable_false_accepts": len(conf_hits),
         "confusable_false_accepts_excluding_homophones": sum(
-            1 for h in conf_hits if not any(h.startswith(x) for x in testaudio.HOMOPHONES)),
+            1 for h in conf_hits if not any(h.startswith(x) for x in speechgen.HOMOPHONES)),
         "confusable_clips": len(confusable),
         "confusable_hits": conf_hits,
         "cpu_s_per_audio_s_speech": ord_cpu / (hours * 3600.0) if hours else None,
@@ -138,7 +139,7 @@ def measure(det: WakeWordDetector, keyword: str, wake: Sequence[testaudio.Uttera
     }
 
 
-def measure_draws(det: WakeWordDetector, keyword: str, clips: Sequence[testaudio.Utterance]) -> dict[str, Any]:
+def measure_draws(det: WakeWordDetector, keyword: str, clips: Sequence[speechgen.Utterance]) -> dict[str, Any]:
     """Per phrase and voice: draws accepted (the wake phrase: on time, as recall counts it; a confusable:
     any detection)."""
     rates: dict[str, list[int]] = {}
@@ -176,9 +177,9 @@ def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = Fals
     """Figures for the configured detector; with ``compare``, for every configuration in CONFIGS; with
     ``draws``, the configured detector's rates over that many noise draws (``noise_draws``)."""
     keyword = settings.wake.keywords[0]
-    wake = testaudio.wake_set(keyword, wake_n)
-    confusable = testaudio.confusable_set()
-    ordinary = testaudio.ordinary_speech(minutes)
+    wake = speechgen.wake_set(keyword, wake_n)
+    confusable = speechgen.confusable_set()
+    ordinary = speechgen.ordinary_speech(minutes)
     stt = settings.wake.verify == "stt"
     configs: dict[str, Config] = {
         "configured": (str(settings.wake.engine), settings.wake.verify,
@@ -189,7 +190,7 @@ def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = Fals
     out: dict[str, Any] = {"keyword": keyword, "set": {
         "wake_clips": len(wake), "confusable_clips": len(confusable),
         "ordinary_minutes": round(sum(u.duration for u in ordinary) / 60.0, 2)}, "configs": {}}
-    from edge_agent.listen.wake_verify import default_first_stage_threshold
+    from edge_agent.listen.wake.factory import default_first_stage_threshold
 
     def resolved(c: Config) -> Config:
         """``c`` with a second stage's default first-stage threshold filled in."""
@@ -219,7 +220,7 @@ def evaluate_wake(settings: Settings, models: ModelManager, compare: bool = Fals
             progress(f"configured, {draws} noise draws")
         det = _build(settings, models, *resolved(configs["configured"]))
         try:
-            out["noise_draws"] = measure_draws(det, keyword, testaudio.noise_draws(keyword, draws))
+            out["noise_draws"] = measure_draws(det, keyword, speechgen.noise_draws(keyword, draws))
         finally:
             det.close()
     best = out["configs"]["configured"]

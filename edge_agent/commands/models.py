@@ -7,12 +7,12 @@ import shlex
 import sys
 
 from edge_agent.config import load_settings
-from edge_agent.models import ModelManager
+from edge_agent.models import ModelManager, Recipe
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("models", help="list, fetch and verify the models",
-                       description="List, fetch (with sha256 checks) and verify the models in models/manifest.toml. "
+                       description="List, fetch (with sha256 checks) and verify the models in the manifest. "
                                    "They are stored in paths.models_dir (default ~/.cache/edge-agent/models).")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     lp = msub.add_parser("list", help="every model in the manifest and whether it is present")
@@ -33,10 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         action.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML settings file")
 
 
-def _manager(args: argparse.Namespace) -> ModelManager:
+def _manager(args: argparse.Namespace, recipes: dict[str, Recipe] | None = None) -> ModelManager:
     if args.dir:
-        return ModelManager(args.dir)
-    return ModelManager(load_settings(getattr(args, "config", None)).paths.models_dir)
+        return ModelManager(args.dir, recipes=recipes)
+    return ModelManager(load_settings(getattr(args, "config", None)).paths.models_dir, recipes=recipes)
 
 
 def list_models(args: argparse.Namespace) -> int:
@@ -49,7 +49,9 @@ def list_models(args: argparse.Namespace) -> int:
 
 
 def pull(args: argparse.Namespace) -> int:
-    mm = _manager(args)
+    from edge_agent.models.recipes import RECIPES  # only pulling builds models
+
+    mm = _manager(args, RECIPES)
     names = args.names or (list(mm.manifest.models) if args.all else None)
     changed = mm.pull(names, force=args.force)
     # pull already hashed every file it kept; only what it (re)wrote gets a second look

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-SAMPLE_RATE = 16000
+from edge_agent.audio import SAMPLE_RATE
+
 N_FFT = 400
 HOP = 160
 N_MELS = 80

@@ -7,7 +7,7 @@ the samples into the input buffer and one ``run_with_iobinding``.
 
 Two models, chosen by ``vad.precision``:
   ``fp32``  ``silero-vad/silero_vad.onnx``, the reference (If graph with a 16/8 kHz switch, ``sr`` input);
-  ``int8``  ``silero-vad-int8/silero_vad_16k_int8.onnx``, built by :mod:`edge_agent.listen.quantize_vad`.
+  ``int8``  ``silero-vad-int8/silero_vad_16k_int8.onnx``, built by the ``vad_int8`` recipe of :mod:`edge_agent.models`.
 """
 
 from __future__ import annotations

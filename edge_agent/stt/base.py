@@ -4,10 +4,9 @@ Two ways in:
 
 - ``transcribe(audio_16k) -> str`` for a whole utterance (the ``transcribe`` command, tests, WER).
 - ``stream()`` for the live turn: the listener ``feed``\\ s 16 kHz int16 frames as they arrive,
-  ``partial()`` is the best guess so far (Vosk has real partials; Whisper returns its speculative
-  result or ""), ``final()`` ends the utterance and returns its text. ``speculate()`` is a hint that
-  silence has begun: an engine that decodes whole utterances may start now and reuse the result in
-  ``final()`` if no more speech arrived (see :class:`edge_agent.stt.whisper.SpeculativeTranscriber`).
+  ``partial()`` is the best guess so far (Vosk has real partials; Whisper returns ""), ``final()``
+  ends the utterance and returns its text. ``speculate()`` is a hint that silence has begun, which
+  an engine may use or ignore (Whisper ignores it: the conversation speculates on whole turns).
 
 Streams are single-use and not thread-safe: one thread feeds, then one caller asks ``final()``.
 """
@@ -17,8 +16,6 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-
-SAMPLE_RATE = 16000
 
 
 @runtime_checkable

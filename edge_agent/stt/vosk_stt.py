@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent.audio import SAMPLE_RATE
 from edge_agent.errors import ModelError
-from edge_agent.stt.base import SAMPLE_RATE, as_int16
+from edge_agent.stt.base import as_int16
 
 FEED_CHUNK = 3200  # 0.2 s: how much `transcribe` feeds per call
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from edge_agent import testaudio
+from edge_agent import speechgen
+from edge_agent.audio import SAMPLE_RATE
 from edge_agent.audio.wav import read_wav
 
 
@@ -15,17 +16,17 @@ def rms(x: np.ndarray) -> float:
     return float(np.sqrt((x.astype(np.float64) ** 2).mean())) if x.size else 0.0
 
 
-def at(u: testaudio.Utterance, t0: float, t1: float) -> np.ndarray:
-    return u.samples[int(t0 * testaudio.RATE) : int(t1 * testaudio.RATE)]
+def at(u: speechgen.Utterance, t0: float, t1: float) -> np.ndarray:
+    return u.samples[int(t0 * SAMPLE_RATE) : int(t1 * SAMPLE_RATE)]
 
 
 def test_noise_is_seeded_unit_rms_and_mixed_at_the_asked_snr() -> None:
     for kind in ("white", "pink"):
-        a = testaudio.noise(kind, 16000, np.random.default_rng(1))
-        b = testaudio.noise(kind, 16000, np.random.default_rng(1))
+        a = speechgen.noise(kind, 16000, np.random.default_rng(1))
+        b = speechgen.noise(kind, 16000, np.random.default_rng(1))
         assert np.array_equal(a, b) and abs(rms(a) - 1.0) < 1e-3
     tone = (np.sin(np.arange(16000) * 0.05) * 8000).astype(np.int16)
-    mixed = testaudio.mix_noise(tone, "white", 10.0, np.random.default_rng(2))
+    mixed = speechgen.mix_noise(tone, "white", 10.0, np.random.default_rng(2))
     noise_only = mixed.astype(np.float64) - tone
     snr = 20 * np.log10(rms(tone) / rms(noise_only))
     assert 9.0 < snr < 11.0
@@ -33,25 +34,25 @@ def test_noise_is_seeded_unit_rms_and_mixed_at_the_asked_snr() -> None:
 
 @pytest.mark.real_model
 def test_sets_are_deterministic_and_cached(tmp_path) -> None:
-    a = testaudio.wake_set("okay_nabu", 3, cache_dir=tmp_path / "a")
-    b = testaudio.wake_set("okay_nabu", 3, cache_dir=tmp_path / "b")
+    a = speechgen.wake_set("okay_nabu", 3, cache_dir=tmp_path / "a")
+    b = speechgen.wake_set("okay_nabu", 3, cache_dir=tmp_path / "b")
     assert [u.text for u in a] == [u.text for u in b]
     assert all(np.array_equal(x.samples, y.samples) for x, y in zip(a, b, strict=True))
     files = list((tmp_path / "a").glob("wake-*.npz"))
     assert len(files) == 1
-    again = testaudio.wake_set("okay_nabu", 3, cache_dir=tmp_path / "a")
+    again = speechgen.wake_set("okay_nabu", 3, cache_dir=tmp_path / "a")
     assert again == a and all(np.array_equal(x.samples, y.samples) for x, y in zip(a, again, strict=True))
     assert a[1].reference and a[1].text.startswith("Okay") and a[1].reference in a[1].text
     files[0].write_bytes(b"damaged")  # a damaged cache entry is made again, not an error
-    remade = testaudio.wake_set("okay_nabu", 3, cache_dir=tmp_path / "a")
+    remade = speechgen.wake_set("okay_nabu", 3, cache_dir=tmp_path / "a")
     assert all(np.array_equal(x.samples, y.samples) for x, y in zip(a, remade, strict=True))
-    other = testaudio.wake_set("okay_nabu", 4, cache_dir=tmp_path / "a")
+    other = speechgen.wake_set("okay_nabu", 4, cache_dir=tmp_path / "a")
     assert len(other) == 4 and len(list((tmp_path / "a").glob("wake-*.npz"))) == 2
 
 
 @pytest.mark.real_model
 def test_pause_sentences_have_the_pause_and_the_end_where_recorded(tmp_path) -> None:
-    items = testaudio.pause_sentences(4, cache_dir=tmp_path)
+    items = speechgen.pause_sentences(4, cache_dir=tmp_path)
     for u in items:
         assert u.kind == "pause" and u.pause_at is not None and u.last_word_t is not None
         first, second = u.segments
@@ -66,39 +67,39 @@ def test_pause_sentences_have_the_pause_and_the_end_where_recorded(tmp_path) -> 
 
 @pytest.mark.real_model
 def test_complete_sentences_commands_and_demo(tmp_path) -> None:
-    for u in testaudio.complete_sentences(3, cache_dir=tmp_path):
+    for u in speechgen.complete_sentences(3, cache_dir=tmp_path):
         assert u.reference == u.text and u.last_word_t == u.segments[-1].end_t
         assert rms(at(u, u.last_word_t + 0.05, u.duration)) < rms(at(u, u.segments[0].start_t, u.last_word_t)) / 8
-    cmds = testaudio.commands(4, cache_dir=tmp_path)
-    assert [u.reference for u in cmds] == list(testaudio.COMMANDS[:4])
-    demo = testaudio.demo_conversation(cache_dir=tmp_path)
+    cmds = speechgen.commands(4, cache_dir=tmp_path)
+    assert [u.reference for u in cmds] == list(speechgen.COMMANDS[:4])
+    demo = speechgen.demo_conversation(cache_dir=tmp_path)
     assert [s.text for s in demo.segments] == ["Okay Nabu.", "What can you do?"]
     assert demo.reference == "What can you do?" and demo.segments[1].start_t - demo.segments[0].end_t == pytest.approx(0.6)
 
 
 @pytest.mark.real_model
 def test_ordinary_speech_and_confusables(tmp_path) -> None:
-    speech = testaudio.ordinary_speech(0.5, segment_s=15.0, cache_dir=tmp_path)
+    speech = speechgen.ordinary_speech(0.5, segment_s=15.0, cache_dir=tmp_path)
     total = sum(u.duration for u in speech)
     assert 30.0 <= total < 50.0
     texts = [s.text for u in speech for s in u.segments]
     assert len(set(texts)) == len(texts)
     assert not any("nabu" in t.lower() and "okay" in t.lower() for t in texts)
-    conf = testaudio.confusable_set(["hey_jarvis"], voices_per_phrase=1, cache_dir=tmp_path)
-    assert [u.text for u in conf] == list(testaudio.CONFUSABLE_TEXT["hey_jarvis"])
+    conf = speechgen.confusable_set(["hey_jarvis"], voices_per_phrase=1, cache_dir=tmp_path)
+    assert [u.text for u in conf] == list(speechgen.CONFUSABLE_TEXT["hey_jarvis"])
     assert len({u.voice for u in conf}) > 1  # several voices, espeak-ng among them
     assert any(u.voice.startswith("espeak:") for u in conf)
 
 
 def test_ordinary_sentences_are_many_and_different() -> None:
-    s = testaudio.ordinary_sentences(300)
+    s = speechgen.ordinary_sentences(300)
     assert len(s) == len(set(s)) == 300
 
 
 @pytest.mark.real_model
 def test_write_set(tmp_path) -> None:
-    items = testaudio.commands(2, cache_dir=tmp_path / "cache")
-    index = testaudio.write_set(items, tmp_path / "out")
+    items = speechgen.commands(2, cache_dir=tmp_path / "cache")
+    index = speechgen.write_set(items, tmp_path / "out")
     rows = [json.loads(line) for line in index.read_text().splitlines()]
     assert [r["reference"] for r in rows] == [u.reference for u in items]
     audio, rate = read_wav(tmp_path / "out" / rows[0]["file"])

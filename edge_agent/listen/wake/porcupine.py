@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edge_agent.errors import WakeWordError
-from edge_agent.listen.wake import custom_model_file, is_model_path, unknown_keyword
+from edge_agent.listen.wake.base import custom_model_file, is_model_path, unknown_keyword
 
 SETTING = "wake.porcupine_access_key"
 WHERE = ("environment EDGE_AGENT_WAKE__PORCUPINE_ACCESS_KEY, the config file's [wake] section, "

@@ -4,7 +4,7 @@ Models are loaded from the model manager's ``microwakeword`` directory (or a cus
 next to its ``.tflite``) with the library's ``MicroWakeWord.from_config``. The library's own
 streaming call concatenates and allocates arrays on every step and averages over its own window;
 here each step quantizes into preallocated buffers and returns the raw probability, so the shared
-window/threshold/refractory rule in :mod:`edge_agent.listen.wake` applies to every engine alike.
+window/threshold/refractory rule in :mod:`edge_agent.listen.wake.base` applies to every engine alike.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edge_agent.errors import WakeWordError
-from edge_agent.listen.wake import custom_model_file, is_model_path, unknown_keyword
+from edge_agent.listen.wake.base import custom_model_file, is_model_path, unknown_keyword
 from edge_agent.models import ModelManager
 
 BUILTIN = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft")

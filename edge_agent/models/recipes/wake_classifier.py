@@ -1,9 +1,10 @@
-"""Trains the wake keyword classifier (:mod:`edge_agent.listen.wake_classifier`) on generated speech.
+"""Recipe ``wake_classifier``: trains the wake keyword classifier (:mod:`edge_agent.listen.wake.classifier`)
+on generated speech.
 
 It is a derived model (``edge-agent models pull`` runs :func:`build`), so no trained weights sit in
 the repository; the first build pins its sha256 like a first download.
 
-The training set is made the way the bench's test set is (:mod:`edge_agent.testaudio`), but from
+The training set is made the way the bench's test set is (:mod:`edge_agent.speechgen`), but from
 other voices and other phrases, so the bench grades the classifier on what it never saw:
 
 - voices: 22 espeak-ng voices and variants and 12 speed x pitch settings of the Piper voice, none
@@ -16,9 +17,8 @@ other voices and other phrases, so the bench grades the classifier on what it ne
 
 Every clip goes through the real first stage at its low threshold; every check it asks for is
 transcribed with the keyword as prompt, and the checks where Whisper finds the keyword's words
-become rows (label: the check came while the wake phrase was being said). About 1,060 clips; with one
-worker per core this took 726 s on a 2-core development machine whose host was stealing CPU (the 850
-clips of build 2 took 260 s on one quiet machine, 440 s on another).
+become rows (label: the check came while the wake phrase was being said). About 1,060 clips, made
+and checked by one worker process per core (at most four).
 """
 
 from __future__ import annotations
@@ -33,17 +33,20 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent import testaudio
+from edge_agent import speechgen
+from edge_agent.audio import SAMPLE_RATE
+from edge_agent.config import Settings
 from edge_agent.errors import ModelError
-from edge_agent.listen import wake_classifier
-from edge_agent.testaudio import Utterance, Voice
+from edge_agent.listen.wake import classifier
+from edge_agent.listen.wake.classifier import GENERATOR_VERSION
+from edge_agent.listen.wake.factory import build_first_stage, default_first_stage_threshold
+from edge_agent.listen.wake.verified import BUFFER_S, VerifiedDetector
+from edge_agent.listen.wake.verifier import SttVerifier
+from edge_agent.models.manager import ModelManager
+from edge_agent.speechgen import Utterance, Voice
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 3
-"""What the rows are made of; a classifier of another version is refused, and ``models pull`` builds it
-again (the manifest's ``build``). 2: one encoder pass per check, the span trimmed to where it is loud, 8
-segments; 3: "obey Nabu" in noise among the negatives."""
 L2 = 3.0
 
 TRAIN_VOICES: tuple[Voice, ...] = tuple(
@@ -67,15 +70,13 @@ NEIGHBOURS: dict[str, tuple[str, ...]] = {
         "Okay, Nathan.", "Okay, voodoo.", "Away, Nabu.", "Oh hey, Nabu.", "Obey, Abu.", "Obey, Nadia.",
         "Okay, Naoki.", "Okay, Neo.", "Okay, Nami.", "Okay, Nanu.", "Okay, no.", "Okay, nope.", "Okay, next.",
         "Okay, now then.", "Okay, not yet."),
-    # Measured and dropped: one consonant changed, spelled for the voices to say ("Otay, Nabu.",
-    # "Okay, Mabu.", "Okay, Napu."...). espeak-ng says those almost as it says the keyword, and the
-    # classifier then rejected real wake phrases from espeak voices: recall 0.958 -> 0.896.
+    # Whole words only: a single consonant changed ("Okay, Mabu.") is said by espeak-ng almost as it
+    # says the keyword, and teaching the classifier to reject it makes it reject real wake phrases.
 }
 NOISY_NEIGHBOURS: dict[str, tuple[str, ...]] = {
-    # Clean, Whisper writes this "Oh, bay Nabu" and the spelling alone rejects it; in noise (20 dB babble
-    # is enough) it writes "Okay Nabu", and a classifier that had not seen it scored it 0.95-1.0: the
-    # Piper voice saying it in 20 dB babble woke the agent on 18 of 20 noise draws, espeak-ng's en-us on 9
-    # (README, Wake word). Said by the training voices, in noise only: only noisy clips give rows.
+    # Clean, Whisper writes this "Oh, bay Nabu" and the spelling alone rejects it; in noise it writes
+    # "Okay Nabu", and only a classifier that has seen it rejects it. Said by the training voices, in
+    # noise only: only noisy clips give rows.
     "okay_nabu": ("Obey Nabu.",),
 }
 NOISY_CLIPS = 204
@@ -89,28 +90,24 @@ NOISY = tuple(n for n in NOISES if n[1] is not None)
 """NOISES without the clean one: for ``NOISY_NEIGHBOURS``."""
 
 
-def model_name(keyword: str) -> str:
-    return "wake-classifier-" + keyword.replace("_", "-")
-
-
 def _clip(keyword: str, text: str, voice: Voice, i: int, kind: str, command: str | None = None) -> Utterance:
-    rng = testaudio._rng("train", kind, text, voice.label, i)
-    pieces: list[tuple[str, np.ndarray] | float] = [float(rng.uniform(0.5, 1.0)), (text, testaudio.speak(text, voice))]
+    rng = speechgen.seeded_rng("train", kind, text, voice.label, i)
+    pieces: list[tuple[str, np.ndarray] | float] = [float(rng.uniform(0.5, 1.0)), (text, speechgen.speak(text, voice))]
     if command:
-        pieces += [float(rng.uniform(0.3, 0.8)), (command, testaudio.speak(command, voice))]
+        pieces += [float(rng.uniform(0.3, 0.8)), (command, speechgen.speak(command, voice))]
     pieces.append(1.2)
-    audio, segs = testaudio._compose(pieces)
+    audio, segs = speechgen.compose(pieces)
     noises = NOISY if kind == "noisy_neighbour" else NOISES
     noise, snr = noises[int(rng.integers(0, len(noises)))]
-    return Utterance(testaudio.mix_noise(audio, noise, snr, rng), " ".join(s.text for s in segs), kind, voice.label,
+    return Utterance(speechgen.mix_noise(audio, noise, snr, rng), " ".join(s.text for s in segs), kind, voice.label,
                      noise, snr, keyword, segs, segs[-1].end_t)
 
 
 def clip_plan(keyword: str) -> list[tuple[str, str, int, int, str | None]]:
     """(kind, text, voice index, variant, command) for every training clip: cheap to send to workers."""
-    if keyword not in NEIGHBOURS or keyword not in testaudio.WAKE_TEXT:
+    if keyword not in NEIGHBOURS or keyword not in speechgen.WAKE_TEXT:
         raise ModelError(f"no training phrases for wake keyword {keyword!r}; known: {', '.join(NEIGHBOURS)}")
-    wake_text = testaudio.WAKE_TEXT[keyword]
+    wake_text = speechgen.WAKE_TEXT[keyword]
     plan: list[tuple[str, str, int, int, str | None]] = []
     for vi in range(len(TRAIN_VOICES)):
         for k in range(POSITIVES_PER_VOICE):
@@ -122,7 +119,7 @@ def clip_plan(keyword: str) -> list[tuple[str, str, int, int, str | None]]:
     for text in NOISY_NEIGHBOURS.get(keyword, ()):
         for k in range(NOISY_CLIPS):
             plan.append(("noisy_neighbour", text, (k * 5 + 3) % len(TRAIN_VOICES), k, None))
-    for si, text in enumerate(testaudio.ordinary_sentences(ORDINARY_CLIPS, seed=7)):
+    for si, text in enumerate(speechgen.ordinary_sentences(ORDINARY_CLIPS, seed=7)):
         plan.append(("ordinary", text, si % len(TRAIN_VOICES), si, None))
     return plan
 
@@ -144,17 +141,7 @@ class _RecordingVerifier:
 
 def _rows(keyword: str, plan: list[tuple[str, str, int, int, str | None]], models_root: str) -> list[tuple[np.ndarray, int]]:
     """Worker: make the clips, run the first stage over them, featurize every check it asks for."""
-    from edge_agent.config import Settings
-    from edge_agent.listen.wake import build_first_stage
-    from edge_agent.listen.wake_verify import (
-        BUFFER_S,
-        SttVerifier,
-        VerifiedDetector,
-        default_first_stage_threshold,
-    )
-    from edge_agent.models import ModelManager
-
-    os.environ["EDGE_AGENT_PATHS__MODELS_DIR"] = models_root  # testaudio's Piper voice
+    os.environ["EDGE_AGENT_PATHS__MODELS_DIR"] = models_root  # the speech generator's Piper voice
     models = ModelManager(Path(models_root))
     settings = Settings()
     settings.wake.keywords = [keyword]
@@ -175,7 +162,7 @@ def _rows(keyword: str, plan: list[tuple[str, str, int, int, str | None]], model
                 found = stt.keyword_features(keyword, audio)
                 if found is None:
                     continue
-                t = at / testaudio.RATE
+                t = at / SAMPLE_RATE
                 seg = u.segments[0]
                 positive = kind == "wake" and seg.start_t <= t <= seg.end_t + BUFFER_S
                 rows.append((found.features, int(positive)))
@@ -184,7 +171,7 @@ def _rows(keyword: str, plan: list[tuple[str, str, int, int, str | None]], model
     return rows
 
 
-def train(keyword: str, models_root: Path, workers: int | None = None) -> tuple[wake_classifier.LogisticModel, dict[str, Any]]:
+def train(keyword: str, models_root: Path, workers: int | None = None) -> tuple[classifier.LogisticModel, dict[str, Any]]:
     t0 = time.monotonic()
     plan = clip_plan(keyword)
     workers = max(1, min(workers or os.cpu_count() or 1, 4))
@@ -201,9 +188,9 @@ def train(keyword: str, models_root: Path, workers: int | None = None) -> tuple[
         raise ModelError(f"wake keyword classifier for {keyword!r}: the training set has only one class "
                          f"({len(y)} rows); is espeak-ng installed?")
     x = np.stack([f for f, _ in rows])
-    model = wake_classifier.fit_logistic(x, y, L2)
+    model = classifier.fit_logistic(x, y, L2)
     accuracy = float(np.mean([(model.score(f) >= 0.5) == bool(lab) for f, lab in rows]))
-    meta = {"keyword": keyword, "segments": wake_classifier.SEGMENTS, "l2": L2, "clips": len(plan),
+    meta = {"keyword": keyword, "segments": classifier.SEGMENTS, "l2": L2, "clips": len(plan),
             "rows": len(rows), "positive_rows": int(y.sum()), "train_accuracy": round(accuracy, 4),
             "generator": GENERATOR_VERSION, "seconds": round(time.monotonic() - t0, 1)}
     return model, meta
@@ -214,5 +201,5 @@ def build(inputs: dict[str, Path], out_dir: Path, keyword: str = "okay_nabu") ->
     models_root = inputs["whisper-tiny-en"].parent
     log.warning("training the %s keyword classifier on generated speech (6 to 12 minutes on 2 cores; once)", keyword)
     model, meta = train(keyword, models_root)
-    wake_classifier.save(out_dir / f"{keyword}.npz", model, meta)
+    classifier.save(out_dir / f"{keyword}.npz", model, meta)
     log.warning("keyword classifier trained: %s", meta)

@@ -1,13 +1,13 @@
-"""Test audio the project makes for itself: deterministic, seeded, cached.
+"""The generated audio sets: wake phrases, confusables, ordinary speech, turns, commands, the demo.
 
-Tests and benchmarks (wake word, turn policy, STT, latency) need speech with known words and
-known timing. Nothing here is recorded: speech comes from the Piper voice (at several lengths and,
-by a resampling trick, several pitches) and from several espeak-ng voices, which are "unusual"
-on purpose; noise (white, pink, babble) is mixed in at several SNRs. Everything is 16 kHz mono int16.
+Tests and benchmarks (wake word, turn policy, STT, latency) and the wake classifier's recipe need
+speech with known words and known timing. Nothing here is recorded: speech comes from the Piper
+voice (at several lengths and, by a resampling trick, several pitches) and from several espeak-ng
+voices, which are "unusual" on purpose; noise (white, pink, babble) is mixed in at several SNRs.
 
-One function per set; each returns a list of :class:`Utterance` with the text and timings of what
-was said. Results are cached under ``~/.cache/edge-agent/testaudio/`` by a hash of the parameters
-(and :data:`GENERATOR_VERSION`), so the second call costs a file read.
+One function per set; each returns a list of :class:`~edge_agent.speechgen.synth.Utterance` with
+the text and timings of what was said. Results are cached under ``~/.cache/edge-agent/testaudio/``
+by a hash of the parameters (and :data:`GENERATOR_VERSION`), so the second call costs a file read.
 """
 
 from __future__ import annotations
@@ -15,251 +15,40 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_agent.audio.wav import read_wav, resample, write_wav
-from edge_agent.errors import InputDataError, ModelError
+from edge_agent.audio import SAMPLE_RATE
+from edge_agent.audio.wav import write_wav
+from edge_agent.speechgen.synth import (
+    ALL_VOICES,
+    Segment,
+    Utterance,
+    Voice,
+    compose,
+    mix_noise,
+    seeded_rng,
+    speak,
+)
 
-RATE = 16000
 GENERATOR_VERSION = 4
 """Bump when generation changes, so stale caches are not reused."""
-
-# --- what an item is -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One spoken piece inside an utterance, with where its speech starts and ends (seconds)."""
-
-    text: str
-    start_t: float
-    end_t: float
-
-
-@dataclass(frozen=True)
-class Utterance:
-    samples: np.ndarray = field(repr=False, compare=False)
-    """16 kHz mono int16."""
-    text: str
-    """Everything said, in order (the STT reference)."""
-    kind: str
-    """wake, confusable, ordinary, pause, complete, command, demo."""
-    voice: str
-    noise: str = "none"
-    snr_db: float | None = None
-    keyword: str | None = None
-    """The wake keyword said (kind wake), or the keyword this is confusable with."""
-    segments: tuple[Segment, ...] = ()
-    last_word_t: float | None = None
-    """End of the last word's audio (seconds into ``samples``)."""
-    pause_at: float | None = None
-    """Start of the mid-sentence pause (kind pause)."""
-    reference: str = ""
-    """What an STT should transcribe, without the wake phrase (kind command, demo)."""
-
-    @property
-    def duration(self) -> float:
-        return len(self.samples) / RATE
-
-
-# --- voices ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Voice:
-    engine: str
-    """``piper`` or ``espeak``."""
-    name: str = ""
-    """espeak-ng voice, e.g. ``en-us+f3``."""
-    speed: float = 1.0
-    """Piper length_scale, or espeak words per minute."""
-    pitch: float = 1.0
-    """Piper: resampling factor (>1 raises pitch); espeak: ``-p`` 0..99."""
-
-    @property
-    def label(self) -> str:
-        if self.engine == "piper":
-            return f"piper:joe:ls{self.speed:g}:p{self.pitch:g}"
-        return f"espeak:{self.name}:s{self.speed:g}:p{self.pitch:g}"
-
-
-PIPER_VOICES = tuple(
-    Voice("piper", speed=ls, pitch=p) for ls in (0.8, 1.0, 1.25) for p in (0.9, 1.0, 1.12)
-)
-ESPEAK_VOICES = (
-    Voice("espeak", "en-us", 150, 50),
-    Voice("espeak", "en-us+f3", 150, 60),
-    Voice("espeak", "en-us+m3", 170, 40),
-    Voice("espeak", "en-gb+f2", 140, 70),
-    Voice("espeak", "en-gb-scotland", 160, 45),
-    Voice("espeak", "en-029+m2", 135, 50),
-    Voice("espeak", "en-gb-x-rp+f4", 180, 55),
-    Voice("espeak", "en-us+m1", 125, 30),
-)
-ALL_VOICES = PIPER_VOICES + ESPEAK_VOICES
-
-
-def models_dir() -> Path:
-    from edge_agent.config import default_models_dir
-
-    return Path(os.environ.get("EDGE_AGENT_PATHS__MODELS_DIR", default_models_dir()))
+CACHE_DIR = "testaudio"
+"""The cache's directory under ``~/.cache/edge-agent`` (its name is part of every existing cache)."""
 
 
 def cache_root() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "edge-agent" / "testaudio"
+    return base / "edge-agent" / CACHE_DIR
 
 
-@lru_cache(maxsize=1)
-def _piper() -> Any:
-    from edge_agent.models import ModelManager
-    from edge_agent.tts.piper_tts import PiperTts
-
-    path = ModelManager(models_dir()).require("piper-joe-medium", "en_US-joe-medium.onnx")
-    return PiperTts(path, threads=1)
-
-
-def _espeak(text: str, voice: Voice) -> np.ndarray:
-    with tempfile.TemporaryDirectory(prefix="edge-agent-espeak-") as tmp:
-        out = Path(tmp) / "out.wav"
-        cmd = ["espeak-ng", "-v", voice.name, "-s", str(int(voice.speed)), "-p", str(int(voice.pitch)),
-               "-w", str(out), text]
-        try:
-            subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-        except FileNotFoundError:
-            raise ModelError("espeak-ng is not installed (apt-get install espeak-ng)") from None
-        except subprocess.CalledProcessError as exc:
-            raise InputDataError(f"espeak-ng failed for voice {voice.name}: {exc.stderr.decode(errors='replace')}") from None
-        audio, _ = read_wav(out, RATE)
-    return audio
-
-
-def _trim(audio: np.ndarray) -> np.ndarray:
-    """Cut leading/trailing silence so that timings are those of the words themselves."""
-    if audio.size == 0:
-        return audio
-    hop = RATE // 100
-    n = len(audio) // hop
-    if n == 0:
-        return audio
-    frames = audio[: n * hop].astype(np.float32).reshape(n, hop)
-    rms = np.sqrt((frames**2).mean(axis=1))
-    loud = np.nonzero(rms > max(rms.max() * 0.02, 30.0))[0]
-    if loud.size == 0:
-        return audio[:0]
-    return audio[loud[0] * hop : (loud[-1] + 1) * hop]
-
-
-def speak(text: str, voice: Voice) -> np.ndarray:
-    """``text`` said by ``voice``: 16 kHz int16, silence trimmed at both ends."""
-    if voice.engine == "piper":
-        from piper.config import SynthesisConfig
-
-        tts = _piper()
-        # Playing audio `pitch` times faster raises pitch and shortens it by the same factor;
-        # lengthening synthesis by that factor first keeps the speaking rate of `speed`.
-        # Piper's noise comes from an unseeded random op: zero noise makes the audio deterministic.
-        cfg = SynthesisConfig(length_scale=voice.speed * voice.pitch, noise_scale=0.0, noise_w_scale=0.0)
-        chunks = [c.audio_int16_array for c in tts.voice.synthesize(text, syn_config=cfg)]
-        raw = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
-        audio = resample(raw, int(round(tts.sample_rate * voice.pitch)), RATE)
-    elif voice.engine == "espeak":
-        audio = _espeak(text, voice)
-    else:
-        raise ValueError(f"unknown voice engine {voice.engine!r}")
-    return _trim(np.asarray(audio, dtype=np.int16))
-
-
-# --- noise ----------------------------------------------------------------------------------------
-
-NOISES = ("white", "pink", "babble")
-BABBLE_TEXT = (
-    "The committee will meet again next week to discuss the budget.",
-    "She told me the train was late again this morning.",
-    "We should probably paint the fence before the summer ends.",
-    "Prices at the market went up by almost ten percent.",
-    "He keeps his bicycle in the hallway next to the door.",
-    "Nobody expected the match to go into extra time.",
-)
-
-
-@lru_cache(maxsize=1)
-def _babble_bed() -> np.ndarray:
-    """Several espeak talkers at once: speech-like noise with no intelligible words."""
-    layers = []
-    for i, text in enumerate(BABBLE_TEXT):
-        layers.append(speak(text, ESPEAK_VOICES[i % len(ESPEAK_VOICES)]).astype(np.float32))
-    n = max(len(x) for x in layers)
-    bed = np.zeros(n, np.float32)
-    for i, x in enumerate(layers):
-        bed += np.roll(np.pad(x, (0, n - len(x))), i * 3217)
-    return bed / (np.sqrt((bed**2).mean()) + 1e-9)
-
-
-def noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Unit-RMS float32 noise of ``kind`` (white, pink, babble)."""
-    if kind == "white":
-        x = rng.standard_normal(n).astype(np.float32)
-    elif kind == "pink":
-        spec = np.fft.rfft(rng.standard_normal(n))
-        f = np.arange(len(spec), dtype=np.float64)
-        f[0] = 1.0
-        x = np.fft.irfft(spec / np.sqrt(f), n).astype(np.float32)
-    elif kind == "babble":
-        bed = _babble_bed()
-        start = int(rng.integers(0, len(bed)))
-        x = np.resize(np.roll(bed, -start), n).astype(np.float32)
-    else:
-        raise ValueError(f"unknown noise {kind!r}")
-    return x / (np.sqrt((x**2).mean()) + 1e-9)
-
-
-def _speech_rms(audio: np.ndarray) -> float:
-    a = audio.astype(np.float32)
-    loud = np.abs(a) > 100
-    return float(np.sqrt((a[loud] ** 2).mean())) if loud.any() else 1.0
-
-
-def mix_noise(audio: np.ndarray, kind: str, snr_db: float | None, rng: np.random.Generator,
-              speech_rms: float | None = None) -> np.ndarray:
-    """Noise of ``kind`` added at ``snr_db`` below the speech level (None: a faint floor only)."""
-    level = speech_rms if speech_rms is not None else _speech_rms(audio)
-    gain = level * 10 ** (-snr_db / 20) if snr_db is not None else 3.0
-    mixed = audio.astype(np.float32) + gain * noise(kind if snr_db is not None else "white", len(audio), rng)
-    return np.clip(np.round(mixed), -32768, 32767).astype(np.int16)
-
-
-def silence(seconds: float) -> np.ndarray:
-    return np.zeros(int(round(seconds * RATE)), np.int16)
-
-
-def _compose(pieces: Sequence[tuple[str, np.ndarray] | float]) -> tuple[np.ndarray, tuple[Segment, ...]]:
-    """Join spoken pieces ``(text, audio)`` and gaps (seconds), recording each piece's timing."""
-    parts: list[np.ndarray] = []
-    segs: list[Segment] = []
-    pos = 0
-    for p in pieces:
-        if isinstance(p, tuple):
-            text, audio = p
-            segs.append(Segment(text, pos / RATE, (pos + len(audio)) / RATE))
-        else:
-            text, audio = "", silence(p)
-        parts.append(audio)
-        pos += len(audio)
-    return np.concatenate(parts) if parts else np.zeros(0, np.int16), tuple(segs)
-
-
-# --- cache ----------------------------------------------------------------------------------------
+# --- the cache ----------------------------------------------------------------------------------------
 
 
 def _cached(name: str, params: dict[str, Any], make: Callable[[], list[Utterance]],
@@ -400,11 +189,6 @@ _CHATTER = (
 )
 
 
-def _rng(*parts: object) -> np.random.Generator:
-    seed = int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little")
-    return np.random.default_rng(seed)
-
-
 def _noise_plan(i: int) -> tuple[str, float | None]:
     """Cycle through clean and white/pink/babble at 20 and 10 dB SNR."""
     plan: tuple[tuple[str, float | None], ...] = (
@@ -430,7 +214,7 @@ def wake_set(keyword: str = "okay_nabu", n: int = 48, with_command: bool = True,
     def make() -> list[Utterance]:
         out = []
         for i in range(n):
-            rng = _rng("wake", keyword, i)
+            rng = seeded_rng("wake", keyword, i)
             voice = voices[i % len(voices)]
             text = WAKE_TEXT[keyword][i % len(WAKE_TEXT[keyword])]
             pieces: list[tuple[str, np.ndarray] | float] = [float(rng.uniform(0.6, 1.2)), (text, speak(text, voice))]
@@ -439,7 +223,7 @@ def wake_set(keyword: str = "okay_nabu", n: int = 48, with_command: bool = True,
                 reference = COMMANDS[i % len(COMMANDS)]
                 pieces += [float(rng.uniform(0.3, 0.8)), (reference, speak(reference, voice))]
             pieces.append(1.2)
-            audio, segs = _compose(pieces)
+            audio, segs = compose(pieces)
             kind, snr = _noise_plan(i)
             out.append(Utterance(_finish(audio, kind, snr, rng), " ".join(s.text for s in segs), "wake",
                                  voice.label, kind, snr, keyword, segs, segs[-1].end_t, None, reference))
@@ -460,9 +244,9 @@ def confusable_set(keywords: Sequence[str] | None = None, voices_per_phrase: int
         for kw in keys:
             for text in CONFUSABLE_TEXT[kw]:
                 for k in range(voices_per_phrase):
-                    rng = _rng("confusable", kw, text, k)
+                    rng = seeded_rng("confusable", kw, text, k)
                     voice = ALL_VOICES[(j * 5 + k * 3) % len(ALL_VOICES)]
-                    audio, segs = _compose([float(rng.uniform(0.5, 1.0)), (text, speak(text, voice)), 1.2])
+                    audio, segs = compose([float(rng.uniform(0.5, 1.0)), (text, speak(text, voice)), 1.2])
                     kind, snr = _noise_plan(j + k)
                     out.append(Utterance(_finish(audio, kind, snr, rng), text, "confusable", voice.label, kind,
                                          snr, kw, segs, segs[-1].end_t))
@@ -491,8 +275,8 @@ def noise_draws(keyword: str = "okay_nabu", draws: int = 10, noise_kind: str = "
             for voice in voices:
                 speech = speak(text, voice)
                 for k in range(draws):
-                    rng = _rng("draw", keyword, text, voice.label, k)
-                    audio, segs = _compose([float(rng.uniform(0.5, 1.0)), (text, speech), 1.2])
+                    rng = seeded_rng("draw", keyword, text, voice.label, k)
+                    audio, segs = compose([float(rng.uniform(0.5, 1.0)), (text, speech), 1.2])
                     out.append(Utterance(_finish(audio, noise_kind, snr_db, rng), text, kind, voice.label,
                                          noise_kind, snr_db, keyword, segs, segs[-1].end_t))
         return out
@@ -502,7 +286,7 @@ def noise_draws(keyword: str = "okay_nabu", draws: int = 10, noise_kind: str = "
 
 def ordinary_sentences(count: int, seed: int = 0) -> list[str]:
     """``count`` different everyday sentences (chatter first, then made from parts)."""
-    rng = _rng("sentences", seed)
+    rng = seeded_rng("sentences", seed)
     out = list(_CHATTER)
     seen = set(out)
     while len(out) < count:
@@ -528,7 +312,7 @@ def ordinary_speech(minutes: float = 10.0, segment_s: float = 60.0,
         i = 0
         seg_idx = 0
         while total < target:
-            rng = _rng("ordinary", seg_idx)
+            rng = seeded_rng("ordinary", seg_idx)
             pieces: list[tuple[str, np.ndarray] | float] = [0.3]
             length = 0.3
             while length < segment_s and total + length < target:
@@ -537,13 +321,13 @@ def ordinary_speech(minutes: float = 10.0, segment_s: float = 60.0,
                 audio = speak(text, voice)
                 gap = float(rng.uniform(0.2, 0.9))
                 pieces += [(text, audio), gap]
-                length += len(audio) / RATE + gap
+                length += len(audio) / SAMPLE_RATE + gap
                 i += 1
-            audio, segs = _compose(pieces)
+            audio, segs = compose(pieces)
             kind, snr = _noise_plan(seg_idx)
             out.append(Utterance(_finish(audio, kind, snr, rng), " ".join(s.text for s in segs), "ordinary",
                                  "mixed", kind, snr, None, segs, segs[-1].end_t))
-            total += len(audio) / RATE
+            total += len(audio) / SAMPLE_RATE
             seg_idx += 1
         return out
 
@@ -559,10 +343,10 @@ def pause_sentences(n: int = 24, pause_s: float = 0.7, tail_s: float = 2.5,
     def make() -> list[Utterance]:
         out = []
         for i in range(n):
-            rng = _rng("pause", i)
+            rng = seeded_rng("pause", i)
             first, second = PAUSE_SENTENCES[i % len(PAUSE_SENTENCES)]
             voice = ALL_VOICES[(i * 5) % len(ALL_VOICES)]
-            audio, segs = _compose([0.5, (first, speak(first, voice)), pause_s, (second, speak(second, voice)), tail_s])
+            audio, segs = compose([0.5, (first, speak(first, voice)), pause_s, (second, speak(second, voice)), tail_s])
             kind, snr = _noise_plan(i)
             kind, snr = (kind, snr if snr is None else max(snr, 20.0))  # a turn test, not a noise test
             out.append(Utterance(_finish(audio, kind, snr, rng), f"{first} {second}", "pause", voice.label, kind,
@@ -579,10 +363,10 @@ def complete_sentences(n: int = 24, tail_s: float = 2.5, cache_dir: Path | None 
     def make() -> list[Utterance]:
         out = []
         for i in range(n):
-            rng = _rng("complete", i)
+            rng = seeded_rng("complete", i)
             text = COMPLETE_SENTENCES[i % len(COMPLETE_SENTENCES)]
             voice = ALL_VOICES[(i * 5 + 2) % len(ALL_VOICES)]
-            audio, segs = _compose([0.5, (text, speak(text, voice)), tail_s])
+            audio, segs = compose([0.5, (text, speak(text, voice)), tail_s])
             kind, snr = _noise_plan(i)
             kind, snr = (kind, snr if snr is None else max(snr, 20.0))
             out.append(Utterance(_finish(audio, kind, snr, rng), text, "complete", voice.label, kind, snr,
@@ -602,10 +386,10 @@ def commands(n: int = 16, voices: Sequence[Voice] = ALL_VOICES, noisy: bool = Fa
     def make() -> list[Utterance]:
         out = []
         for i in range(n):
-            rng = _rng("command", i)
+            rng = seeded_rng("command", i)
             text = COMMANDS[i % len(COMMANDS)]
             voice = voices[i % len(voices)]
-            audio, segs = _compose([0.3, (text, speak(text, voice)), tail_s])
+            audio, segs = compose([0.3, (text, speak(text, voice)), tail_s])
             kind, snr = (("pink", 20.0) if i % 2 else ("babble", 20.0)) if noisy else ("none", None)
             out.append(Utterance(_finish(audio, kind, snr, rng), text, "command", voice.label, kind, snr,
                                  None, segs, segs[-1].end_t, None, text))
@@ -633,9 +417,9 @@ def demo_conversation(keyword: str = "okay_nabu", question: str | tuple[str, ...
         pieces: list[tuple[str, np.ndarray] | float] = [0.5, (wake, speak(wake, voice)), 0.6]
         for i, part in enumerate(parts):
             pieces += ([pause_s] if i else []) + [(part, speak(part, voice))]
-        audio, segs = _compose([*pieces, 2.0])
+        audio, segs = compose([*pieces, 2.0])
         pause_at = segs[1].end_t if len(parts) > 1 else None
-        return [Utterance(mix_noise(audio, "none", None, _rng("demo")), f"{wake} {text}", "demo",
+        return [Utterance(mix_noise(audio, "none", None, seeded_rng("demo")), f"{wake} {text}", "demo",
                           voice.label, "none", None, keyword, segs, segs[-1].end_t, pause_at, text)]
 
     return _cached("demo", params, make, cache_dir)[0]
@@ -648,7 +432,7 @@ def write_set(items: Sequence[Utterance], out_dir: Path) -> Path:
     with index.open("w", encoding="utf-8") as f:
         for i, u in enumerate(items):
             name = f"{u.kind}-{i:04d}.wav"
-            write_wav(out_dir / name, u.samples, RATE)
+            write_wav(out_dir / name, u.samples, SAMPLE_RATE)
             d = asdict(u)
             d.pop("samples")
             d["file"] = name

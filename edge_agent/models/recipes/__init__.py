@@ -1,0 +1,14 @@
+"""Recipes of the derived models: what ``edge-agent models pull`` runs to build a model from others.
+
+:data:`RECIPES` maps the manifest's ``derive`` names to the functions; the model manager gets it
+from whoever builds models (the ``edge-agent models`` command), so nothing at runtime imports a
+recipe or what a recipe needs (onnx, the speech generator, the training loop).
+"""
+
+from edge_agent.models.manager import Recipe
+from edge_agent.models.recipes import vad_int8, wake_classifier
+
+RECIPES: dict[str, Recipe] = {
+    "vad_int8": vad_int8.build,
+    "wake_classifier": wake_classifier.build,
+}
