@@ -1,0 +1,212 @@
+"""Acoustic echo cancellation: the agent's own voice taken out of what the microphone hears.
+
+:class:`EchoCanceller` takes the microphone's samples and the reference (what the speaker
+played, aligned sample for sample with the microphone's timeline) in hops of any size up to
+``max_hop``, cuts them into the 10 ms frames the AEC works on, and returns the cleaned hop. The
+frame cut costs ``FRAME`` samples (10 ms) of delay: the cleaned stream is the microphone's
+delayed by exactly that, whatever the hop size. Nothing is allocated per hop on our side: the
+FIFOs and the result are preallocated, and ``process`` returns a view of the result buffer,
+valid until the next call.
+
+Implementations:
+  - :class:`WebRtcEchoCanceller`: WebRTC's AEC3 through ``pywebrtc-audio`` (chosen by measurement,
+    see ``docs/design/echo-cancellation.md``); the stream delay hint comes from the reference
+    timestamps and AEC3's own delay estimator refines it;
+  - :class:`PassThroughEchoCanceller`: the microphone unchanged, for when no AEC library loads
+    (``active`` is False: the listener then runs half duplex, with barge-in off while the agent
+    speaks).
+
+Each hop also yields its powers (``mic_power``, ``ref_power``, ``out_power``): the residual-echo
+guard (:class:`ResidualEchoGuard`) uses them to tell leftovers of the agent's voice from the user.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from edge_agent.audio import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+FRAME = SAMPLE_RATE // 100
+"""Samples per AEC frame (10 ms)."""
+LIBRARY = "pywebrtc-audio"
+"""The PyPI package of the AEC (for warnings and ``edge-agent doctor``)."""
+
+
+class EchoCanceller:
+    """Base: hop framing, powers, pass-through frame processing (see the module docstring)."""
+
+    active = False
+    """True when echo is really cancelled (full duplex is possible)."""
+    name = "pass-through"
+
+    def __init__(self, max_hop: int = 2048) -> None:
+        cap = max_hop + 2 * FRAME
+        self.max_hop = max_hop
+        self._mic_in = np.zeros(cap, np.int16)
+        self._ref_in = np.zeros(cap, np.int16)
+        self._n_in = 0
+        self._out = np.zeros(cap, np.int16)
+        self._n_out = FRAME  # primed with one frame of silence: the fixed 10 ms delay
+        self._result = np.zeros(max_hop, np.int16)
+        self._scratch = np.zeros(max_hop, np.float32)
+        self.delay_ms = 0
+        """The stream delay hint: how much later the echo of a reference sample reaches the mic."""
+        self.mic_power = 0.0
+        self.ref_power = 0.0
+        self.out_power = 0.0
+        """Mean square (int16 scale) of the last hop's microphone, reference and cleaned output."""
+
+    def reset(self) -> None:
+        """Forget the adaptive state and the queued samples (a new stream)."""
+        self._n_in = 0
+        self._out[:FRAME] = 0
+        self._n_out = FRAME
+
+    def set_delay_ms(self, delay_ms: int) -> None:
+        """The delay hint from the reference timestamps (the library refines it)."""
+        self.delay_ms = max(0, int(delay_ms))
+
+    def _power(self, x: np.ndarray) -> float:
+        s = self._scratch[: len(x)]
+        np.copyto(s, x, casting="unsafe")
+        return float(np.dot(s, s)) / max(1, len(x))
+
+    def _frame(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray) -> None:
+        """Cancel one 10 ms frame into ``out``."""
+        out[:] = mic
+
+    def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        """The cleaned hop for ``mic`` given ``ref`` (same length, int16, at most ``max_hop``).
+
+        Returns a view of a preallocated buffer: copy it to keep it past the next call."""
+        n = len(mic)
+        if n > self.max_hop or len(ref) != n:
+            raise ValueError(f"hop of {n} samples (reference {len(ref)}): at most {self.max_hop}, equal lengths")
+        self._mic_in[self._n_in : self._n_in + n] = mic
+        self._ref_in[self._n_in : self._n_in + n] = ref
+        self._n_in += n
+        k = 0
+        while self._n_in - k >= FRAME:
+            self._frame(self._mic_in[k : k + FRAME], self._ref_in[k : k + FRAME],
+                        self._out[self._n_out : self._n_out + FRAME])
+            self._n_out += FRAME
+            k += FRAME
+        left = self._n_in - k  # < FRAME <= k: the move does not overlap
+        if k:
+            self._mic_in[:left] = self._mic_in[k : self._n_in]
+            self._ref_in[:left] = self._ref_in[k : self._n_in]
+        self._n_in = left
+        result = self._result[:n]
+        result[:] = self._out[:n]
+        rest = self._n_out - n
+        self._out[:rest] = self._out[n : self._n_out]
+        self._n_out = rest
+        self.mic_power = self._power(mic)
+        self.ref_power = self._power(ref)
+        self.out_power = self._power(result)
+        return result
+
+
+class PassThroughEchoCanceller(EchoCanceller):
+    """No cancellation: the microphone, delayed by the same 10 ms as a real canceller."""
+
+
+class WebRtcEchoCanceller(EchoCanceller):
+    """WebRTC AEC3 (``pywebrtc_audio.AudioProcessor``) with optional noise suppression and gain control.
+
+    The library returns a new array per frame (its binding's choice); it is copied into our buffer."""
+
+    active = True
+    name = "webrtc-aec3"
+
+    def __init__(self, max_hop: int = 2048, noise_suppression: bool = False, gain_control: bool = False,
+                 delay_ms: int = 0) -> None:
+        super().__init__(max_hop)
+        import pywebrtc_audio
+
+        self._module = pywebrtc_audio
+        self._options = dict(noise_suppression=noise_suppression, auto_gain_control=gain_control)
+        self._apm: Any = self._new()
+        self.set_delay_ms(delay_ms)
+
+    def _new(self) -> Any:
+        return self._module.AudioProcessor(sample_rate=SAMPLE_RATE, num_channels=1, echo_cancellation=True,
+                                           high_pass_filter=True, **self._options)
+
+    def set_delay_ms(self, delay_ms: int) -> None:
+        super().set_delay_ms(delay_ms)
+        self._apm.stream_delay_ms = self.delay_ms
+
+    def reset(self) -> None:
+        super().reset()
+        self._apm.reset()
+
+    def _frame(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray) -> None:
+        out[:] = self._apm.process(mic, ref)
+
+
+_warned = False
+
+
+def load_echo_canceller(enabled: bool = True, max_hop: int = 2048, noise_suppression: bool = False,
+                        gain_control: bool = False, delay_ms: int = 0) -> EchoCanceller:
+    """The AEC when ``enabled`` and the library loads; else the pass-through (half duplex), with
+    one clear warning per process naming the fix."""
+    global _warned
+    if not enabled:
+        return PassThroughEchoCanceller(max_hop)
+    try:
+        return WebRtcEchoCanceller(max_hop, noise_suppression, gain_control, delay_ms)
+    except (ImportError, OSError, RuntimeError) as exc:
+        if not _warned:
+            _warned = True
+            log.warning("echo cancellation unavailable (%s: %s): running half duplex, barge-in is off while "
+                        "the agent speaks; install it with `pip install %s`", type(exc).__name__, exc, LIBRARY)
+        return PassThroughEchoCanceller(max_hop)
+
+
+def echo_library_status() -> tuple[bool, str]:
+    """(loads, detail) for ``edge-agent doctor``."""
+    try:
+        import pywebrtc_audio
+
+        pywebrtc_audio.AudioProcessor(sample_rate=SAMPLE_RATE, echo_cancellation=True)
+    except (ImportError, OSError, RuntimeError) as exc:
+        return False, f"{LIBRARY} does not load ({exc}); fix: pip install '{LIBRARY}>=0.2,<0.3'"
+    from importlib.metadata import version
+
+    return True, f"{LIBRARY} {version(LIBRARY)} (WebRTC AEC3)"
+
+
+class ResidualEchoGuard:
+    """Tells, per hop, whether what is left after the AEC could be the user rather than the agent.
+
+    While the reference is playing, the cleaned output's power relative to the reference's
+    (the residual echo ratio) is tracked from below: it falls at once to a new minimum and rises
+    slowly (``rise_db_per_s``), so it follows the canceller's converged floor and not the user's
+    speech. A hop counts as possibly the user when its cleaned power is ``margin_db`` above
+    ratio x reference power. With no reference playing every hop may be the user."""
+
+    def __init__(self, margin_db: float = 10.0, rise_db_per_s: float = 3.0, ref_floor: float = 100.0,
+                 initial_ratio_db: float = -10.0) -> None:
+        self.margin = 10 ** (margin_db / 10)
+        self.rise_db_per_s = rise_db_per_s
+        self.ref_floor = ref_floor
+        """Reference mean square (int16 scale) below which nothing is playing (about -50 dBFS)."""
+        self.ratio = 10 ** (initial_ratio_db / 10)
+
+    def user_possible(self, ref_power: float, out_power: float, hop_s: float) -> bool:
+        if ref_power < self.ref_floor:
+            return True
+        r = out_power / ref_power
+        self.ratio = r if r < self.ratio else self.ratio * 10 ** (self.rise_db_per_s * hop_s / 10)
+        return out_power > self.margin * self.ratio * ref_power
+
+    @property
+    def ratio_db(self) -> float:
+        return 10 * float(np.log10(max(self.ratio, 1e-12)))

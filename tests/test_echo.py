@@ -1,0 +1,172 @@
+"""The echo canceller (real WebRTC AEC3), its framing, the pass-through, the residual-echo guard,
+and the echo reference ring."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from edge_agent.audio import SAMPLE_RATE
+from edge_agent.audio import echo as echo_module
+from edge_agent.audio.echo import (
+    FRAME,
+    EchoCanceller,
+    PassThroughEchoCanceller,
+    ResidualEchoGuard,
+    WebRtcEchoCanceller,
+    echo_library_status,
+    load_echo_canceller,
+)
+from edge_agent.audio.echo_reference import EchoReference
+from edge_agent.audio.room import RoomSimulator, room_spec
+
+HOP = 512
+
+
+def _speechlike(seconds: float, seed: int) -> np.ndarray:
+    """Amplitude-modulated coloured noise: speech-like enough for an AEC to converge on."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SAMPLE_RATE)
+    x = np.convolve(rng.standard_normal(n), np.ones(6) / 6, mode="same")
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 3.0 * np.arange(n) / SAMPLE_RATE) ** 2
+    x = x * env
+    return (x / np.sqrt(np.mean(x**2)) * 3000).astype(np.int16)
+
+
+def _run(canceller: EchoCanceller, mic: np.ndarray, ref: np.ndarray, hop: int = HOP) -> np.ndarray:
+    out = np.zeros(len(mic) // hop * hop, np.int16)
+    for i in range(0, len(out), hop):
+        out[i : i + hop] = canceller.process(mic[i : i + hop], ref[i : i + hop])
+    return out
+
+
+@pytest.mark.parametrize("hop", [160, 512, 333])
+def test_framing_is_a_fixed_10ms_delay_for_any_hop(hop: int) -> None:
+    mic = np.arange(hop * 20, dtype=np.int64).astype(np.int16)
+    out = _run(PassThroughEchoCanceller(max_hop=512), mic, np.zeros_like(mic), hop)
+    assert np.array_equal(out[FRAME:], mic[: len(out) - FRAME])
+    assert not out[:FRAME].any()
+
+
+def test_process_rejects_oversized_or_mismatched_hops() -> None:
+    c = PassThroughEchoCanceller(max_hop=512)
+    with pytest.raises(ValueError):
+        c.process(np.zeros(513, np.int16), np.zeros(513, np.int16))
+    with pytest.raises(ValueError):
+        c.process(np.zeros(512, np.int16), np.zeros(160, np.int16))
+
+
+def test_powers_are_reported_per_hop() -> None:
+    c = PassThroughEchoCanceller(max_hop=512)
+    c.process(np.full(512, 100, np.int16), np.full(512, 10, np.int16))
+    assert c.mic_power == pytest.approx(10000.0)
+    assert c.ref_power == pytest.approx(100.0)
+
+
+def test_webrtc_cancels_a_delayed_reverberant_echo() -> None:
+    """The real library, through the simulated kiosk at 0 dB, 60 ms: ERLE >= 20 dB after 3 s."""
+    ref = _speechlike(8.0, 1)
+    room = RoomSimulator(room_spec("kiosk", echo_db=0.0, noise_db=-80.0), image_source=False, echo_rms=3000)
+    mic = np.concatenate([room.mix(ref[i : i + HOP], np.zeros(HOP, np.int16)) for i in range(0, len(ref), HOP)])
+    c = WebRtcEchoCanceller(max_hop=HOP)
+    assert c.active
+    out = _run(c, mic, ref)
+    a = 3 * SAMPLE_RATE
+    erle = 10 * np.log10(np.sum(mic[a : len(out)].astype(float) ** 2) / np.sum(out[a:].astype(float) ** 2))
+    assert erle >= 20.0, erle
+
+
+def test_webrtc_keeps_the_user_when_nothing_plays() -> None:
+    user = _speechlike(3.0, 2)
+    out = _run(WebRtcEchoCanceller(max_hop=HOP), user, np.zeros_like(user))
+    a = SAMPLE_RATE
+    assert np.sqrt(np.mean(out[a:].astype(float) ** 2)) > 0.5 * 3000
+
+
+def test_delay_hint_reaches_the_library() -> None:
+    c = WebRtcEchoCanceller(max_hop=HOP, delay_ms=40)
+    assert c._apm.stream_delay_ms == 40
+    c.set_delay_ms(-5)
+    assert c.delay_ms == 0
+
+
+def test_missing_library_falls_back_to_pass_through_with_one_warning(monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ImportError("no module named pywebrtc_audio")
+
+    monkeypatch.setattr(echo_module, "WebRtcEchoCanceller", broken)
+    monkeypatch.setattr(echo_module, "_warned", False)
+    with caplog.at_level(logging.WARNING):
+        first = load_echo_canceller()
+        second = load_echo_canceller()
+    assert isinstance(first, PassThroughEchoCanceller) and not first.active
+    assert isinstance(second, PassThroughEchoCanceller)
+    warnings = [r for r in caplog.records if "half duplex" in r.getMessage()]
+    assert len(warnings) == 1 and "pip install pywebrtc-audio" in warnings[0].getMessage()
+
+
+def test_disabled_is_pass_through() -> None:
+    assert not load_echo_canceller(enabled=False).active
+
+
+def test_library_status_for_doctor() -> None:
+    ok, detail = echo_library_status()
+    assert ok and "pywebrtc-audio" in detail
+
+
+def test_guard_learns_the_residual_floor_and_lets_louder_speech_through() -> None:
+    guard = ResidualEchoGuard(margin_db=10.0)
+    hop_s = HOP / SAMPLE_RATE
+    ref_p = 3000.0**2
+    for _ in range(50):  # converged AEC: residual 25 dB under the reference
+        assert not guard.user_possible(ref_p, ref_p * 10 ** -2.5, hop_s)
+    assert guard.ratio_db == pytest.approx(-25.0, abs=0.5)
+    assert guard.user_possible(ref_p, ref_p * 10 ** -1.0, hop_s)  # 15 dB above the floor: the user
+    assert guard.user_possible(0.0, 1.0, hop_s)  # nothing playing: anything may be the user
+
+
+# --- the reference ring ------------------------------------------------------------------------------
+
+
+def test_timeline_reads_place_samples_at_their_position() -> None:
+    ref = EchoReference(timeline=True)
+    ref.write_at(np.arange(1, 101, dtype=np.int16), 1000)
+    out = np.zeros(64, np.int16)
+    assert ref.read_hop_into(out, 980) == 44
+    assert not out[:20].any() and out[20] == 1 and out[63] == 44
+    assert ref.read_hop_into(out, 1044) == 56
+    assert out[0] == 45 and not out[56:].any()
+    assert ref.read_hop_into(out, 5000) == 0 and not out.any()
+
+
+def test_timeline_pads_gaps_and_drops_overlaps() -> None:
+    ref = EchoReference(timeline=True)
+    ref.write_at(np.full(10, 5, np.int16), 0)
+    ref.write_at(np.full(10, 7, np.int16), 20)  # 10 samples of silence between
+    ref.write_at(np.full(10, 9, np.int16), 25)  # overlaps: the first writer stands
+    out = np.zeros(40, np.int16)
+    ref.read_at_into(out, 0)
+    assert list(out[:10]) == [5] * 10 and not out[10:20].any()
+    assert list(out[20:30]) == [7] * 10 and list(out[30:35]) == [9] * 5
+
+
+def test_feeder_is_asked_before_each_read() -> None:
+    ref = EchoReference(timeline=True)
+    asked: list[int] = []
+    ref.feeder = asked.append
+    ref.read_at_into(np.zeros(32, np.int16), 100)
+    assert asked == [132]
+
+
+def test_sequential_reads_zero_fill_and_drop_a_lead_beyond_max() -> None:
+    ref = EchoReference(max_lead_s=0.1)
+    out = np.zeros(HOP, np.int16)
+    assert ref.read_hop_into(out, 0) == 0 and not out.any()
+    ref.append(np.ones(SAMPLE_RATE, np.int16))  # 1 s ahead: far beyond 100 ms
+    ref.read_next_into(out)
+    assert ref.ring.available <= int(0.1 * SAMPLE_RATE)
+    ref.skip(100)
+    assert ref.ring.available <= int(0.1 * SAMPLE_RATE) - 100
