@@ -11,7 +11,10 @@ splices utterances into silence with it).
 Paced, audio "plays" in real time after it is written (``played()`` grows with the clock, ``drain``
 waits for the end, ``stop`` cuts what was not heard yet); unpaced, everything written is heard at
 once. Given the input's clock (``position``) it places each reply at the input time it was played,
-so the output lines up with the input.
+so the output lines up with the input. ``add_reference`` makes it the producer of an echo
+reference (:class:`edge_agent.audio.echo_reference.EchoReference`) on that same timeline: the
+listener (and a simulated room) read what played at each input position, a reply cut by
+``stop()`` cut there too.
 """
 
 from __future__ import annotations
@@ -27,13 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.audio import SAMPLE_RATE
 from edge_agent.audio.base import apply_gain, as_int16
+from edge_agent.audio.echo_reference import EchoReference
 from edge_agent.audio.wav import read_wav, resample, write_wav
 
 log = logging.getLogger(__name__)
 
-RATE = 16000
-"""The listener's sample rate: what every input delivers."""
 
 
 class PacedInput:
@@ -59,7 +62,7 @@ class PacedInput:
         past the end, so latency after the input ends is still wall latency)."""
         if self.paced and self._t0 is not None:
             return time.monotonic() - self._t0
-        return self.written / RATE
+        return self.written / SAMPLE_RATE
 
     @property
     def finished(self) -> bool:
@@ -86,7 +89,7 @@ class PacedInput:
         try:
             for frame in self.hops(hop):
                 if self.paced:  # a hop exists only once its last sample has been 'captured'
-                    delay = self._t0 + (self.written + frame.size) / RATE - time.monotonic()
+                    delay = self._t0 + (self.written + frame.size) / SAMPLE_RATE - time.monotonic()
                     if delay > 0:
                         self._stop.wait(delay)
                 if self._stop.is_set():
@@ -110,11 +113,11 @@ class WavInput(PacedInput):
     def __init__(self, path: str | Path, paced: bool = True) -> None:
         super().__init__(paced)
         self.path = Path(path)
-        self.audio, _ = read_wav(self.path, RATE)  # a missing, empty or broken file: InputDataError naming it
+        self.audio, _ = read_wav(self.path, SAMPLE_RATE)  # a missing, empty or broken file: InputDataError naming it
 
     @property
     def duration(self) -> float:
-        return len(self.audio) / RATE
+        return len(self.audio) / SAMPLE_RATE
 
     def hops(self, hop: int) -> Iterator[np.ndarray]:
         return self.frames(hop)
@@ -165,6 +168,45 @@ class WavPlayback:
         self._gain = 1.0
         self._reply_pending = False
         self._dropping = False
+        self._references: list[tuple[EchoReference, list[int]]] = []  # each with how far it was fed
+        self._ref_segments: list[tuple[int, np.ndarray]] = []  # (16 kHz timeline position, audio)
+        self._ref_lock = threading.Lock()
+
+    def add_reference(self, reference: EchoReference) -> None:
+        """Feed ``reference`` with what plays, on the input's timeline (see the module docstring)."""
+        fed = [0]
+        reference.timeline = True
+        reference.feeder = lambda upto: self._feed(reference, fed, upto)
+        self._references.append((reference, fed))
+
+    def _feed(self, reference: EchoReference, fed: list[int], upto: int) -> None:
+        """On the reader's thread: write what has played before ``upto`` and was not written yet."""
+        with self._ref_lock:
+            for start, audio in self._ref_segments:
+                a, b = max(start, fed[0]), min(start + len(audio), upto)
+                if b > a:
+                    reference.write_at(audio[a - start : b - start], a)
+            fed[0] = max(fed[0], upto)
+            done = min(f[0] for _, f in self._references)
+            while self._ref_segments and self._ref_segments[0][0] + len(self._ref_segments[0][1]) <= done:
+                self._ref_segments.pop(0)
+
+    def _to_reference(self, audio: np.ndarray, position: int) -> None:
+        if not self._references:
+            return
+        pos16 = round(position * SAMPLE_RATE / self.sample_rate)
+        audio16 = resample(audio, self.sample_rate, SAMPLE_RATE) if self.sample_rate != SAMPLE_RATE else audio
+        with self._ref_lock:
+            self._ref_segments.append((pos16, np.ascontiguousarray(audio16, np.int16)))
+
+    def _cut_reference(self, position: int) -> None:
+        cut16 = round(position * SAMPLE_RATE / self.sample_rate)
+        with self._ref_lock:
+            kept = []
+            for start, audio in self._ref_segments:
+                if start < cut16:
+                    kept.append((start, audio[: cut16 - start]))
+            self._ref_segments = kept
 
     def _remaining(self) -> int:
         if not self.paced:
@@ -197,7 +239,9 @@ class WavPlayback:
         if self._reply_pending:
             self._reply_pending = False
             self.replies.append(ReplyMark(self._length, start, time.time() + (start - now)))
-        self._append(apply_gain(as_int16(chunk), self._gain))
+        audio = apply_gain(as_int16(chunk), self._gain)
+        self._to_reference(audio, self._length)
+        self._append(audio)
         self.reply_samples += len(chunk)
         self._play_end = start + len(chunk) / self.sample_rate
 
@@ -217,6 +261,7 @@ class WavPlayback:
             self.reply_samples -= cut
             if self.replies:
                 self.replies[-1].stopped_at = self._length
+            self._cut_reference(self._length)
         self._play_end = time.monotonic()
         self._dropping = True
         self._reply_pending = False

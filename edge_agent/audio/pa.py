@@ -14,6 +14,10 @@ The audio path is sacred: the PortAudio callbacks do the least possible.
   the caller's thread; the callback copies from the ring into a preallocated array (PyAudio's
   callback API then needs one ``bytes`` per period). ``stop()`` asks the callback to clear the
   ring, so the speaker is silent within one period (20 ms by default) plus the device's latency.
+  With an echo ``reference`` (:class:`edge_agent.audio.echo_reference.EchoReference`), ``write``
+  also queues a 16 kHz copy of each chunk, and the callback moves as much of it as it played
+  (silence included) into the reference ring, with the device's output latency
+  (``outputBufferDacTime - currentTime``), so the listener can cancel the agent's own voice.
 
 A device that disappears (USB unplugged: the stream stops, raises IOError, or stops delivering
 audio) is reopened by a supervisor thread with exponential backoff, capped at
@@ -38,7 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.audio import SAMPLE_RATE
 from edge_agent.audio.base import apply_gain, as_int16
+from edge_agent.audio.echo_reference import EchoReference
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.errors import AudioError
 
@@ -386,8 +392,16 @@ class SpeakerSink:
 
     def __init__(self, sample_rate: int = 22050, device: str | int | None = None, output_rate: int | None = None,
                  volume: float = 1.0, period_ms: int = 20, queue_s: float = 2.0,
-                 reconnect_max_s: float = 30.0, pyaudio_module: Any = None) -> None:
+                 reconnect_max_s: float = 30.0, pyaudio_module: Any = None,
+                 reference: EchoReference | None = None) -> None:
         self.sample_rate = sample_rate
+        self.reference: EchoReference | None = None
+        self._ref_pending: RingBuffer | None = None
+        self._ref_out = np.zeros(0, np.int16)
+        self._ref_acc = 0  # device samples x 16 kHz not yet turned into whole reference samples
+        self._ref_resampler: Any = None
+        if reference is not None:
+            self.set_reference(reference)
         self.device = device
         self.output_rate = output_rate
         self.period_ms = period_ms
@@ -423,13 +437,39 @@ class SpeakerSink:
         if self._flush_done != self._flush_requested:
             self._flush_done = self._flush_requested
             ring.clear()
+            if self._ref_pending is not None:
+                self._ref_pending.clear()
         n = ring.read_into(out)
         if n < frame_count:
             out[n:] = 0
+        if self._ref_pending is not None:
+            self._reference_period(frame_count, n, time_info)
         if n and self._first_t is None and self._reply_pos is not None \
                 and ring.total_written - ring.available > self._reply_pos:
             self._first_t = time.monotonic()
         return out.tobytes(), PA_CONTINUE
+
+    def set_reference(self, reference: EchoReference) -> None:
+        """Feed ``reference`` with everything played from now on (call before playing)."""
+        self.reference = reference  # before the pending ring: the callback checks that one
+        self._ref_pending = RingBuffer(int((self.queue_s + 1.0) * SAMPLE_RATE))
+
+    def _reference_period(self, frame_count: int, played: int, time_info: Any) -> None:
+        """Callback side of the echo reference: copies only (see the module docstring)."""
+        pending, ref, rate = self._ref_pending, self.reference, self.opened_rate or self.sample_rate
+        assert pending is not None and ref is not None
+        self._ref_acc += frame_count * SAMPLE_RATE
+        total = min(self._ref_acc // rate, self._ref_out.size)
+        self._ref_acc -= total * rate
+        want = total if played == frame_count else min(total, played * SAMPLE_RATE // rate)
+        got = pending.read_into(self._ref_out[:want]) if want and pending.available else 0
+        self._ref_out[got:total] = 0
+        if total:
+            ref.append(self._ref_out[:total])
+        if isinstance(time_info, dict):
+            latency = time_info.get("output_buffer_dac_time", 0.0) - time_info.get("current_time", 0.0)
+            if 0.0 < latency < 1.0:
+                ref.dac_latency_s = latency
 
     # AudioSink
 
@@ -449,6 +489,7 @@ class SpeakerSink:
             if self._ring is None or self.opened_rate != rate:
                 self._ring = RingBuffer(max(period * 4, int(self.queue_s * rate)))
             self._out = np.zeros(period * 4, np.int16)
+            self._ref_out = np.zeros(period * 4 * SAMPLE_RATE // rate + 2, np.int16)
             self.opened_rate = rate
             stream = pa.open(format=pyaudio.paInt16, channels=1, rate=rate, output=True,
                              output_device_index=info["index"], frames_per_buffer=period,
@@ -473,6 +514,7 @@ class SpeakerSink:
         self._notified = False
         self._reply_pos = self._ring.total_written
         self._resampler = self._new_resampler()
+        self._ref_resampler = None
 
     def write(self, chunk: np.ndarray) -> None:
         self.start()
@@ -484,7 +526,22 @@ class SpeakerSink:
             if resampler is None:
                 resampler = self._resampler = self._new_resampler()
             data = resampler.resample_chunk(data)
-        self._queue(np.ascontiguousarray(apply_gain(data, self._gain), dtype=np.int16))
+        data = np.ascontiguousarray(apply_gain(data, self._gain), dtype=np.int16)
+        self._queue_reference(as_int16(chunk))
+        self._queue(data)
+
+    def _queue_reference(self, voice: np.ndarray) -> None:
+        """The 16 kHz copy the callback hands to the echo reference as it plays (writer's thread)."""
+        if self._ref_pending is None:
+            return
+        if self.sample_rate != SAMPLE_RATE:
+            if self._ref_resampler is None:
+                import soxr
+
+                self._ref_resampler = soxr.ResampleStream(self.sample_rate, SAMPLE_RATE, 1, dtype="int16")
+            voice = self._ref_resampler.resample_chunk(voice)
+        if voice.size:
+            self._ref_pending.write(np.ascontiguousarray(apply_gain(voice, self._gain), dtype=np.int16))
 
     def _finish_resampler(self) -> None:
         """The end of a reply: the streaming resampler still holds a few ms of it."""
