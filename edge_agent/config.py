@@ -64,6 +64,14 @@ class AudioConfig(Section):
     volume: float = Field(1.0, ge=0.0, le=2.0)
     reconnect_max_s: float = Field(30.0, gt=0)
     """Longest backoff between attempts to reopen a device that disappeared (e.g. unplugged USB)."""
+    echo_cancellation: bool = True
+    """Cancel the agent's own voice in what the microphone hears (WebRTC AEC3 from ``pywebrtc-audio``),
+    before the wake word, VAD and STT: full duplex, barge-in over the reply. Off: the VAD's playback
+    threshold alone guards barge-in. If the library does not load, the agent runs half duplex."""
+    echo_noise_suppression: bool = False
+    """WebRTC noise suppression on the cleaned signal (off: the duplex bench showed no gain)."""
+    echo_gain_control: bool = False
+    """WebRTC automatic gain control on the cleaned signal."""
 
 
 class WakeEngine(StrEnum):

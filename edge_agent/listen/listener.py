@@ -1,4 +1,4 @@
-"""The streaming listener: wake word -> VAD -> turn policy, on fixed hops of audio.
+"""The streaming listener: echo canceller -> wake word -> VAD -> turn policy, on fixed hops of audio.
 
 :class:`ListenerCore` is source-agnostic: ``process_hop(samples)`` takes the next 512 samples (32 ms
 at 16 kHz) and calls ``on_event`` for each event. ``edge-agent listen`` feeds it from a WAV file as
@@ -16,7 +16,14 @@ written once per hop, so it is aligned with the sample clock in both modes).
   - ``turn_audio()``: the current (or just-ended) turn, from ``pre_roll_ms`` before its speech start
     to its end (or now);
   - ``audio_between(t0, t1)``: any span by ``audio_t``.
-Both may be called from any thread. Speculative STT: react to ``speech_end`` (silence began; its
+Both may be called from any thread. With an echo canceller (``echo``) everything downstream, the
+history and so the STT's audio included, is the cleaned signal, 10 ms behind the microphone (the
+canceller's frame). While the agent speaks, a hop's VAD probability counts for barge-in only when
+the residual-echo guard says the cleaned signal could be the user; with the pass-through canceller
+(no AEC library) barge-in is off while the agent speaks (half duplex). Without ``echo`` the VAD's
+playback threshold alone guards barge-in, as before.
+
+Speculative STT: react to ``speech_end`` (silence began; its
 ``audio_t`` is the end of speech) by calling ``turn_audio()`` off the listener thread; a later
 ``speech_start`` in the same turn means the user went on and the speculation is stale.
 """
@@ -33,6 +40,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge_agent.audio import SAMPLE_RATE
+from edge_agent.audio.echo import EchoCanceller, ResidualEchoGuard
+from edge_agent.audio.echo_reference import EchoReference
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.events import Event, SpeechStart, TurnEnd, Wake
 from edge_agent.listen.policy import PolicyConfig, TurnPolicy, level_db
@@ -46,7 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RATE = 16000
 HOP = 512
 WAIT_SLACK_S = 0.005
 IDLE_BATCH_HOPS = 4
@@ -61,8 +70,13 @@ class ListenerCore:
     def __init__(self, vad: Vad, turn: TurnDetector | None, wake: WakeWordDetector | None,
                  on_event: EventCallback, policy: PolicyConfig | None = None, *,
                  always_listen: bool = False, pre_roll_ms: float = 300.0, history_s: float = 40.0,
-                 max_context_s: float = 8.0) -> None:
+                 max_context_s: float = 8.0, echo: EchoCanceller | None = None) -> None:
         self.vad, self.turn, self.wake = vad, turn, wake
+        self.echo = echo
+        self.echo_guard = ResidualEchoGuard()
+        self._silent_ref = np.zeros(HOP, np.int16)
+        self.echo_hops_rejected = 0
+        """Hops during playback whose speech the residual-echo guard refused (the agent's own voice)."""
         self.on_event = on_event
         cfg = policy or PolicyConfig()
         if always_listen:
@@ -72,9 +86,9 @@ class ListenerCore:
         self.pre_roll_s = pre_roll_ms / 1000.0
         self.samples = 0
         """Samples processed since the start: the sample clock."""
-        self._history = RingBuffer(int(history_s * RATE))
+        self._history = RingBuffer(int(history_s * SAMPLE_RATE))
         self._history_lock = threading.Lock()
-        self._context = np.zeros(int(max_context_s * RATE), np.int16)
+        self._context = np.zeros(int(max_context_s * SAMPLE_RATE), np.int16)
         self._level_scratch = np.zeros(HOP, np.float32)
         self._turn_span: tuple[float, float | None] | None = None
         self.turn_calls = 0
@@ -89,6 +103,8 @@ class ListenerCore:
         self.vad.reset()
         if self.wake is not None:
             self.wake.reset()
+        if self.echo is not None:
+            self.echo.reset()
         self.policy = TurnPolicy(self.policy.cfg, self.policy.turn_probability, self.policy.semantic)
         self._turn_span = None
         if self.always_listen:
@@ -98,7 +114,7 @@ class ListenerCore:
 
     @property
     def t(self) -> float:
-        return self.samples / RATE
+        return self.samples / SAMPLE_RATE
 
     @property
     def listening(self) -> bool:
@@ -137,12 +153,19 @@ class ListenerCore:
 
     # --- the hop -------------------------------------------------------------------------------
 
-    def process_hop(self, hop: np.ndarray) -> None:
-        """The next ``HOP`` int16 samples of the stream."""
+    def process_hop(self, hop: np.ndarray, ref: np.ndarray | None = None) -> None:
+        """The next ``HOP`` int16 samples of the stream, with what the speaker played meanwhile
+        (``ref``, aligned with ``hop``; None: nothing)."""
+        user_possible = True
+        if self.echo is not None:
+            hop = self.echo.process(hop, self._silent_ref if ref is None else ref)
+            if self.policy.playback:
+                user_possible = self.echo.active and self.echo_guard.user_possible(
+                    self.echo.ref_power, self.echo.out_power, len(hop) / SAMPLE_RATE)
         with self._history_lock:
             self._history.write(hop)
             self.samples += len(hop)
-        hop_s = len(hop) / RATE
+        hop_s = len(hop) / SAMPLE_RATE
         if not self.policy.listening and self.wake is not None:
             det = self.wake.process(hop)
             if det is not None:
@@ -154,6 +177,10 @@ class ListenerCore:
             self.policy.t = self.t  # VAD off while idle
             return
         prob = self.vad.process(hop)
+        if not user_possible:
+            if prob >= self.policy.cfg.threshold:
+                self.echo_hops_rejected += 1
+            prob = 0.0
         # the loudness is only wanted by the level rule; without it the VAD decides alone
         level = level_db(hop, self._level_scratch) if self.policy.cfg.quiet_drop_db > 0 else None
         for event in self.policy.process(hop_s, prob, level):
@@ -179,7 +206,7 @@ class ListenerCore:
         assert self.turn is not None
         start = self.policy.speech_start_t
         since = self.t - max(0.0, (start if start is not None else self.t) - self.pre_roll_s)
-        n = min(int(round(since * RATE)), len(self._context), self.samples)
+        n = min(int(round(since * SAMPLE_RATE)), len(self._context), self.samples)
         if n < HOP:  # nothing worth asking about (and the ring refuses an empty read)
             return 0.0
         self._history.peek_latest_into(self._context[:n])  # same thread as the writer: no lock
@@ -190,8 +217,8 @@ class ListenerCore:
         """int16 samples from audio time ``t0`` to ``t1`` (default: now), as far as history reaches."""
         with self._history_lock:
             now = self.samples
-            end = now if t1 is None else min(now, int(round(t1 * RATE)))
-            start = max(0, int(round(t0 * RATE)), now - self._history.capacity)
+            end = now if t1 is None else min(now, int(round(t1 * SAMPLE_RATE)))
+            start = max(0, int(round(t0 * SAMPLE_RATE)), now - self._history.capacity)
             if end <= start:
                 return np.zeros(0, np.int16)
             latest = self._history.peek_latest(now - start)
@@ -211,9 +238,14 @@ class Listener:
     Control methods may be called from any thread (the conversation's event loop): they are queued
     and applied by the listener thread between hops, so the core is only ever touched by it."""
 
-    def __init__(self, core: ListenerCore, ring: RingBuffer, rate: int = RATE) -> None:
+    def __init__(self, core: ListenerCore, ring: RingBuffer, rate: int = SAMPLE_RATE,
+                 reference: EchoReference | None = None) -> None:
         self.core, self.ring, self.rate = core, ring, rate
+        self.reference = reference
+        """What the speaker played (read a hop at a time alongside the microphone), if known."""
         self._hop = np.zeros(HOP, np.int16)
+        self._ref_hop = np.zeros(HOP, np.int16)
+        self._timing_logged = False
         self._commands: collections.deque[Callable[[], None]] = collections.deque()
         self._stop = threading.Event()
         self._kick = threading.Event()  # a command or stop: end the wait for audio now
@@ -295,6 +327,8 @@ class Listener:
             if dropped != self._dropped:
                 log.warning("listener fell behind: %d samples lost", dropped - self._dropped)
                 self.core.skip(dropped - self._dropped)
+                if self.reference is not None:
+                    self.reference.skip(dropped - self._dropped)
                 self._dropped = dropped
             got = self.ring.read_into(self._hop)
             if got < HOP:
@@ -302,13 +336,39 @@ class Listener:
                 # as lost (the overrun itself shows in ``dropped`` next pass) so the clock stays right.
                 self.core.skip(got)
                 continue
-            self.core.process_hop(self._hop)
+            self.core.process_hop(self._hop, self._reference_hop())
             done += 1
         return done
 
+    def _reference_hop(self) -> np.ndarray | None:
+        ref = self.reference
+        if ref is None or self.core.echo is None:
+            return None
+        ref.read_hop_into(self._ref_hop, self.core.samples)
+        if not ref.timeline:
+            self._update_delay_hint(ref)
+        return self._ref_hop
+
+    def _update_delay_hint(self, ref: EchoReference) -> None:
+        """The AEC's delay hint from the device timing: the output latency the speaker reports plus
+        how far the reference ring runs ahead of the microphone ring (AEC3 refines it)."""
+        echo = self.core.echo
+        assert echo is not None
+        latency = ref.dac_latency_s
+        if latency is None:
+            if not self._timing_logged and ref.written:
+                self._timing_logged = True
+                log.info("the speaker reports no output timing: echo delay from the AEC's estimator alone")
+            return
+        lead_s = (ref.ring.available - self.ring.available) / self.rate
+        hint = int(round(1000 * max(0.0, latency + lead_s)))
+        if abs(hint - echo.delay_ms) >= 10:
+            echo.set_delay_ms(min(hint, 500))
+
 
 def build_listener_core(settings: Settings, models: ModelManager, on_event: EventCallback, *,
-                        wake: bool = True, always_listen: bool = False) -> ListenerCore:
+                        wake: bool = True, always_listen: bool = False,
+                        echo: EchoCanceller | None = None) -> ListenerCore:
     """The core the settings describe; missing models raise ModelError naming ``models pull``."""
     from edge_agent.listen.turn import load_turn_detector
     from edge_agent.listen.vad import load_vad
@@ -322,4 +382,5 @@ def build_listener_core(settings: Settings, models: ModelManager, on_event: Even
         detector = build_wake_detector(settings, models)
     return ListenerCore(vad, turn, detector, on_event, PolicyConfig.from_settings(settings),
                         always_listen=always_listen,
-                        pre_roll_ms=settings.turn.pre_roll_ms, max_context_s=settings.turn.max_context_s)
+                        pre_roll_ms=settings.turn.pre_roll_ms, max_context_s=settings.turn.max_context_s,
+                        echo=echo)
