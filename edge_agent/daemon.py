@@ -60,6 +60,8 @@ class RunOptions:
     events: str | None = None
     """``-`` (stdout) or a file: JSON lines of every event."""
     config_path: str | None = None
+    room: str | None = None
+    """Issue 17 (aec): hear the replies through this simulated room (preset or impulse-response WAV)."""
     source: Any = None
     """Programmatic input instead of ``input_wav`` (benchmarks): has ``paced``, ``now()``,
     ``start(listener, on_done)`` and ``stop()`` like :class:`~edge_agent.audio.files.WavInput`."""
@@ -227,6 +229,12 @@ class Daemon:
         settings, opts = self.settings, self.options
         models = manager_from_settings(settings)
         wav_in = opts.source or (WavInput(opts.input_wav, paced=not opts.fast) if opts.input_wav else None)
+        from edge_agent.audio.echo_path import build_echo_path  # issue 17 (aec)
+        from edge_agent.audio.room import room_input  # issue 17 (aec)
+
+        echo_path = build_echo_path(settings)  # issue 17 (aec)
+        if opts.room and opts.input_wav:  # issue 17 (aec)
+            wav_in = room_input(opts.input_wav, opts.room, paced=not opts.fast)
         mic = Microphone(settings, self.bus) if wav_in is None else None
         if mic is not None:
             check_input_device(settings)  # before the models load: a missing microphone fails fast
@@ -261,7 +269,7 @@ class Daemon:
                 timings["llm"] = time.monotonic() - self.process_start
 
             f_core = loop.run_in_executor(pool, timed("listener", lambda: build_listener_core(
-                settings, models, on_listener_event)))
+                settings, models, on_listener_event, echo=echo_path.echo)))  # issue 17 (aec): echo=
             f_stt = loop.run_in_executor(pool, timed("stt", lambda: _warmed_stt(create_stt(settings, models))))
             f_tts = loop.run_in_executor(pool, timed("tts", lambda: _warmed_tts(build_tts(settings, models))))
 
@@ -289,6 +297,7 @@ class Daemon:
 
         ring = ring_for_seconds(settings.audio.ring_seconds, RATE)
         self.listener = BeatingListener(core, ring, heartbeat=self.heartbeat)
+        echo_path.attach_listener(self.listener)  # issue 17 (aec)
         listener_ctl = ListenerAdapter(self.listener, pre_roll_s=settings.turn.pre_roll_ms / 1000)
         paced = wav_in is None or wav_in.paced
         if wav_in is not None:
@@ -299,9 +308,13 @@ class Daemon:
             sink: Any = WavPlayback(opts.output_wav, tts.sample_rate, paced=paced,
                                     position=wav_in.now if wav_in is not None else None)
             self._closers.append(sink.close)
+            room_reference = getattr(wav_in, "reference", None)  # issue 17 (aec): the room hears the sink
+            if room_reference is not None:
+                sink.add_reference(room_reference)
         else:
             assert speaker is not None
             sink = speaker
+        echo_path.attach_sink(sink)  # issue 17 (aec)
         self.conversation = Conversation(
             bus=self.bus, llm=llm, speaker=ExecutorSpeaker(tts), playback=sink,
             transcriber=ExecutorTranscriber(stt), listener=listener_ctl,

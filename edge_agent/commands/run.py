@@ -28,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--output", metavar="WAV", type=Path, help="write the agent's voice to a WAV file instead of the speaker")
     p.add_argument("--fast", action="store_true", help="feed --input as fast as it is processed (default: paced in real time)")
     p.add_argument("--stay", action="store_true", help="keep running after --input ends, until SIGTERM")
+    p.add_argument("--room", metavar="PRESET|WAV",  # issue 17 (aec)
+                   help="hear the agent's replies back through a simulated room (kiosk, living_room, hall, or an "
+                        "impulse-response WAV); needs --input and --output")
     p.add_argument("--events", metavar="-|FILE", help="write every event as a JSON line to stdout (-) or FILE")
     p.add_argument("--demo", action="store_true", help="play the built-in demo conversation even if there is a microphone")
     p.add_argument("--no-demo", action="store_true",
@@ -49,11 +52,16 @@ def run(args: argparse.Namespace) -> int:
         from edge_agent.errors import UsageError
 
         raise UsageError("--stay only applies with --input (the microphone never ends)")
+    if args.room and (args.input is None or args.output is None):  # issue 17 (aec)
+        from edge_agent.errors import UsageError
+
+        raise UsageError("--room needs --input WAV (the user) and --output WAV (the agent's replies)")
     if args.input is None and (args.demo or (not args.no_demo and not has_input_device(settings))):
         from edge_agent.demo import run_demo
 
         return run_demo(settings, args, process_start())
     options = RunOptions(input_wav=args.input, output_wav=args.output, fast=args.fast, stay=args.stay,
-                         events=args.events, config_path=getattr(args, "config", None))
+                         events=args.events, config_path=getattr(args, "config", None),
+                         room=args.room)  # issue 17 (aec)
     status, _ = run_daemon(settings, options, process_start=process_start())
     return status

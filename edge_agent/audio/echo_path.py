@@ -1,0 +1,48 @@
+"""The full-duplex audio path's parts, built from the settings, and how they attach.
+
+:func:`build_echo_path` gives the echo canceller (or the pass-through when AEC is off or its
+library does not load) and the echo reference ring; ``attach_sink`` makes the speaker or the WAV
+sink feed that reference, ``attach_listener`` makes the listener read it. The daemon calls these
+three; nothing else about echo cancellation is wired elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from edge_agent.audio.echo import EchoCanceller, load_echo_canceller
+from edge_agent.audio.echo_reference import EchoReference
+
+if TYPE_CHECKING:
+    from edge_agent.config import Settings
+
+
+@dataclass
+class EchoPath:
+    echo: EchoCanceller | None
+    """None when ``audio.echo_cancellation`` is off (the listener behaves as without AEC)."""
+    reference: EchoReference
+
+    def attach_sink(self, sink: Any) -> None:
+        """The sink that plays the replies feeds the reference: a ``WavPlayback`` on the input's
+        timeline, a ``SpeakerSink`` (or a wrapper with ``.sink``) from its PortAudio callback."""
+        target = getattr(sink, "sink", sink)
+        if hasattr(target, "add_reference"):
+            target.add_reference(self.reference)
+        elif hasattr(target, "set_reference"):
+            target.set_reference(self.reference)
+
+    def attach_listener(self, listener: Any) -> None:
+        listener.reference = self.reference
+
+
+def build_echo_path(settings: Settings) -> EchoPath:
+    from edge_agent.listen.listener import HOP
+
+    a = settings.audio
+    echo = None
+    if a.echo_cancellation:
+        echo = load_echo_canceller(True, max_hop=HOP, noise_suppression=a.echo_noise_suppression,
+                                   gain_control=a.echo_gain_control)
+    return EchoPath(echo, EchoReference())
