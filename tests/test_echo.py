@@ -170,3 +170,15 @@ def test_sequential_reads_zero_fill_and_drop_a_lead_beyond_max() -> None:
     assert ref.ring.available <= int(0.1 * SAMPLE_RATE)
     ref.skip(100)
     assert ref.ring.available <= int(0.1 * SAMPLE_RATE) - 100
+
+
+def test_idle_reference_bypasses_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    c = WebRtcEchoCanceller(max_hop=HOP, idle_s=0.1)
+    calls = []
+    monkeypatch.setattr(c, "_frame", lambda m, r, o: calls.append(1))
+    silent = np.zeros(HOP, np.int16)
+    for _ in range(10):  # 320 ms of silence from the speaker: bypassed from the start (nothing ever played)
+        c.process(silent, silent)
+    assert not calls
+    c.process(silent, np.ones(HOP, np.int16))  # the speaker plays: cancelled
+    assert calls

@@ -16,6 +16,9 @@ Implementations:
     (``active`` is False: the listener then runs half duplex, with barge-in off while the agent
     speaks).
 
+While nothing has played for ``idle_s`` (longer than any room's reverberation), frames bypass the
+library: the idle listener pays for no AEC (the idle cost target), and the 10 ms delay stays the same.
+
 Each hop also yields its powers (``mic_power``, ``ref_power``, ``out_power``): the residual-echo
 guard (:class:`ResidualEchoGuard`) uses them to tell leftovers of the agent's voice from the user.
 """
@@ -44,8 +47,10 @@ class EchoCanceller:
     """True when echo is really cancelled (full duplex is possible)."""
     name = "pass-through"
 
-    def __init__(self, max_hop: int = 2048) -> None:
+    def __init__(self, max_hop: int = 2048, idle_s: float = 1.5) -> None:
         cap = max_hop + 2 * FRAME
+        self.idle_samples = int(idle_s * SAMPLE_RATE)
+        self._silent_for = self.idle_samples  # samples since the reference last had sound
         self.max_hop = max_hop
         self._mic_in = np.zeros(cap, np.int16)
         self._ref_in = np.zeros(cap, np.int16)
@@ -80,6 +85,10 @@ class EchoCanceller:
         """Cancel one 10 ms frame into ``out``."""
         out[:] = mic
 
+    @staticmethod
+    def _bypass(mic: np.ndarray, ref: np.ndarray, out: np.ndarray) -> None:
+        out[:] = mic
+
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         """The cleaned hop for ``mic`` given ``ref`` (same length, int16, at most ``max_hop``).
 
@@ -90,10 +99,12 @@ class EchoCanceller:
         self._mic_in[self._n_in : self._n_in + n] = mic
         self._ref_in[self._n_in : self._n_in + n] = ref
         self._n_in += n
+        self._silent_for = self._silent_for + n if not ref.any() else 0
+        cancel = self._silent_for < self.idle_samples
         k = 0
         while self._n_in - k >= FRAME:
-            self._frame(self._mic_in[k : k + FRAME], self._ref_in[k : k + FRAME],
-                        self._out[self._n_out : self._n_out + FRAME])
+            frame = self._frame if cancel else self._bypass
+            frame(self._mic_in[k : k + FRAME], self._ref_in[k : k + FRAME], self._out[self._n_out : self._n_out + FRAME])
             self._n_out += FRAME
             k += FRAME
         left = self._n_in - k  # < FRAME <= k: the move does not overlap
@@ -125,8 +136,8 @@ class WebRtcEchoCanceller(EchoCanceller):
     name = "webrtc-aec3"
 
     def __init__(self, max_hop: int = 2048, noise_suppression: bool = False, gain_control: bool = False,
-                 delay_ms: int = 0) -> None:
-        super().__init__(max_hop)
+                 delay_ms: int = 0, idle_s: float = 1.5) -> None:
+        super().__init__(max_hop, idle_s)
         import pywebrtc_audio
 
         self._module = pywebrtc_audio

@@ -7,11 +7,11 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHES = ("ringbuf", "listen", "latency", "mqtt", "cloud", "answers")
+BENCHES = ("ringbuf", "listen", "latency", "mqtt", "cloud", "answers", "duplex")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("bench", help="run a benchmark (ringbuf, listen, latency, mqtt, cloud, answers)",
+    p = sub.add_parser("bench", help="run a benchmark (ringbuf, listen, latency, mqtt, cloud, answers, duplex)",
                        description="Benchmarks for the speed, accuracy and memory targets. Add --json for machine-readable output.")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     for name in BENCHES:

@@ -380,7 +380,11 @@ def build_listener_core(settings: Settings, models: ModelManager, on_event: Even
         from edge_agent.listen.wake import build_wake_detector
 
         detector = build_wake_detector(settings, models)
-    return ListenerCore(vad, turn, detector, on_event, PolicyConfig.from_settings(settings),
+    policy = PolicyConfig.from_settings(settings)
+    if echo is not None and echo.active:  # the guard and the AEC keep the echo out: the user's voice decides
+        policy = dataclasses.replace(policy, playback_threshold=settings.audio.echo_barge_in_threshold,
+                                     barge_in_ms=settings.audio.echo_barge_in_ms)
+    return ListenerCore(vad, turn, detector, on_event, policy,
                         always_listen=always_listen,
                         pre_roll_ms=settings.turn.pre_roll_ms, max_context_s=settings.turn.max_context_s,
                         echo=echo)
