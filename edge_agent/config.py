@@ -75,7 +75,7 @@ class AudioConfig(Section):
     echo_barge_in_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     """With echo cancellation working: the VAD threshold for barge-in while the agent speaks (on the
     cleaned signal, behind the residual-echo guard). ``vad.playback_threshold`` applies without AEC."""
-    echo_barge_in_ms: int = Field(120, ge=0)
+    echo_barge_in_ms: int = Field(96, ge=0)
     """With echo cancellation working: speech this long over the reply is a barge-in (``vad.barge_in_ms``
     applies without AEC)."""
 

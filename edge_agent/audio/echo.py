@@ -203,19 +203,23 @@ class ResidualEchoGuard:
     speech. A hop counts as possibly the user when its cleaned power is ``margin_db`` above
     ratio x reference power. With no reference playing every hop may be the user."""
 
-    def __init__(self, margin_db: float = 10.0, rise_db_per_s: float = 3.0, ref_floor: float = 100.0,
-                 initial_ratio_db: float = -10.0) -> None:
+    def __init__(self, margin_db: float = 25.0, rise_db_per_s: float = 3.0, ref_floor: float = 100.0,
+                 initial_ratio_db: float = 0.0) -> None:
         self.margin = 10 ** (margin_db / 10)
         self.rise_db_per_s = rise_db_per_s
         self.ref_floor = ref_floor
         """Reference mean square (int16 scale) below which nothing is playing (about -50 dBFS)."""
         self.ratio = 10 ** (initial_ratio_db / 10)
+        self.last_excess_db = 0.0
+        """How far the last hop's cleaned power stood above the residual floor (dB; 0 with no reference)."""
 
     def user_possible(self, ref_power: float, out_power: float, hop_s: float) -> bool:
         if ref_power < self.ref_floor:
+            self.last_excess_db = 0.0
             return True
         r = out_power / ref_power
         self.ratio = r if r < self.ratio else self.ratio * 10 ** (self.rise_db_per_s * hop_s / 10)
+        self.last_excess_db = 10 * float(np.log10(max(r / self.ratio, 1e-12)))
         return out_power > self.margin * self.ratio * ref_power
 
     @property

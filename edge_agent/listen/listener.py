@@ -63,6 +63,10 @@ IDLE_BATCH_HOPS = 4
 thread took 2.0% of a core in 20 ms batches, 0.94% in 64 ms and 0.67% in 128 ms (its TFLite call runs
 on cold caches after each sleep; 2026-12-02 dev machine). 4 hops = 128 ms, at most that much later
 to a wake word that its check delays by ~0.7 s anyway. Listening or playing, every hop at once."""
+CLEAR_USER_EXCESS_DB = 30.0
+CLEAR_USER_MIN_POWER = 100.0**2
+"""int16 mean square of about -50 dBFS: quieter than any voice at the microphone."""
+CLEAR_USER_MIN_PROB = 0.15
 EventCallback = Callable[[Event], None]
 
 
@@ -181,10 +185,19 @@ class ListenerCore:
             if prob >= self.policy.cfg.threshold:
                 self.echo_hops_rejected += 1
             prob = 0.0
+        elif self.policy.playback and self._clearly_user(prob):
+            prob = max(prob, self.policy.cfg.playback_threshold)
         # the loudness is only wanted by the level rule; without it the VAD decides alone
         level = level_db(hop, self._level_scratch) if self.policy.cfg.quiet_drop_db > 0 else None
         for event in self.policy.process(hop_s, prob, level):
             self._emit(event)
+
+    def _clearly_user(self, prob: float) -> bool:
+        """Under double talk AEC3's suppressor thins the user's voice and the VAD hesitates: a hop
+        far above the residual-echo floor, loud enough to be a voice and speech-like at all, is the user."""
+        echo = self.echo
+        return (echo is not None and echo.active and prob >= CLEAR_USER_MIN_PROB
+                and self.echo_guard.last_excess_db >= CLEAR_USER_EXCESS_DB and echo.out_power >= CLEAR_USER_MIN_POWER)
 
     def _emit(self, event: Event) -> None:
         if isinstance(event, SpeechStart):
