@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -21,8 +22,9 @@ import numpy as np
 import pytest
 from alsa_helpers import write_alsa_config
 
+from edge_agent.audio.echo_reference import EchoReference
 from edge_agent.audio.files import WavInput, WavPlayback
-from edge_agent.audio.pa import Backoff, MicSource, find_device
+from edge_agent.audio.pa import Backoff, MicSource, SpeakerSink, find_device
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.audio.wav import write_wav
 from edge_agent.errors import AudioError, InputDataError
@@ -179,6 +181,82 @@ def test_wav_playback_lines_up_with_the_input_clock(tmp_path: Path) -> None:
     assert sink.replies[0].sample >= 0.18 * 16000
     assert not out[: sink.replies[0].sample].any()
     assert sink.reply_samples == 1600  # the silence placed before it is not reply audio
+
+
+def _reference_audio(ref: EchoReference, start: int, n: int) -> np.ndarray:
+    out = np.zeros(n, np.int16)
+    ref.read_at_into(out, start)
+    return out
+
+
+def test_wav_playback_feeds_the_echo_reference_on_the_input_timeline(tmp_path: Path) -> None:
+    position = [0.5]
+    sink = WavPlayback(tmp_path / "out.wav", sample_rate=22050, paced=False, position=lambda: position[0])
+    ref = EchoReference()
+    sink.add_reference(ref)
+    assert ref.timeline
+
+    async def play() -> None:
+        sink.begin_reply()
+        await sink.write(tone(440, 0.5, 22050))
+
+    asyncio.run(play())
+    got = _reference_audio(ref, 0, 24000)
+    loud = np.flatnonzero(np.abs(got) > 1000)
+    assert loud[0] == pytest.approx(8000, abs=40)  # the reply plays from input time 0.5 s, at 16 kHz
+    assert loud[-1] == pytest.approx(16000, abs=40)
+    assert dominant_hz(got[8000:16000], 16000) == pytest.approx(440, abs=3)
+
+
+def test_wav_playback_cut_by_stop_is_cut_in_the_reference(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    sink = WavPlayback(tmp_path / "out.wav", sample_rate=16000, paced=True, position=lambda: time.monotonic() - t0)
+    ref = EchoReference()
+    sink.add_reference(ref)
+
+    async def play() -> None:
+        sink.begin_reply()
+        await sink.write(tone(440, 3.0, 16000))
+        await asyncio.sleep(0.3)
+        sink.stop()
+
+    asyncio.run(play())
+    cut = sink.replies[0].stopped_at
+    assert cut is not None
+    got = _reference_audio(ref, 0, 4 * 16000)
+    assert np.abs(got[: cut - 100]).max() > 1000
+    assert not got[cut:].any()  # what was never played is not in the reference
+
+
+def test_speaker_reference_gets_what_was_played_at_16k_from_the_callback() -> None:
+    world = FakeWorld(rates=(48000,))
+    ref = EchoReference()
+    sink = SpeakerSink(sample_rate=22050, device="HDA", pyaudio_module=world, reference=ref)
+    sink.begin_reply()
+    t = tone(440, 1.0, 22050)
+    for i in range(0, t.size, 2205):
+        sink.write(t[i : i + 2205])
+    assert sink.drain(timeout=10)
+    time.sleep(0.1)
+    sink.close()
+    assert sink.opened_rate == 48000
+    got = ref.ring.read(ref.ring.available)
+    # everything played, silence included, at 16 kHz; the tone's energy is one second's worth
+    seconds = float(np.sum(got.astype(np.float64) ** 2)) / (8000.0**2 / 2) / 16000
+    assert seconds == pytest.approx(1.0, abs=0.08)
+    loud = got[np.abs(got) > 100]
+    assert loud.size and dominant_hz(got[np.flatnonzero(np.abs(got) > 1000)[0]:][:8000], 16000) == pytest.approx(440, abs=5)
+    assert ref.dac_latency_s is None  # the fake device reports no timing
+
+
+def test_speaker_callback_records_the_dac_latency() -> None:
+    ref = EchoReference()
+    sink = SpeakerSink(sample_rate=16000, reference=ref)
+    sink.opened_rate = 16000
+    sink._ref_out = np.zeros(1280, np.int16)
+    sink._reference_period(320, 0, {"current_time": 10.0, "output_buffer_dac_time": 10.045})
+    assert ref.dac_latency_s == pytest.approx(0.045)
+    assert ref.ring.available == 320  # silence is reference too: the timeline stays continuous
 
 
 # --- device choice and reconnects with a fake PyAudio --------------------------------------------
@@ -372,6 +450,8 @@ def alsa_home(tmp_path: Path) -> Path:
 def run_with_alsa(home: Path, code: str, timeout: float = 60) -> dict[str, Any]:
     """Run ``code`` in a fresh process whose ALSA reads ``home/.asoundrc``; it prints one JSON line."""
     env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "JACK_NO_START_SERVER": "1", "PYTHONUNBUFFERED": "1"}
+    if os.environ.get("PYTHONPATH"):  # a worktree's code, not the installed package's
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=home)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -405,6 +485,29 @@ def test_real_speaker_plays_into_the_alsa_file_plugin(alsa_home: Path) -> None:
     seconds = float(np.sum(played.astype(np.float64) ** 2)) / (8000.0**2 / 2) / 16000
     assert seconds == pytest.approx(1.0, abs=0.05)
     assert dominant_hz(span, 16000) == pytest.approx(440, abs=3)
+
+
+@pytest.mark.real_model
+def test_real_speaker_feeds_the_echo_reference(alsa_home: Path) -> None:
+    result = run_with_alsa(alsa_home, """
+        import json, time, numpy as np
+        from edge_agent.audio.echo_reference import EchoReference
+        from edge_agent.audio.pa import SpeakerSink
+        ref = EchoReference()
+        sink = SpeakerSink(sample_rate=22050, device="edge_speaker", output_rate=16000, reference=ref)
+        t = np.arange(22050) / 22050
+        sink.begin_reply()
+        for i in range(0, 22050, 2205):
+            sink.write((np.sin(2 * np.pi * 440 * t[i:i + 2205]) * 8000).astype(np.int16))
+        sink.drain(timeout=10)
+        time.sleep(0.2)
+        sink.close()
+        got = ref.ring.read(ref.ring.available).astype(np.float64)
+        print(json.dumps({"seconds": float(np.sum(got ** 2)) / (8000.0 ** 2 / 2) / 16000,
+                          "latency": ref.dac_latency_s}))
+    """)
+    assert result["seconds"] == pytest.approx(1.0, abs=0.05)
+    assert result["latency"] is None or 0 < result["latency"] < 1
 
 
 @pytest.mark.real_model

@@ -118,14 +118,28 @@ def test_library_status_for_doctor() -> None:
 
 
 def test_guard_learns_the_residual_floor_and_lets_louder_speech_through() -> None:
-    guard = ResidualEchoGuard(margin_db=10.0)
+    guard = ResidualEchoGuard(margin_db=25.0)
     hop_s = HOP / SAMPLE_RATE
     ref_p = 3000.0**2
     for _ in range(50):  # converged AEC: residual 25 dB under the reference
         assert not guard.user_possible(ref_p, ref_p * 10 ** -2.5, hop_s)
     assert guard.ratio_db == pytest.approx(-25.0, abs=0.5)
-    assert guard.user_possible(ref_p, ref_p * 10 ** -1.0, hop_s)  # 15 dB above the floor: the user
-    assert guard.user_possible(0.0, 1.0, hop_s)  # nothing playing: anything may be the user
+    assert not guard.user_possible(ref_p, ref_p * 10 ** -1.0, hop_s)  # 15 dB above the floor: not enough
+    assert guard.user_possible(ref_p, ref_p * 10 ** 0.5, hop_s)  # 30 dB above: the user
+    assert guard.last_excess_db == pytest.approx(30.0, abs=0.5)
+
+
+def test_guard_follows_the_room_tail_after_the_reference_stops() -> None:
+    guard = ResidualEchoGuard(margin_db=25.0, tail_db_per_s=75.0)
+    hop_s = HOP / SAMPLE_RATE
+    ref_p = 3000.0**2
+    for _ in range(20):
+        guard.user_possible(ref_p, ref_p * 10 ** -2.5, hop_s)
+    # the reverberation still rings for a moment: its leftovers are not the user
+    assert not guard.user_possible(0.0, ref_p * 10 ** -2.5, hop_s)
+    for _ in range(40):  # 1.3 s later the room is quiet: anything may be the user
+        guard.user_possible(0.0, 1.0, hop_s)
+    assert guard.user_possible(0.0, 1.0, hop_s)
 
 
 # --- the reference ring ------------------------------------------------------------------------------

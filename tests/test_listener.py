@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -208,3 +209,111 @@ def test_real_models_end_a_complete_sentence(model_path) -> None:
     assert ends, events
     assert ends[0].speech_start_t == pytest.approx(utt.segments[0].start_t, abs=0.15)
     assert utt.last_word_t - 0.1 < ends[0].audio_t < utt.last_word_t + 2.1
+
+
+# --- echo cancellation: fast frame logic with fakes, and the closed loop with real parts -------------
+
+
+def test_echo_canceller_runs_before_everything_and_history_is_the_cleaned_signal() -> None:
+    from edge_agent.audio.echo import FRAME, PassThroughEchoCanceller
+
+    core = ListenerCore(FakeVad(), None, None, lambda e: None, PolicyConfig(), echo=PassThroughEchoCanceller(HOP))
+    hop = np.arange(HOP, dtype=np.int16)
+    core.process_hop(hop)
+    core.process_hop(hop)
+    heard = core.audio_between(0.0)
+    assert np.array_equal(heard[FRAME : FRAME + HOP], hop)  # 10 ms behind the microphone
+
+
+def test_pass_through_canceller_means_half_duplex_while_the_agent_speaks() -> None:
+    from edge_agent.audio.echo import PassThroughEchoCanceller
+
+    events: list[Event] = []
+    core = ListenerCore(FakeVad(), None, None, events.append, PolicyConfig(), echo=PassThroughEchoCanceller(HOP))
+    core.set_playback_active(True)
+    loud = np.full(HOP, LOUD, np.int16)
+    for _ in range(30):
+        core.process_hop(loud, loud)
+    assert not [e for e in events if str(e.type) == "barge_in"]
+    core.set_playback_active(False)
+    core.start_listening()
+    for _ in range(30):
+        core.process_hop(loud)
+    assert [e for e in events if str(e.type) == "speech_start"]
+
+
+def test_listener_reads_a_reference_hop_beside_each_microphone_hop() -> None:
+    from edge_agent.audio.echo import PassThroughEchoCanceller
+    from edge_agent.audio.echo_reference import EchoReference
+
+    seen: list[np.ndarray] = []
+
+    class Recording(PassThroughEchoCanceller):
+        def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
+            seen.append(ref.copy())
+            return super().process(mic, ref)
+
+    core = ListenerCore(FakeVad(), None, None, lambda e: None, PolicyConfig(), echo=Recording(HOP))
+    ring = RingBuffer(HOP * 8)
+    reference = EchoReference(timeline=True)
+    reference.write_at(np.full(HOP, 7, np.int16), HOP)  # played during the second hop
+    listener = Listener(core, ring, reference=reference)
+    ring.write(np.zeros(3 * HOP, np.int16))
+    assert listener.step() == 3
+    assert not seen[0].any() and (seen[1] == 7).all() and not seen[2].any()
+
+
+def _closed_loop(core: ListenerCore, reply: np.ndarray, user: np.ndarray | None, echo_db: float) -> Any:
+    """The reply through the simulated kiosk into the listener, the user 1 s in; a barge-in stops
+    the reply (closed loop). A first reply lets the AEC converge, as in a conversation."""
+    from edge_agent.audio.room import RoomSimulator, room_spec
+    from edge_agent.bench.duplex import Trial, at_rms, play
+
+    room = RoomSimulator(room_spec("kiosk", echo_db=echo_db), echo_rms=3000)  # pyroomacoustics (dev extra)
+    reply = at_rms(reply, 3000)
+    play(core, room, Trial(reply), HOP)
+    return play(core, room, Trial(reply, None if user is None else at_rms(user, 1500)), HOP)
+
+
+@pytest.fixture(scope="module")
+def piper_reply() -> np.ndarray:
+    return testaudio.speak("Sure. Tomorrow looks mild, with a light breeze from the west and some sun in the "
+                           "afternoon. I can also set a timer for you.", testaudio.Voice("piper"))
+
+
+def _real_core(model_path, aec: bool) -> ListenerCore:
+    import dataclasses
+
+    from edge_agent.audio.echo import load_echo_canceller
+    from edge_agent.listen.vad import SileroVad
+
+    policy = PolicyConfig()
+    if aec:
+        policy = dataclasses.replace(policy, playback_threshold=0.5, barge_in_ms=96)
+    return ListenerCore(SileroVad(model_path("silero-vad-int8", "silero_vad_16k_int8.onnx")), None, None,
+                        lambda e: None, policy, echo=load_echo_canceller(aec, HOP) if aec else None)
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("echo_db", [0.0, 10.0])
+def test_real_aec_keeps_the_agent_from_cutting_itself_off(model_path, piper_reply, echo_db: float) -> None:
+    """The Piper reply through the simulated kiosk at 0 and +10 dB: AEC on, the reply plays to the end."""
+    core = _real_core(model_path, aec=True)
+    outcome = _closed_loop(core, piper_reply, None, echo_db)
+    assert outcome.stopped_at_s is None
+
+
+@pytest.mark.real_model
+def test_without_aec_the_echo_cuts_the_reply(model_path, piper_reply) -> None:
+    core = _real_core(model_path, aec=False)
+    outcome = _closed_loop(core, piper_reply, None, 0.0)
+    assert outcome.stopped_at_s is not None
+
+
+@pytest.mark.real_model
+def test_real_aec_hears_the_user_over_the_reply(model_path, piper_reply) -> None:
+    user = testaudio.speak("Stop. What time is it?", testaudio.ESPEAK_VOICES[1])
+    core = _real_core(model_path, aec=True)
+    outcome = _closed_loop(core, piper_reply, user, 6.0)
+    stopped = outcome.stopped_at_s
+    assert stopped is not None and 1.0 <= stopped < 1.0 + 1.0

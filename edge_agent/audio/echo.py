@@ -197,14 +197,18 @@ def echo_library_status() -> tuple[bool, str]:
 class ResidualEchoGuard:
     """Tells, per hop, whether what is left after the AEC could be the user rather than the agent.
 
-    While the reference is playing, the cleaned output's power relative to the reference's
+    While the reference is playing, the cleaned output's power relative to the reference's envelope
+    (its power, held and decaying as a room's reverberation does)
     (the residual echo ratio) is tracked from below: it falls at once to a new minimum and rises
     slowly (``rise_db_per_s``), so it follows the canceller's converged floor and not the user's
     speech. A hop counts as possibly the user when its cleaned power is ``margin_db`` above
     ratio x reference power. With no reference playing every hop may be the user."""
 
     def __init__(self, margin_db: float = 25.0, rise_db_per_s: float = 3.0, ref_floor: float = 100.0,
-                 initial_ratio_db: float = 0.0) -> None:
+                 initial_ratio_db: float = 0.0, tail_db_per_s: float = 75.0) -> None:
+        self.tail_db_per_s = tail_db_per_s
+        """How fast the reference's envelope falls: 60 dB in 0.8 s, the longest reverberation modelled."""
+        self._ref_env = 0.0
         self.margin = 10 ** (margin_db / 10)
         self.rise_db_per_s = rise_db_per_s
         self.ref_floor = ref_floor
@@ -214,6 +218,9 @@ class ResidualEchoGuard:
         """How far the last hop's cleaned power stood above the residual floor (dB; 0 with no reference)."""
 
     def user_possible(self, ref_power: float, out_power: float, hop_s: float) -> bool:
+        # the room keeps ringing after the reference falls: compare with its decaying envelope
+        self._ref_env = max(ref_power, self._ref_env * 10 ** (-self.tail_db_per_s * hop_s / 10))
+        ref_power = self._ref_env
         if ref_power < self.ref_floor:
             self.last_excess_db = 0.0
             return True

@@ -400,8 +400,6 @@ class SpeakerSink:
         self._ref_out = np.zeros(0, np.int16)
         self._ref_acc = 0  # device samples x 16 kHz not yet turned into whole reference samples
         self._ref_resampler: Any = None
-        if reference is not None:
-            self.set_reference(reference)
         self.device = device
         self.output_rate = output_rate
         self.period_ms = period_ms
@@ -425,6 +423,8 @@ class SpeakerSink:
         self._resampler: Any = None
         self._next_reopen = 0.0
         self._lock = threading.Lock()
+        if reference is not None:
+            self.set_reference(reference)
 
     # the PortAudio callback: copy from the ring, nothing else
 

@@ -102,7 +102,8 @@ class Outcome:
     cleaned: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
 
 
-def _level(x: np.ndarray, rms: float) -> np.ndarray:
+def at_rms(x: np.ndarray, rms: float) -> np.ndarray:
+    """``x`` scaled to RMS ``rms`` (int16, clipped)."""
     r = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) or 1.0
     return np.clip(x.astype(np.float64) * (rms / r), -32768, 32767).astype(np.int16)
 
@@ -242,13 +243,13 @@ def material(n: int, keyword: str) -> tuple[list[np.ndarray], list[tuple[str, np
     from edge_agent import testaudio
 
     sentences = testaudio.ordinary_sentences(n, seed=17)
-    replies = [_level(testaudio.speak(s + " " + s, testaudio.Voice("piper")), REPLY_RMS) for s in sentences]
+    replies = [at_rms(testaudio.speak(s + " " + s, testaudio.Voice("piper")), REPLY_RMS) for s in sentences]
     voices = testaudio.ESPEAK_VOICES
     commands = [(("Stop. " if i % 2 == 0 else "") + testaudio.COMMANDS[i % len(testaudio.COMMANDS)], voices[i % len(voices)])
                 for i in range(n)]
-    said = [(text, _level(testaudio.speak(text, v), USER_RMS)) for text, v in commands]
+    said = [(text, at_rms(testaudio.speak(text, v), USER_RMS)) for text, v in commands]
     phrases = testaudio.WAKE_TEXT.get(keyword, ("Okay Nabu.",))
-    wakes = [_level(testaudio.speak(phrases[i % len(phrases)], voices[(i + 3) % len(voices)]), USER_RMS)
+    wakes = [at_rms(testaudio.speak(phrases[i % len(phrases)], voices[(i + 3) % len(voices)]), USER_RMS)
              for i in range(n)]
     return replies, said, wakes
 
