@@ -196,3 +196,14 @@ def test_idle_reference_bypasses_the_library(monkeypatch: pytest.MonkeyPatch) ->
     assert not calls
     c.process(silent, np.ones(HOP, np.int16))  # the speaker plays: cancelled
     assert calls
+
+
+def test_doctor_names_the_fix_when_the_library_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge_agent.commands.doctor import check_echo
+    from edge_agent.config import Settings
+
+    assert check_echo(Settings())[0].status == "ok"
+    monkeypatch.setattr(echo_module, "echo_library_status", lambda: (False, "pywebrtc-audio does not load (x)"))
+    (check,) = check_echo(Settings())
+    assert check.status == "warn" and "half duplex" in check.detail
+    assert check.fix is not None and "pip install 'pywebrtc-audio" in check.fix

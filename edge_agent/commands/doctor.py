@@ -97,6 +97,7 @@ def run_checks(config: str | None = None, full: bool = False) -> list[Check]:
         ("board", check_board), ("audio", check_audio), ("models", lambda s: check_models(s, full)), ("mqtt broker", check_broker),
         ("cloud", check_cloud), ("cpu", check_cpu), ("memory", check_memory),
         ("temperature", check_temperature), ("service", check_service),
+        ("echo cancellation", check_echo),  # issue 17 (aec)
     ]
     for name, probe in probes:
         checks.extend(_guarded(name, probe, settings))
@@ -160,6 +161,20 @@ def check_audio(settings: Settings, devices: list[dict[str, Any]] | None = None)
 
 
 # --- models --------------------------------------------------------------------------------------
+
+
+def check_echo(settings: Settings) -> list[Check]:  # issue 17 (aec)
+    """Full duplex needs the AEC library; without it the agent runs half duplex."""
+    from edge_agent.audio.echo import LIBRARY, echo_library_status
+
+    if not settings.audio.echo_cancellation:
+        return [Check("echo cancellation", "skip", "audio.echo_cancellation = false (barge-in by the VAD's "
+                                                   "playback threshold alone)")]
+    ok, detail = echo_library_status()
+    if ok:
+        return [Check("echo cancellation", "ok", detail)]
+    return [Check("echo cancellation", "warn", detail + ": half duplex (no barge-in while the agent speaks)",
+                  fix=f"pip install '{LIBRARY}>=0.2,<0.3' into the agent's environment (sudo ./install.sh does)")]
 
 
 def check_models(settings: Settings, full: bool = False) -> list[Check]:
