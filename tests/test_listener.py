@@ -317,3 +317,26 @@ def test_real_aec_hears_the_user_over_the_reply(model_path, piper_reply) -> None
     outcome = _closed_loop(core, piper_reply, user, 6.0)
     stopped = outcome.stopped_at_s
     assert stopped is not None and 1.0 <= stopped < 1.0 + 1.0
+
+
+def test_device_timing_sets_the_aec_delay_hint_and_its_absence_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from edge_agent.audio.echo import PassThroughEchoCanceller
+    from edge_agent.audio.echo_reference import EchoReference
+
+    echo = PassThroughEchoCanceller(HOP)
+    core = ListenerCore(FakeVad(), None, None, lambda e: None, PolicyConfig(), echo=echo)
+    ring = RingBuffer(HOP * 8)
+    reference = EchoReference()  # fed by a speaker callback: read in sequence
+    listener = Listener(core, ring, reference=reference)
+    reference.append(np.ones(HOP, np.int16))
+    ring.write(np.zeros(HOP, np.int16))
+    with caplog.at_level(logging.INFO):
+        listener.step()
+    assert "no output timing" in caplog.text and echo.delay_ms == 0
+    reference.dac_latency_s = 0.085
+    reference.append(np.ones(2 * HOP, np.int16))  # the reference runs one hop ahead of the microphone:
+    ring.write(np.zeros(HOP, np.int16))  # what is read beside the mic was queued 32 ms earlier
+    listener.step()
+    assert echo.delay_ms == 85 - 32

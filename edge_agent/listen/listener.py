@@ -363,8 +363,10 @@ class Listener:
         return self._ref_hop
 
     def _update_delay_hint(self, ref: EchoReference) -> None:
-        """The AEC's delay hint from the device timing: the output latency the speaker reports plus
-        how far the reference ring runs ahead of the microphone ring (AEC3 refines it)."""
+        """The AEC's delay hint from the device timing: a reference sample read now reaches the DAC
+        ``dac_latency_s`` after it was queued, and the microphone sample read beside it was captured
+        (ring lead difference) earlier or later; AEC3's own estimator refines the rest (the input's
+        latency included)."""
         echo = self.core.echo
         assert echo is not None
         latency = ref.dac_latency_s
@@ -374,7 +376,7 @@ class Listener:
                 log.info("the speaker reports no output timing: echo delay from the AEC's estimator alone")
             return
         lead_s = (ref.ring.available - self.ring.available) / self.rate
-        hint = int(round(1000 * max(0.0, latency + lead_s)))
+        hint = int(round(1000 * max(0.0, latency - lead_s)))
         if abs(hint - echo.delay_ms) >= 10:
             echo.set_delay_ms(min(hint, 500))
 
