@@ -207,3 +207,11 @@ def test_doctor_names_the_fix_when_the_library_is_missing(monkeypatch: pytest.Mo
     (check,) = check_echo(Settings())
     assert check.status == "warn" and "half duplex" in check.detail
     assert check.fix is not None and "pip install 'pywebrtc-audio" in check.fix
+
+
+def test_guard_survives_a_digitally_silent_output() -> None:
+    guard = ResidualEchoGuard()
+    hop_s = HOP / SAMPLE_RATE
+    assert not guard.user_possible(3000.0**2, 0.0, hop_s)
+    assert not guard.user_possible(3000.0**2, 0.0, hop_s)
+    assert guard.user_possible(3000.0**2, 3000.0**2, hop_s)

@@ -194,6 +194,10 @@ def echo_library_status() -> tuple[bool, str]:
     return True, f"{LIBRARY} {version(LIBRARY)} (WebRTC AEC3)"
 
 
+MIN_RATIO = 1e-9
+"""The residual floor never goes below -90 dB (the cleaned output can be exactly zero)."""
+
+
 class ResidualEchoGuard:
     """Tells, per hop, whether what is left after the AEC could be the user rather than the agent.
 
@@ -224,7 +228,7 @@ class ResidualEchoGuard:
         if ref_power < self.ref_floor:
             self.last_excess_db = 0.0
             return True
-        r = out_power / ref_power
+        r = max(out_power / ref_power, MIN_RATIO)  # a digitally silent output must not zero the floor
         self.ratio = r if r < self.ratio else self.ratio * 10 ** (self.rise_db_per_s * hop_s / 10)
         self.last_excess_db = 10 * float(np.log10(max(r / self.ratio, 1e-12)))
         return out_power > self.margin * self.ratio * ref_power
