@@ -277,8 +277,8 @@ def _closed_loop(core: ListenerCore, reply: np.ndarray, user: np.ndarray | None,
 
 @pytest.fixture(scope="module")
 def piper_reply() -> np.ndarray:
-    return testaudio.speak("Sure. Tomorrow looks mild, with a light breeze from the west and some sun in the "
-                           "afternoon. I can also set a timer for you.", testaudio.Voice("piper"))
+    return speechgen.speak("Sure. Tomorrow looks mild, with a light breeze from the west and some sun in the "
+                           "afternoon. I can also set a timer for you.", speechgen.Voice("piper"))
 
 
 def _real_core(model_path, aec: bool) -> ListenerCore:
@@ -312,7 +312,7 @@ def test_without_aec_the_echo_cuts_the_reply(model_path, piper_reply) -> None:
 
 @pytest.mark.real_model
 def test_real_aec_hears_the_user_over_the_reply(model_path, piper_reply) -> None:
-    user = testaudio.speak("Stop. What time is it?", testaudio.ESPEAK_VOICES[1])
+    user = speechgen.speak("Stop. What time is it?", speechgen.ESPEAK_VOICES[1])
     core = _real_core(model_path, aec=True)
     outcome = _closed_loop(core, piper_reply, user, 6.0)
     stopped = outcome.stopped_at_s

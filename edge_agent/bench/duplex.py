@@ -240,16 +240,16 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
 
 def material(n: int, keyword: str) -> tuple[list[np.ndarray], list[tuple[str, np.ndarray]], list[np.ndarray]]:
     """Replies (Piper), user commands and wake phrases (espeak voices), at bench levels."""
-    from edge_agent import testaudio
+    from edge_agent import speechgen
 
-    sentences = testaudio.ordinary_sentences(n, seed=17)
-    replies = [at_rms(testaudio.speak(s + " " + s, testaudio.Voice("piper")), REPLY_RMS) for s in sentences]
-    voices = testaudio.ESPEAK_VOICES
-    commands = [(("Stop. " if i % 2 == 0 else "") + testaudio.COMMANDS[i % len(testaudio.COMMANDS)], voices[i % len(voices)])
+    sentences = speechgen.ordinary_sentences(n, seed=17)
+    replies = [at_rms(speechgen.speak(s + " " + s, speechgen.Voice("piper")), REPLY_RMS) for s in sentences]
+    voices = speechgen.ESPEAK_VOICES
+    commands = [(("Stop. " if i % 2 == 0 else "") + speechgen.COMMANDS[i % len(speechgen.COMMANDS)], voices[i % len(voices)])
                 for i in range(n)]
-    said = [(text, at_rms(testaudio.speak(text, v), USER_RMS)) for text, v in commands]
-    phrases = testaudio.WAKE_TEXT.get(keyword, ("Okay Nabu.",))
-    wakes = [at_rms(testaudio.speak(phrases[i % len(phrases)], voices[(i + 3) % len(voices)]), USER_RMS)
+    said = [(text, at_rms(speechgen.speak(text, v), USER_RMS)) for text, v in commands]
+    phrases = speechgen.WAKE_TEXT.get(keyword, ("Okay Nabu.",))
+    wakes = [at_rms(speechgen.speak(phrases[i % len(phrases)], voices[(i + 3) % len(voices)]), USER_RMS)
              for i in range(n)]
     return replies, said, wakes
 
