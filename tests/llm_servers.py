@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.bench.cloud_rig import FakeOpenAiServer, FaultProxy, LlamaServer, LoopThread
+from edge_agent.testing.cloud_rig import FakeOpenAiServer, FaultProxy, LlamaServer, LoopThread
 
 __all__ = ["API_KEY", "SMOLLM", "MakeProxy", "fake_openai", "llama_server", "proxies", "rig"]
 

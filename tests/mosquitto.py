@@ -1,5 +1,5 @@
 """Fixtures for the ``real_broker`` tests: a real mosquitto (Debian's) on a free loopback port with
-persistence on, stopped by pid; the runner itself lives in :mod:`edge_agent.mqtt.localbroker` so the
+persistence on, stopped by pid; the runner itself lives in :mod:`edge_agent.testing.localbroker` so the
 benchmark uses the same one."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.mqtt.localbroker import MOSQUITTO, Mosquitto, Observer, free_port
+from edge_agent.testing.localbroker import MOSQUITTO, Mosquitto, Observer, free_port
 
 __all__ = ["MOSQUITTO", "Mosquitto", "Observer", "broker", "free_port"]
 

@@ -10,7 +10,7 @@ import pytest
 from llm_servers import *  # noqa: F403 (the fixtures)
 from llm_servers import API_KEY, MakeProxy
 
-from edge_agent.bench.cloud_rig import FakeOpenAiServer, LoopThread, Script, ScriptedModel
+from edge_agent.testing.cloud_rig import FakeOpenAiServer, LoopThread, Script, ScriptedModel
 from edge_agent.config import CloudConfig, CloudRegion, LlmConfig, load_settings
 from edge_agent.errors import LlmError
 from edge_agent.events import Event, LlmFirstToken, LlmRoute

@@ -16,7 +16,7 @@ import pytest
 from llm_servers import *  # noqa: F403 (the fixtures)
 from llm_servers import API_KEY, SMOLLM, MakeProxy
 
-from edge_agent.bench.cloud_rig import LlamaServer, LoopThread
+from edge_agent.testing.cloud_rig import LlamaServer, LoopThread
 from edge_agent.config import CloudConfig, CloudRegion, LlmConfig, Settings
 from edge_agent.events import Event, LlmFirstToken, LlmRoute
 from edge_agent.llm.factory import build_chat_model

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from edge_agent.bench.cloud_rig import FakeRegionModel, Script, ScriptedModel
+from edge_agent.testing.cloud_rig import FakeRegionModel, Script, ScriptedModel
 from edge_agent.config import CloudConfig, LlmConfig
 from edge_agent.errors import LlmError
 from edge_agent.events import Event, LlmFirstToken, LlmRoute

@@ -14,7 +14,7 @@ from mqtt_helpers import FakeControl, mqtt_config, wait_connected
 
 from edge_agent.events import Transcript
 from edge_agent.mqtt.bridge import MqttBridge
-from edge_agent.mqtt.localbroker import Mosquitto
+from edge_agent.testing.localbroker import Mosquitto
 
 pytestmark = pytest.mark.real_broker
 

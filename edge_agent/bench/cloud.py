@@ -128,7 +128,7 @@ async def _region_choice(target_port: int | None, trials: int, seed: int, model:
     The proxies (and the fake server, when ``target_port`` is None) run in a process of their own."""
     import random
 
-    from edge_agent.bench.cloud_rig import RigProcess, ScriptedModel
+    from edge_agent.testing.cloud_rig import RigProcess, ScriptedModel
 
     rnd = random.Random(seed)
     delays = [0.0, 10.0, 20.0]
@@ -173,7 +173,7 @@ async def _region_choice(target_port: int | None, trials: int, seed: int, model:
 
 async def _failover(rig: Any, target_port: int, budget_ms: int, repeats: int) -> dict[str, Any]:
     """Each fault on the nearest region, with a healthy region (or only the local model) behind it."""
-    from edge_agent.bench.cloud_rig import FaultProxy, Script, ScriptedModel
+    from edge_agent.testing.cloud_rig import FaultProxy, Script, ScriptedModel
 
     faults = ["http500", "killed", "blackhole", "slow", "cut_before_token"]
     out: dict[str, Any] = {}
@@ -228,7 +228,7 @@ async def _faulted(rig: Any, target_port: int, n: int, seed: int) -> dict[str, A
     import asyncio
     import random
 
-    from edge_agent.bench.cloud_rig import FaultProxy, Script, ScriptedModel
+    from edge_agent.testing.cloud_rig import FaultProxy, Script, ScriptedModel
 
     rnd = random.Random(seed)
     proxies = [FaultProxy(target_port, d) for d in (0.0, 5.0, 10.0)]
@@ -311,7 +311,7 @@ async def _hedging(n: int, seed: int) -> dict[str, Any]:
     Hedge off vs on; ``hedged_requests`` is what hedging costs in extra requests."""
     import random
 
-    from edge_agent.bench.cloud_rig import FakeRegionModel, Script
+    from edge_agent.testing.cloud_rig import FakeRegionModel, Script
     from edge_agent.config import CloudConfig, LlmConfig
     from edge_agent.llm.regions import RegionMonitor
     from edge_agent.llm.router import LlmRouter
@@ -339,7 +339,7 @@ async def _hedging(n: int, seed: int) -> dict[str, Any]:
 
 
 async def _real(rig: Any, trials: int, repeats: int, seed: int) -> dict[str, Any]:
-    from edge_agent.bench.cloud_rig import FaultProxy, LlamaServer, ScriptedModel
+    from edge_agent.testing.cloud_rig import FaultProxy, LlamaServer, ScriptedModel
     from edge_agent.config import Settings
     from edge_agent.models import ModelManager
 
@@ -411,7 +411,7 @@ async def _on(rig: Any, coro: Any) -> Any:
 async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     import logging
 
-    from edge_agent.bench.cloud_rig import FakeOpenAiServer, LoopThread
+    from edge_agent.testing.cloud_rig import FakeOpenAiServer, LoopThread
 
     logging.getLogger("edge_agent.llm").setLevel(logging.ERROR)  # thousands of expected failures
     logging.getLogger("httpx").setLevel(logging.WARNING)

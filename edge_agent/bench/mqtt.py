@@ -163,7 +163,7 @@ def _config(port: int, device_id: str) -> Any:
 def bench_outage(workdir: Path, outage_s: float, log: Any) -> dict[str, Any]:
     from edge_agent.events import AgentState, ReplyText, StateChanged, Transcript, TurnDone, Wake
     from edge_agent.mqtt.bridge import MqttBridge
-    from edge_agent.mqtt.localbroker import Mosquitto, Observer
+    from edge_agent.testing.localbroker import Mosquitto, Observer
 
     broker = Mosquitto(workdir / "outage")
     broker.start()
@@ -306,7 +306,7 @@ def bench_fuzz(workdir: Path, n: int, seed: int, log: Any, rate: float = 1000.0)
     import subprocess
 
     from edge_agent.mqtt.bridge import MqttBridge
-    from edge_agent.mqtt.localbroker import Mosquitto
+    from edge_agent.testing.localbroker import Mosquitto
 
     broker = Mosquitto(workdir / "fuzz")
     broker.start()
@@ -382,7 +382,7 @@ def bench_fuzz(workdir: Path, n: int, seed: int, log: Any, rate: float = 1000.0)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_agent.mqtt.localbroker import MOSQUITTO
+    from edge_agent.testing.localbroker import MOSQUITTO
 
     if not Path(MOSQUITTO).exists():
         raise UsageError(f"mosquitto is not installed ({MOSQUITTO}): apt-get install mosquitto")
@@ -396,7 +396,7 @@ def run(args: argparse.Namespace) -> int:
     fuzz: dict[str, Any] | None = None
     if args.gc_freeze:  # as the daemon does once it has started
         import edge_agent.mqtt.bridge
-        import edge_agent.mqtt.localbroker  # noqa: F401
+        import edge_agent.testing.localbroker  # noqa: F401
         from edge_agent.daemon import settle_heap
 
         settle_heap()

@@ -31,7 +31,7 @@ from edge_agent.config import CloudRegion
 from edge_agent.errors import LlmError
 from edge_agent.llm.base import Delta, Message
 from edge_agent.llm.cloud import RegionError
-from edge_agent.mqtt.localbroker import free_port
+from edge_agent.testing.localbroker import free_port
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
@@ -429,7 +429,7 @@ class RigProcess:
     latency measurements do not share a GIL or an event loop with the servers' own work."""
 
     def __init__(self, delays_ms: list[float], target_port: int | None = None, api_key: str | None = None) -> None:
-        cmd = [sys.executable, "-m", "edge_agent.bench.cloud_rig", "--delays", ",".join(str(d) for d in delays_ms)]
+        cmd = [sys.executable, "-m", "edge_agent.testing.cloud_rig", "--delays", ",".join(str(d) for d in delays_ms)]
         cmd += ["--target", str(target_port)] if target_port is not None else ["--fake"]
         if api_key:
             cmd += ["--api-key", api_key]
@@ -458,7 +458,7 @@ class RigProcess:
 def _serve(argv: list[str]) -> None:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m edge_agent.bench.cloud_rig")
+    p = argparse.ArgumentParser(prog="python -m edge_agent.testing.cloud_rig")
     p.add_argument("--delays", default="0")
     p.add_argument("--target", type=int)
     p.add_argument("--fake", action="store_true")
