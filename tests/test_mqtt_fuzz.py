@@ -68,7 +68,7 @@ def test_10000_malformed_commands_straight_into_the_handler(broker: Mosquitto) -
         nonlocal count
         count += 1
         try:
-            bridge.handle_message(bridge.topics.cmd_prefix + name, payload, response_topic=response,
+            bridge.commands.handle_message(bridge.topics.cmd_prefix + name, payload, response_topic=response,
                                   correlation=b"c" if response else None)
         except BaseException as exc:  # the handler must never raise
             raised.append(exc)
@@ -88,7 +88,7 @@ def test_10000_malformed_commands_straight_into_the_handler(broker: Mosquitto) -
         assert delay["max_ms"] < 2000  # generous: a shared CI machine; the bench reports the real figure
         # still serving: a good command goes through afterwards
         before = len(control.calls)
-        bridge.handle_message(bridge.topics.cmd("say"), b'{"text": "still here"}')
+        bridge.commands.handle_message(bridge.topics.cmd("say"), b'{"text": "still here"}')
         assert control.calls[before:] == [("say", ("still here",), {})]
     finally:
         threading.excepthook = old_hook

@@ -104,12 +104,12 @@ def test_handler_never_raises_and_counts() -> None:
     bridge = MqttBridge(mqtt_config(1, device_id="unit"))
     bridge.attach(control, None)
     cmd = bridge.topics.cmd
-    bridge.handle_message(cmd("say"), b'{"text": "hi"}')
-    bridge.handle_message(cmd("say"), b"{")
-    bridge.handle_message(cmd("wake"), b"")  # the agent raises: reported, not raised
-    bridge.handle_message(cmd("say"), b'{"text": "hi"}', response_topic="edge-agent/unit/cmd/say")  # loop refused
-    bridge.handle_message(cmd("say"), b'{"text": "hi"}', response_topic="a/+/b")
-    bridge.handle_message("elsewhere/topic", b"ignored")
+    bridge.commands.handle_message(cmd("say"), b'{"text": "hi"}')
+    bridge.commands.handle_message(cmd("say"), b"{")
+    bridge.commands.handle_message(cmd("wake"), b"")  # the agent raises: reported, not raised
+    bridge.commands.handle_message(cmd("say"), b'{"text": "hi"}', response_topic="edge-agent/unit/cmd/say")  # loop refused
+    bridge.commands.handle_message(cmd("say"), b'{"text": "hi"}', response_topic="a/+/b")
+    bridge.commands.handle_message("elsewhere/topic", b"ignored")
     s = bridge.stats
     assert (s.commands_ok, s.commands_rejected, s.commands_failed, s.handler_errors) == (1, 3, 1, 0)
     assert control.names() == ["say", "wake"]
@@ -125,15 +125,15 @@ def test_turn_route_is_the_winner_not_the_last_attempt(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(bridge, "_publish", publish)
     # a hedge: local first, then a cloud region; the local attempt (earlier, slower to start) wins
-    bridge._handle_event(1.0, LlmRoute(backend="local", reason="policy"))
-    bridge._handle_event(1.1, LlmRoute(backend="cloud", region="eu", reason="hedge"))
-    bridge._handle_event(1.5, TurnDone(turn_id=3, backend="local", voice_to_voice_ms=700.0))
+    bridge.forwarder.handle(1.0, LlmRoute(backend="local", reason="policy"))
+    bridge.forwarder.handle(1.1, LlmRoute(backend="cloud", region="eu", reason="hedge"))
+    bridge.forwarder.handle(1.5, TurnDone(turn_id=3, backend="local", voice_to_voice_ms=700.0))
     # the next turn: failover to the cloud wins; the route events of the last turn are not reused
-    bridge._handle_event(2.0, LlmRoute(backend="local", reason="policy"))
-    bridge._handle_event(2.1, LlmRoute(backend="cloud", region="us", reason="local_failed"))
-    bridge._handle_event(2.5, TurnDone(turn_id=4, backend="cloud", region="us"))
-    bridge._handle_event(3.0, TurnDone(turn_id=5, backend="cloud", region="eu"))  # no route event heard
-    bridge._handle_event(3.5, TurnDone(turn_id=6))  # no LLM in the turn
+    bridge.forwarder.handle(2.0, LlmRoute(backend="local", reason="policy"))
+    bridge.forwarder.handle(2.1, LlmRoute(backend="cloud", region="us", reason="local_failed"))
+    bridge.forwarder.handle(2.5, TurnDone(turn_id=4, backend="cloud", region="us"))
+    bridge.forwarder.handle(3.0, TurnDone(turn_id=5, backend="cloud", region="eu"))  # no route event heard
+    bridge.forwarder.handle(3.5, TurnDone(turn_id=6))  # no LLM in the turn
     turns = [p for topic, p in sent if topic == bridge.topics.event("turn")]
     assert [t.get("route") for t in turns] == [
         {"backend": "local", "region": None, "reason": "policy"},
@@ -145,20 +145,32 @@ def test_turn_route_is_the_winner_not_the_last_attempt(monkeypatch: pytest.Monke
 
 def test_commands_before_the_agent_is_ready_are_refused() -> None:
     bridge = MqttBridge(mqtt_config(1, device_id="unit"))
-    bridge.handle_message(bridge.topics.cmd("wake"), b"")
+    bridge.commands.handle_message(bridge.topics.cmd("wake"), b"")
     assert bridge.stats.commands_failed == 1
 
 
 def test_command_pacing() -> None:
     import time
 
-    from edge_agent.mqtt.bridge import _Pace
+    from edge_agent.mqtt.ratelimit import TokenBucket
 
-    pace = _Pace(100.0)
+    pace = TokenBucket(100.0)
     t0 = time.monotonic()
     for _ in range(150):  # a burst of 100 passes at once, the next 50 at 100/s
         pace.wait()
     assert 0.4 < time.monotonic() - t0 < 5.0
+
+
+def test_token_bucket_rations_without_waiting() -> None:
+    from edge_agent.mqtt.ratelimit import TokenBucket
+
+    now = [0.0]
+    bucket = TokenBucket(50.0, burst=200.0, clock=lambda: now[0])
+    assert sum(bucket.take() for _ in range(300)) == 200  # a full burst, then nothing
+    now[0] += 0.1  # 5 tokens later
+    assert sum(bucket.take() for _ in range(10)) == 5
+    now[0] += 60.0
+    assert sum(bucket.take() for _ in range(300)) == 200  # refilled up to the burst, not beyond
 
 
 # --- topics -------------------------------------------------------------------------------------
@@ -392,11 +404,11 @@ def test_lost_connection_forgets_unacked_retained_publishes_but_keeps_events() -
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from edge_agent.mqtt.bridge import _drop_unacked_retained
+    from edge_agent.mqtt.paho_compat import drop_unacked_retained
 
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.publish("ea/state", b'{"state": "listening"}', qos=1, retain=True)  # held: not connected
     client.publish("ea/event/transcript", b'{"text": "hi"}', qos=1)
     client.publish("ea/state", b'{"state": "thinking"}', qos=1, retain=True)
-    assert _drop_unacked_retained(client, {"ea/state", "ea/metrics"}) == 2
+    assert drop_unacked_retained(client, {"ea/state", "ea/metrics"}) == 2
     assert [m.topic for m in client._out_messages.values()] == ["ea/event/transcript"]
