@@ -44,13 +44,13 @@ class LmCompleteness:
         if isinstance(model, (str, Path)):
             model = Llama(str(model), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=threads,
                           n_threads_batch=threads, logits_all=False, verbose=False)
-        from llama_cpp._internals import LlamaBatch, LlamaContext
+        from edge_agent.llm.llama_compat import LlamaBatch, LlamaContext, model_weights
 
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = params.n_batch = params.n_ubatch = n_ctx
         params.n_threads = params.n_threads_batch = threads
         self.llm = model
-        self._ctx = LlamaContext(model=model._model, params=params, verbose=False)
+        self._ctx = LlamaContext(model=model_weights(model), params=params, verbose=False)
         self._batch = LlamaBatch(n_tokens=n_ctx, embd=0, n_seq_max=1, verbose=False)
         self.max_tokens = n_ctx
         self.n_vocab = int(model.n_vocab())
