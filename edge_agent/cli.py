@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 def limit_blas_threads() -> None:
     """One OpenBLAS thread unless the user set it. OpenBLAS reads this once, when numpy is first
     imported, so it must run before any command module loads. Multi-threaded OpenBLAS spins beside
-    onnxruntime and the listener on a 2-core board: it cost 4x on the development machine. (OMP_NUM_THREADS
-    is left alone: CTranslate2, onnxruntime and llama.cpp each take their thread count from the config.)"""
+    onnxruntime and the listener on a 2-core board, slowing both. (OMP_NUM_THREADS is left alone:
+    CTranslate2, onnxruntime and llama.cpp each take their thread count from the config.)"""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 

@@ -54,7 +54,7 @@ class _Narrator:
 
 
 def run_demo(settings: Any, args: argparse.Namespace, process_start: float | None = None) -> int:
-    from edge_agent.daemon import RunOptions, run_daemon
+    from edge_agent.app.lifecycle import RunOptions, run_daemon
 
     keyword = settings.wake.keywords[0] if settings.wake.keywords else "okay_nabu"
     output = args.output or DEFAULT_OUTPUT

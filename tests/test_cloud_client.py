@@ -10,13 +10,13 @@ import pytest
 from llm_servers import *  # noqa: F403 (the fixtures)
 from llm_servers import API_KEY, MakeProxy
 
-from edge_agent.testing.cloud_rig import FakeOpenAiServer, LoopThread, Script, ScriptedModel
 from edge_agent.config import CloudConfig, CloudRegion, LlmConfig, load_settings
 from edge_agent.errors import LlmError
 from edge_agent.events import Event, LlmFirstToken, LlmRoute
 from edge_agent.llm.cloud import CloudRegionModel, RegionError
 from edge_agent.llm.regions import RegionMonitor
 from edge_agent.llm.router import LOST_CONNECTION_NOTE, LlmRouter
+from edge_agent.testing.cloud_rig import FakeOpenAiServer, LoopThread, Script, ScriptedModel
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",

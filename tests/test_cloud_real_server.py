@@ -16,13 +16,13 @@ import pytest
 from llm_servers import *  # noqa: F403 (the fixtures)
 from llm_servers import API_KEY, SMOLLM, MakeProxy
 
-from edge_agent.testing.cloud_rig import LlamaServer, LoopThread
 from edge_agent.config import CloudConfig, CloudRegion, LlmConfig, Settings
 from edge_agent.events import Event, LlmFirstToken, LlmRoute
 from edge_agent.llm.factory import build_chat_model
 from edge_agent.llm.regions import RegionMonitor
 from edge_agent.llm.router import LOST_CONNECTION_NOTE, LlmRouter
 from edge_agent.models import ModelManager
+from edge_agent.testing.cloud_rig import LlamaServer, LoopThread
 
 pytestmark = [pytest.mark.real_server, pytest.mark.slow]
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from edge_agent.testing.cloud_rig import FakeRegionModel, Script, ScriptedModel
 from edge_agent.config import CloudConfig, LlmConfig
 from edge_agent.errors import LlmError
 from edge_agent.events import Event, LlmFirstToken, LlmRoute
 from edge_agent.llm.regions import BreakerState, CircuitBreaker, RegionMonitor
 from edge_agent.llm.router import LOCAL_BROKE_NOTE, LOST_CONNECTION_NOTE, LlmRouter
+from edge_agent.testing.cloud_rig import FakeRegionModel, Script, ScriptedModel
 
 MESSAGES = [{"role": "user", "content": "hello there"}]
 

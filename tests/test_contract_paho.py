@@ -9,9 +9,9 @@ import collections
 import threading
 
 import paho.mqtt.client as mqtt
+from contract import assert_written_for
 from paho.mqtt.enums import CallbackAPIVersion
 
-from contract import assert_written_for
 from edge_agent.mqtt import paho_compat
 
 WRITTEN_FOR = (2, 1)

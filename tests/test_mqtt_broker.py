@@ -18,6 +18,7 @@ from mqtt_helpers import FakeControl, mqtt_config, wait_connected, wait_idle
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge_agent.app.mqtt_service import MqttService
 from edge_agent.bus import EventBus
 from edge_agent.config import ToolConfig
 from edge_agent.events import (
@@ -32,7 +33,6 @@ from edge_agent.events import (
     Wake,
 )
 from edge_agent.mqtt.bridge import MqttBridge
-from edge_agent.mqtt.service import MqttService
 
 pytestmark = pytest.mark.real_broker
 

@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from stalling_daemon import STALL_MESSAGE, StallingHeartbeat
 
+from edge_agent.app.sdnotify import Notifier
+from edge_agent.app.systemd import Heartbeat, SystemdService
 from edge_agent.bus import EventBus
 from edge_agent.events import AgentState, StateChanged
-from edge_agent.sdnotify import Notifier
-from edge_agent.service import STALL_ENV, Heartbeat, SystemdService
 
 
 class NotifySocket:
@@ -184,14 +185,14 @@ def test_service_lifecycle_status_and_stopping(notify_socket: NotifySocket) -> N
     assert pings[-1] - last_beat[0] < 0.2 + 0.1
 
 
-def test_stall_hook_blocks_the_beating_thread_until_released() -> None:
-    hb = Heartbeat()
-    hb.stall_after(0.0)
+def test_stalling_heartbeat_blocks_the_beating_thread_until_closed() -> None:
+    hb = StallingHeartbeat(0.0)
+    hb.beat()  # the first beat starts the count
     done = threading.Event()
     t = threading.Thread(target=lambda: (hb.beat(), done.set()), daemon=True)
     t.start()
     assert not done.wait(0.2)
-    hb.release()
+    hb.close()  # what SystemdService.stop does
     assert done.wait(2.0)
 
 
@@ -208,9 +209,9 @@ def test_a_long_watchdog_still_catches_a_stall_within_seconds(notify_socket: Not
 
 def test_reload_keeps_the_running_config_when_the_new_one_is_bad(notify_socket: NotifySocket,
                                                                   tmp_path: Path) -> None:
+    from edge_agent.app.systemd import reload_settings
     from edge_agent.config import load_settings
     from edge_agent.events import ErrorEvent
-    from edge_agent.service import reload_settings
 
     cfg = tmp_path / "config.toml"
     cfg.write_text("[llm]\npersona = \"Ada\"\n")
@@ -242,7 +243,7 @@ def _stall_time(stderr: str) -> float:
     import datetime
 
     for line in stderr.splitlines():
-        if "stalling the listener thread" in line:
+        if STALL_MESSAGE in line:
             stamp = line.split(" ", 1)[0].rstrip("Z")
             return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc).timestamp()
     raise AssertionError(f"the stall hook never fired: {stderr}")
@@ -300,17 +301,24 @@ def noise_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _start_daemon(sock: NotifySocket, tmp_path: Path, wav: Path, watchdog_usec: int,
-                  extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+                  stall_after_s: float | None = None) -> subprocess.Popen[str]:
+    """``edge-agent run --input WAV --stay`` under the fake service manager; with ``stall_after_s``,
+    the variant whose listener thread stalls (``tests/stalling_daemon.py``)."""
     cfg = tmp_path / "config.toml"
     cfg.write_text("# defaults\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EDGE_AGENT_", "WATCHDOG_"))}
     if "EDGE_AGENT_PATHS__MODELS_DIR" in os.environ:
         env["EDGE_AGENT_PATHS__MODELS_DIR"] = os.environ["EDGE_AGENT_PATHS__MODELS_DIR"]
-    env.update(NOTIFY_SOCKET=sock.path, WATCHDOG_USEC=str(watchdog_usec), **(extra_env or {}))
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge_agent", "run", "--config", str(cfg), "--input", str(wav),
-         "--output", str(tmp_path / "reply.wav"), "--stay", "--events", str(tmp_path / "events.jsonl")],
-        env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env.update(NOTIFY_SOCKET=sock.path, WATCHDOG_USEC=str(watchdog_usec))
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI sets it
+    output = tmp_path / "reply.wav"
+    if stall_after_s is None:
+        cmd = ["-m", "edge_agent", "run", "--config", str(cfg), "--input", str(wav), "--output", str(output),
+               "--stay", "--events", str(tmp_path / "events.jsonl")]
+    else:
+        cmd = [str(Path(__file__).with_name("stalling_daemon.py")), str(cfg), str(wav), str(output), str(stall_after_s)]
+    return subprocess.Popen([sys.executable, *cmd], env=env, text=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
 
 
 @pytest.mark.real_model
@@ -360,7 +368,7 @@ def test_daemon_stalled_listener_stops_the_pings(notify_socket: NotifySocket, tm
                                                  noise_wav: Path) -> None:
     interval = 0.5
     stall_after = 3 * interval
-    proc = _start_daemon(notify_socket, tmp_path, noise_wav, int(interval * 2e6), {STALL_ENV: str(stall_after)})
+    proc = _start_daemon(notify_socket, tmp_path, noise_wav, int(interval * 2e6), stall_after)
     try:
         _wait_ready(notify_socket, proc)
         time.sleep(stall_after + 5 * interval)

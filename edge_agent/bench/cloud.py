@@ -311,10 +311,10 @@ async def _hedging(n: int, seed: int) -> dict[str, Any]:
     Hedge off vs on; ``hedged_requests`` is what hedging costs in extra requests."""
     import random
 
-    from edge_agent.testing.cloud_rig import FakeRegionModel, Script
     from edge_agent.config import CloudConfig, LlmConfig
     from edge_agent.llm.regions import RegionMonitor
     from edge_agent.llm.router import LlmRouter
+    from edge_agent.testing.cloud_rig import FakeRegionModel, Script
 
     out: dict[str, Any] = {}
     for hedge in (False, True):
@@ -339,9 +339,9 @@ async def _hedging(n: int, seed: int) -> dict[str, Any]:
 
 
 async def _real(rig: Any, trials: int, repeats: int, seed: int) -> dict[str, Any]:
-    from edge_agent.testing.cloud_rig import FaultProxy, LlamaServer, ScriptedModel
     from edge_agent.config import Settings
     from edge_agent.models import ModelManager
+    from edge_agent.testing.cloud_rig import FaultProxy, LlamaServer, ScriptedModel
 
     manager = ModelManager(Settings().paths.models_dir)
     name, file = "smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -114,8 +114,8 @@ def word_error_rate(ref: str, hyp: str) -> tuple[int, int]:
 
 async def measure_turns(settings: Any, utterances: list[Any], full_replies: bool, out_dir: Path,
                         log: Callable[[str], None]) -> dict[str, Any]:
+    from edge_agent.app.lifecycle import Daemon, RunOptions
     from edge_agent.bus import EventBus
-    from edge_agent.daemon import Daemon, RunOptions
     from edge_agent.events import Event, TurnDone
 
     source = ScriptedInput()

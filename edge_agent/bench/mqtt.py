@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--commands", type=int, default=10_000, help="malformed commands in all (default 10000)")
     p.add_argument("--only", choices=["outage", "fuzz"], help="run one scenario")
     p.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
-                   help="skip the daemon's start-up gc.collect() + gc.freeze() (daemon.settle_heap), to see "
+                   help="skip the daemon's start-up gc.collect() + gc.freeze() (app.lifecycle.settle_heap), to see "
                         "what a full collection of the start-up objects costs the listener loop")
     p.add_argument("--seed", type=int, default=1, help="random seed of the malformed commands")
     p.add_argument("--rate", type=float, default=1000.0,
@@ -397,7 +397,7 @@ def run(args: argparse.Namespace) -> int:
     if args.gc_freeze:  # as the daemon does once it has started
         import edge_agent.mqtt.bridge
         import edge_agent.testing.localbroker  # noqa: F401
-        from edge_agent.daemon import settle_heap
+        from edge_agent.app.lifecycle import settle_heap
 
         settle_heap()
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-mqtt-") as tmp:

@@ -40,8 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge_agent.app.lifecycle import RunOptions, run_daemon
+    from edge_agent.audio.microphone import has_input_device
     from edge_agent.config import load_settings
-    from edge_agent.daemon import RunOptions, has_input_device, run_daemon
 
     settings = load_settings(getattr(args, "config", None))
     from edge_agent.logs import apply_settings
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         from edge_agent.errors import UsageError
 
         raise UsageError("--room needs --input WAV (the user) and --output WAV (the agent's replies)")
-    if args.input is None and (args.demo or (not args.no_demo and not has_input_device(settings))):
+    if args.input is None and (args.demo or (not args.no_demo and not has_input_device())):
         from edge_agent.demo import run_demo
 
         return run_demo(settings, args, process_start())

@@ -18,8 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from edge_agent.app.wiring import build_tts
     from edge_agent.config import load_settings
-    from edge_agent.daemon import build_tts
     from edge_agent.errors import UsageError
     from edge_agent.models import manager_from_settings
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import asyncio
 
-    from edge_agent.daemon import open_speaker
+    from edge_agent.audio.playback import open_speaker
 
     async def play() -> None:
         sink = open_speaker(settings, tts.sample_rate)

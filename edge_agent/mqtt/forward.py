@@ -9,7 +9,16 @@ from typing import Any
 
 from paho.mqtt.enums import MQTTErrorCode
 
-from edge_agent.events import AgentState, Event, EventType, LlmRoute, ReplyText, StateChanged, Transcript, TurnDone
+from edge_agent.events import (
+    AgentState,
+    Event,
+    EventType,
+    LlmRoute,
+    ReplyText,
+    StateChanged,
+    Transcript,
+    TurnDone,
+)
 from edge_agent.mqtt.metrics import Metrics
 from edge_agent.mqtt.outbox import BridgeStats, Publish, iso_time, to_json
 from edge_agent.mqtt.topics import EVENT_TOPIC_NAMES, Topics

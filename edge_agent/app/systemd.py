@@ -13,8 +13,8 @@ the audio path). That heartbeat is the watchdog's only evidence of life:
 * ``STATUS=`` follows the conversation state (``StateChanged`` events on the bus);
 * ``STOPPING=1`` is sent when the daemon stops the service.
 
-Test hook: ``EDGE_AGENT_TEST_STALL_LISTENER_AFTER_S=N`` makes the heartbeat block the listener
-thread N seconds after READY (until shutdown), to prove that a stalled pipeline stops the pings.
+The heartbeat is injectable (``SystemdService(heartbeat=...)``): the tests hand in one that stalls
+the listener thread, to show a stalled pipeline stops the pings.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from edge_agent.app.sdnotify import Notifier
+from edge_agent.app.service import Service, ServiceHost
 from edge_agent.events import AgentState, ErrorEvent, Event, StateChanged
-from edge_agent.sdnotify import Notifier
 
 if TYPE_CHECKING:
     from edge_agent.bus import EventBus
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STALL_ENV = "EDGE_AGENT_TEST_STALL_LISTENER_AFTER_S"
 MAX_BEAT_AGE_S = 5.0
 """A heartbeat older than this is a stalled listener, whatever the watchdog interval."""
 
@@ -45,43 +44,26 @@ MAX_BEAT_AGE_S = 5.0
 class Heartbeat:
     """Proof of life from the listener loop: ``beat()`` once per processed hop."""
 
-    __slots__ = ("_clock", "_release", "_stall_at", "last")
+    __slots__ = ("_clock", "last")
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self.last: float | None = None
-        self._stall_at: float | None = None
-        self._release = threading.Event()
 
     def beat(self) -> None:
         self.last = self._clock()
-        if self._stall_at is not None and self.last >= self._stall_at:
-            self._stall()
 
     def age(self) -> float | None:
         """Seconds since the last beat (None before the first)."""
         last = self.last
         return None if last is None else self._clock() - last
 
-    def stall_after(self, seconds: float) -> None:
-        """Test hook: block the caller of :meth:`beat` ``seconds`` from now, until :meth:`release`."""
-        self._stall_at = self._clock() + seconds
-
-    def release(self) -> None:
-        self._release.set()
-
-    def _stall(self) -> None:
-        self._stall_at = None
-        log.warning("test hook %s: stalling the listener thread", STALL_ENV)
-        self._release.wait()
+    def close(self) -> None:
+        """The service is stopping: no more beats are watched."""
 
 
-class SystemdService:
-    """A daemon service (``start(daemon)`` / ``stop()``) that keeps systemd informed.
-
-    ``daemon`` needs a ``bus`` (:class:`edge_agent.bus.EventBus`); the daemon's listener loop must
-    call ``service.heartbeat.beat()`` (the daemon wires that when it adds the service).
-    """
+class SystemdService(Service):
+    """The daemon service that keeps systemd informed; it takes the listener's heartbeat."""
 
     def __init__(
         self,
@@ -92,7 +74,6 @@ class SystemdService:
         env = dict(os.environ) if env is None else env
         self.notifier = notifier or Notifier.from_env(env)
         self.heartbeat = heartbeat or Heartbeat()
-        self._stall_after = _float_env(env, STALL_ENV)
         self._ready = False
         self._state: AgentState | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -104,10 +85,11 @@ class SystemdService:
     def is_ready(self) -> bool:
         return self._ready
 
-    async def start(self, daemon: Any) -> None:
-        bus = getattr(daemon, "bus", None)
-        if bus is not None:
-            self._unsubscribe = bus.subscribe(self._on_event)
+    def listener_heartbeat(self) -> Callable[[], None]:
+        return self.heartbeat.beat
+
+    async def start(self, host: ServiceHost) -> None:
+        self._unsubscribe = host.bus.subscribe(self._on_event)
         self.notifier.status("starting the listener")
         self._task = asyncio.create_task(self._run(), name="sd_notify")
         interval = self.notifier.watchdog_interval()
@@ -121,15 +103,13 @@ class SystemdService:
         self._ready = True
         self.notifier.ready(self._status_text())
         log.info("ready: told systemd (READY=1)")
-        if self._stall_after is not None:
-            self.heartbeat.stall_after(self._stall_after)
 
     async def stop(self) -> None:
         self.notifier.stopping("stopping")
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        self.heartbeat.release()  # a test-stalled listener must be able to exit
+        self.heartbeat.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -205,17 +185,6 @@ def reload_settings(path: str | os.PathLike[str] | None, current: Settings, bus:
             service.notifier.ready()  # the reload is over (either way): READY=1 ends RELOADING=1
     log.info("config reloaded from %s", path or "the default location")
     return new
-
-
-def _float_env(env: dict[str, str], name: str) -> float | None:
-    raw = env.get(name)
-    if not raw:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        log.warning("ignoring %s=%r: not a number", name, raw)
-        return None
 
 
 def service_from_env() -> SystemdService | None:
