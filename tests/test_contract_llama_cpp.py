@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from contract import assert_written_for
 
-WRITTEN_FOR = (0, 3)
-"""The llama-cpp-python minor release the adapter was written against (pyproject: ``<0.4``)."""
+CHECKED = ((0, 3), (0, 3))
+"""The llama-cpp-python minor releases the adapter was checked against (pyproject: ``>=0.3.16,<0.4``)."""
 
 
 def _parameters(fn: object) -> list[str]:
@@ -21,7 +21,7 @@ def _parameters(fn: object) -> list[str]:
 
 
 def test_installed_llama_cpp_is_the_release_the_adapter_was_written_for() -> None:
-    assert_written_for("llama-cpp-python", WRITTEN_FOR, "edge_agent/llm/llama_compat.py")
+    assert_written_for("llama-cpp-python", *CHECKED, "edge_agent/llm/llama_compat.py")
 
 
 def test_the_private_wrappers_still_exist_with_the_arguments_the_adapter_passes() -> None:

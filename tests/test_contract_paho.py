@@ -14,8 +14,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.mqtt import paho_compat
 
-WRITTEN_FOR = (2, 1)
-"""The paho-mqtt minor release the adapter was written against (pyproject: ``>=2.1,<2.2``)."""
+CHECKED = ((2, 1), (2, 2))
+"""The paho-mqtt minor releases the adapter was checked against (pyproject: ``>=2.1,<2.3``)."""
 
 
 def _client() -> mqtt.Client:
@@ -23,7 +23,7 @@ def _client() -> mqtt.Client:
 
 
 def test_installed_paho_is_the_release_the_adapter_was_written_for() -> None:
-    assert_written_for("paho-mqtt", WRITTEN_FOR, "edge_agent/mqtt/paho_compat.py")
+    assert_written_for("paho-mqtt", *CHECKED, "edge_agent/mqtt/paho_compat.py")
 
 
 def test_the_client_keeps_unacknowledged_publishes_by_mid_under_a_lock() -> None:

@@ -115,26 +115,31 @@ def test_handler_never_raises_and_counts() -> None:
     assert control.names() == ["say", "wake"]
 
 
-def test_turn_route_is_the_winner_not_the_last_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
-    bridge = MqttBridge(mqtt_config(1, device_id="unit"))
+def test_turn_route_is_the_winner_not_the_last_attempt() -> None:
+    from edge_agent.mqtt.forward import EventForwarder
+    from edge_agent.mqtt.metrics import Metrics
+    from edge_agent.mqtt.outbox import BridgeStats
+
     sent: list[tuple[str, dict]] = []
 
     def publish(topic: str, payload: bytes, **_: object) -> MQTTErrorCode:
         sent.append((topic, json.loads(payload)))
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
-    monkeypatch.setattr(bridge, "_publish", publish)
+    topics = Topics("edge-agent", "unit")
+    forwarder = EventForwarder(topics, Metrics(), BridgeStats(), publish,
+                               set_retained=lambda topic, payload: None, answer=lambda reply: None)
     # a hedge: local first, then a cloud region; the local attempt (earlier, slower to start) wins
-    bridge.forwarder.handle(1.0, LlmRoute(backend="local", reason="policy"))
-    bridge.forwarder.handle(1.1, LlmRoute(backend="cloud", region="eu", reason="hedge"))
-    bridge.forwarder.handle(1.5, TurnDone(turn_id=3, backend="local", voice_to_voice_ms=700.0))
+    forwarder.handle(1.0, LlmRoute(backend="local", reason="policy"))
+    forwarder.handle(1.1, LlmRoute(backend="cloud", region="eu", reason="hedge"))
+    forwarder.handle(1.5, TurnDone(turn_id=3, backend="local", voice_to_voice_ms=700.0))
     # the next turn: failover to the cloud wins; the route events of the last turn are not reused
-    bridge.forwarder.handle(2.0, LlmRoute(backend="local", reason="policy"))
-    bridge.forwarder.handle(2.1, LlmRoute(backend="cloud", region="us", reason="local_failed"))
-    bridge.forwarder.handle(2.5, TurnDone(turn_id=4, backend="cloud", region="us"))
-    bridge.forwarder.handle(3.0, TurnDone(turn_id=5, backend="cloud", region="eu"))  # no route event heard
-    bridge.forwarder.handle(3.5, TurnDone(turn_id=6))  # no LLM in the turn
-    turns = [p for topic, p in sent if topic == bridge.topics.event("turn")]
+    forwarder.handle(2.0, LlmRoute(backend="local", reason="policy"))
+    forwarder.handle(2.1, LlmRoute(backend="cloud", region="us", reason="local_failed"))
+    forwarder.handle(2.5, TurnDone(turn_id=4, backend="cloud", region="us"))
+    forwarder.handle(3.0, TurnDone(turn_id=5, backend="cloud", region="eu"))  # no route event heard
+    forwarder.handle(3.5, TurnDone(turn_id=6))  # no LLM in the turn
+    turns = [p for topic, p in sent if topic == topics.event("turn")]
     assert [t.get("route") for t in turns] == [
         {"backend": "local", "region": None, "reason": "policy"},
         {"backend": "cloud", "region": "us", "reason": "local_failed"},

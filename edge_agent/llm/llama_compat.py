@@ -4,7 +4,7 @@ The semantic end-of-turn hint (``listen/semantic.py``) scores a transcript with 
 own weights and a small context of its own, so the hint costs a KV cache instead of a second copy
 of the model. llama-cpp-python has no public API for a second context over a loaded model; its
 ``llama_cpp._internals`` wrappers (``LlamaContext``, ``LlamaBatch``) and ``Llama._model`` do it.
-They were written against llama-cpp-python 0.3.x (``pyproject.toml`` bounds it below the next minor);
+They are checked against llama-cpp-python 0.3.x (``pyproject.toml`` bounds it below 0.4);
 ``tests/test_contract_llama_cpp.py`` fails, naming what moved, when a new version changes them."""
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from edge_agent.config import MqttConfig
 from edge_agent.control import AgentControl
 from edge_agent.events import AgentState, Event
 from edge_agent.mqtt.client import make_client
+from edge_agent.mqtt.commands import MAX_PAYLOAD_BYTES
 from edge_agent.mqtt.discovery import discovery_messages
 from edge_agent.mqtt.forward import FORWARDED, EventForwarder
 from edge_agent.mqtt.incoming import CommandHandler

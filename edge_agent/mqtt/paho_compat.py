@@ -4,7 +4,7 @@ When a connection drops, publishes paho still holds unacknowledged stay in its s
 re-sent after the reconnect, *after* ``on_connect``: a stale retained state could then overwrite
 the newest one the bridge republishes on connect. paho has no public API to forget them; its
 ``Client._out_messages`` (an ordered dict of ``MQTTMessage`` by mid) under
-``Client._out_message_mutex`` holds them in paho-mqtt 2.x (``pyproject.toml`` bounds it below 3).
+``Client._out_message_mutex`` holds them in paho-mqtt 2.1 and 2.2 (``pyproject.toml`` bounds it below 2.3).
 If that shape ever changes nothing is dropped (a reconnect then only repeats a few old states),
 and ``tests/test_contract_paho.py`` fails, naming what moved."""
 
