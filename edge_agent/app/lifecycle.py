@@ -37,7 +37,7 @@ from edge_agent.config import Settings
 from edge_agent.control import ToolRunner
 from edge_agent.event_log import EventWriter
 from edge_agent.events import AgentState, Event, StateChanged
-from edge_agent.models import ModelManager
+from edge_agent.models import ModelManager, manager_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,6 @@ class Daemon:
         return 0
 
     async def _start(self) -> None:
-        from edge_agent.models import manager_from_settings
-
         models = manager_from_settings(self.settings)
         devices = self._open_devices(models)
         engines = await self._load_engines(models, devices.echo_path)
