@@ -250,7 +250,7 @@ def _round(value: float | None) -> float | None:
 
 
 def _voice(settings: Any) -> Any:
-    from edge_agent.daemon import voice_path
+    from edge_agent.app.wiring import voice_path
     from edge_agent.models import ModelManager
     from edge_agent.tts.piper_tts import PiperTts
 
@@ -336,7 +336,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-answers-") as workdir:
         if args.broker:
             try:
-                from edge_agent.mqtt.localbroker import MOSQUITTO, Mosquitto
+                from edge_agent.testing.localbroker import MOSQUITTO, Mosquitto
             except ImportError:
                 MOSQUITTO = ""
             if MOSQUITTO and Path(MOSQUITTO).exists():
