@@ -16,14 +16,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "edge_agent"
 KITS = ("edge_agent.testing", "edge_agent.bench")
 MAY_IMPORT_KITS = (*KITS, "edge_agent.commands.bench")
 
-# The wake-word modules import each other (wake <-> engines <-> verifier <-> training); the wake
-# engineer's `listen/wake/` package removes that cycle. INTEGRATOR: delete this set (and its use in
-# test_no_import_cycle) once that branch is merged.
-KNOWN_WAKE_CYCLE = frozenset({
-    "edge_agent.listen.wake", "edge_agent.listen.wake_micro", "edge_agent.listen.wake_open",
-    "edge_agent.listen.wake_porcupine", "edge_agent.listen.wake_training", "edge_agent.listen.wake_verify",
-})
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
@@ -128,7 +120,7 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
 
 def test_no_import_cycle() -> None:
-    found = [c for c in cycles(import_graph()) if c != KNOWN_WAKE_CYCLE]
+    found = cycles(import_graph())
     assert not found, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in found)
 
 
