@@ -350,6 +350,9 @@ class KnowledgeConfig(Section):
 
 
 class AnswersConfig(Section):
+    enabled: bool = True
+    """Route every turn through the answer router (intents, knowledge, small talk, the cloud, or an
+    honest "I don't know") before any LLM; off: every turn goes straight to the LLM."""
     intents: bool = True
     """Answer commands (time, timers, volume, devices through the declared tools) locally with Home
     Assistant's sentence templates, before the knowledge files and the LLM."""

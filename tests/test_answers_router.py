@@ -11,7 +11,7 @@ import pytest
 from mosquitto import Mosquitto, Observer, broker  # noqa: F401
 
 from edge_agent.answers import AnswerRouter, Source
-from edge_agent.answers.session import AskSession
+from edge_agent.app.ask_session import AskSession
 from edge_agent.config import Settings
 from edge_agent.events import AnswerRouted
 

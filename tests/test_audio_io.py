@@ -24,7 +24,9 @@ from alsa_helpers import write_alsa_config
 
 from edge_agent.audio.echo_reference import EchoReference
 from edge_agent.audio.files import WavInput, WavPlayback
-from edge_agent.audio.pa import Backoff, MicSource, SpeakerSink, find_device
+from edge_agent.audio.pa import Backoff, find_device
+from edge_agent.audio.pa_mic import MicSource
+from edge_agent.audio.pa_speaker import SpeakerSink
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.audio.wav import write_wav
 from edge_agent.errors import AudioError, InputDataError
@@ -462,7 +464,7 @@ def run_with_alsa(home: Path, code: str, timeout: float = 60) -> dict[str, Any]:
 def test_real_speaker_plays_into_the_alsa_file_plugin(alsa_home: Path) -> None:
     result = run_with_alsa(alsa_home, """
         import json, time, numpy as np
-        from edge_agent.audio.pa import SpeakerSink
+        from edge_agent.audio.pa_speaker import SpeakerSink
         firsts = []
         sink = SpeakerSink(sample_rate=22050, device="edge_speaker", output_rate=16000)
         sink.on_first_sample = firsts.append
@@ -492,7 +494,7 @@ def test_real_speaker_feeds_the_echo_reference(alsa_home: Path) -> None:
     result = run_with_alsa(alsa_home, """
         import json, time, numpy as np
         from edge_agent.audio.echo_reference import EchoReference
-        from edge_agent.audio.pa import SpeakerSink
+        from edge_agent.audio.pa_speaker import SpeakerSink
         ref = EchoReference()
         sink = SpeakerSink(sample_rate=22050, device="edge_speaker", output_rate=16000, reference=ref)
         t = np.arange(22050) / 22050
@@ -514,7 +516,7 @@ def test_real_speaker_feeds_the_echo_reference(alsa_home: Path) -> None:
 def test_real_speaker_stop_interrupts_playback(alsa_home: Path) -> None:
     result = run_with_alsa(alsa_home, """
         import json, threading, time, numpy as np
-        from edge_agent.audio.pa import SpeakerSink
+        from edge_agent.audio.pa_speaker import SpeakerSink
         sink = SpeakerSink(sample_rate=16000, device="edge_speaker", queue_s=1.0)
         t = np.arange(16000 * 6) / 16000
         long_reply = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
@@ -556,7 +558,7 @@ def test_real_speaker_stop_interrupts_playback(alsa_home: Path) -> None:
 def test_real_microphone_captures_from_the_alsa_file_plugin(alsa_home: Path) -> None:
     result = run_with_alsa(alsa_home, """
         import json, time, numpy as np
-        from edge_agent.audio.pa import MicSource
+        from edge_agent.audio.pa_mic import MicSource
         from edge_agent.audio.ringbuf import RingBuffer
         from edge_agent.errors import AudioError
         ring = RingBuffer(16000)

@@ -264,7 +264,8 @@ class FakeTools:
 
 class Rig:
     def __init__(self, answers: list[Any], said: list[tuple[float, float, str]], *, follow_up_s: float = 4.0,
-                 tools: FakeTools | None = None, speaker: FakeSpeaker | None = None, **cfg: Any) -> None:
+                 tools: FakeTools | None = None, speaker: FakeSpeaker | None = None, answerer: Any = None,
+                 **cfg: Any) -> None:
         loop = asyncio.get_running_loop()
         self.bus = EventBus(clock=loop.time)
         self.events: list[Event] = []
@@ -276,7 +277,7 @@ class Rig:
         self.playback = FakePlayback()
         self.conv = Conversation(
             bus=self.bus, llm=self.llm, speaker=self.speaker, playback=self.playback, transcriber=self.stt,
-            listener=self.listener, tools=tools, audio_now=loop.time,
+            listener=self.listener, tools=tools, audio_now=loop.time, answers=answerer,
             settings=ConversationSettings(system_prompt="Be brief.", follow_up_s=follow_up_s, **cfg),
         )
 
@@ -684,3 +685,98 @@ def test_muted_stays_muted_until_unmuted(run_virtual) -> None:  # type: ignore[n
     assert rig.states()[-3:] == ["idle", "muted", "idle"]
     assert rig.of("reply_text")[0].truncated
     assert [e.keyword for e in rig.of("wake")] == ["okay_nabu"]
+
+
+# --- the answer router in the turn --------------------------------------------------------------
+
+
+class FakeAnswerer:
+    """Answers as :class:`edge_agent.answers.router.AnswerRouter`: ``answers`` maps a transcript to
+    its Answer; an intent "acts" (records the time) only once ``before_acting`` returns."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.decided: list[tuple[str, float]] = []
+        self.acted: list[tuple[str, float]] = []
+
+    async def answer(self, text: str, before_acting: Any = None) -> Any:
+        from edge_agent.answers.answer import Source
+
+        loop = asyncio.get_running_loop()
+        self.decided.append((text, loop.time()))
+        answer = self.answers[text]
+        if answer.source is Source.INTENT:
+            if before_acting is not None:
+                await before_acting()
+            self.acted.append((text, loop.time()))
+        return answer
+
+
+def test_an_intent_is_spoken_without_the_llm_and_acts_only_once_the_turn_is_final(run_virtual) -> None:  # type: ignore[no-untyped-def]
+    from edge_agent.answers.answer import Answer, Source
+
+    intent = Answer(source=Source.INTENT, reason="matched HassTurnOn", intent="HassTurnOn",
+                    text="Done: the kitchen light is on.")
+
+    async def main() -> tuple[Rig, FakeAnswerer]:
+        answerer = FakeAnswerer({"turn on the kitchen light": intent})
+        rig = Rig([], [(1.5, 3.0, "turn on the kitchen light")], answerer=answerer)
+        await rig.turn(1.5, 3.0, wake=1.0)
+        await rig.settle()
+        await rig.conv.close()
+        return rig, answerer
+
+    rig, answerer = run_virtual(main())
+    assert rig.llm.calls == []  # the LLM is never asked
+    assert [e.text for e in rig.of("reply_text")] == ["Done: the kitchen light is on."]
+    routed = rig.of("answer_routed")
+    assert len(routed) == 1 and routed[0].source == "intent" and routed[0].turn_id is not None
+    # decided on the speculative transcript (3.15), acted only after the turn end (3.2) confirmed it
+    assert answerer.decided[0][1] == pytest.approx(3.15, abs=0.01)
+    assert answerer.acted[0][1] >= 3.2
+
+
+def test_a_speculative_intent_the_user_talks_over_never_acts(run_virtual) -> None:  # type: ignore[no-untyped-def]
+    from edge_agent.answers.answer import Answer, Source
+
+    intent = Answer(source=Source.INTENT, reason="matched HassTurnOn", text="Done.")
+    later = Answer(source=Source.DECLINE, reason="no passage", text="I don't know that.")
+
+    async def main() -> tuple[Rig, FakeAnswerer]:
+        answerer = FakeAnswerer({"turn on the": intent, "turn on the kitchen light please": later,
+                                 "kitchen light please": later})
+        rig = Rig([], [(1.5, 3.0, "turn on the"), (3.4, 4.5, "kitchen light please")], answerer=answerer)
+        await rig.at(1.0, Wake(keyword="okay_nabu", audio_t=1.0))
+        await rig.at(1.5, SpeechStart(audio_t=1.5))
+        await rig.at(3.0, SpeechEnd(audio_t=3.0))  # a pause: speculation starts
+        await rig.at(3.4, SpeechStart(audio_t=3.4))  # the user goes on: it is dropped
+        await rig.at(4.5, SpeechEnd(audio_t=4.5))
+        await rig.at(4.7, TurnEnd(audio_t=4.7, speech_start_t=1.5, last_speech_t=4.5, probability=0.9))
+        await rig.settle()
+        await rig.conv.close()
+        return rig, answerer
+
+    rig, answerer = run_virtual(main())
+    assert answerer.acted == []  # the half-sentence's intent was decided, never carried out
+    assert [e.source for e in rig.of("answer_routed")] == ["decline"]
+
+
+def test_small_talk_goes_to_the_llm_with_the_routers_prompt_and_no_tools(run_virtual) -> None:  # type: ignore[no-untyped-def]
+    from edge_agent.answers.answer import Answer, LlmRequest, Source
+
+    chat = Answer(source=Source.CHITCHAT, reason="small talk",
+                  llm=LlmRequest(messages=[{"role": "system", "content": "No facts."},
+                                           {"role": "user", "content": "how are you"}], policy="local_only"))
+
+    async def main() -> Rig:
+        rig = Rig(["I'm well, thanks."], [(1.5, 3.0, "how are you")], tools=FakeTools(),
+                  answerer=FakeAnswerer({"how are you": chat}))
+        await rig.turn(1.5, 3.0, wake=1.0)
+        await rig.settle()
+        await rig.conv.close()
+        return rig
+
+    rig = run_virtual(main())
+    [(messages, tools)] = rig.llm.calls
+    assert messages[0] == {"role": "system", "content": "No facts."} and tools is None
+    assert [e.text for e in rig.of("reply_text")] == ["I'm well, thanks."]

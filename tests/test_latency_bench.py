@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from edge_agent.bench.latency import percentile, word_error_rate
+from edge_agent.bench.latency import by_route, percentile, word_error_rate
 
 
 def test_word_error_rate_counts_edits_against_the_reference() -> None:
@@ -20,6 +20,14 @@ def test_word_error_rate_counts_edits_against_the_reference() -> None:
 def test_percentile_of_nothing_is_nan() -> None:
     assert percentile([], 50) != percentile([], 50)
     assert percentile([1.0, 2.0, 3.0], 50) == 2.0
+
+
+def test_latency_by_route_groups_answered_turns() -> None:
+    turns = [{"voice_to_voice_ms": 300.0, "route": "intent"}, {"voice_to_voice_ms": 500.0, "route": "intent"},
+             {"voice_to_voice_ms": 700.0, "route": "chitchat"}, {"voice_to_voice_ms": None, "route": "intent"}]
+    groups = by_route(turns)
+    assert groups["intent"]["n"] == 2 and groups["intent"]["p50"] == 400.0
+    assert groups["chitchat"] == {"n": 1, "p50": 700.0, "p95": 700.0}
 
 
 @pytest.mark.real_model
@@ -33,6 +41,9 @@ def test_bench_latency_smoke(model_path) -> None:  # type: ignore[no-untyped-def
     assert report["utterances"] == 2 and len(report["turns"]) == 2
     assert report["turns_answered"] >= 1, proc.stderr
     assert report["voice_to_voice_ms"]["p50"] > 0
-    assert {"endpoint", "llm_first_token", "tts_first_chunk"} <= set(report["stages_ms"])
+    # the two commands are intents: answered without the LLM, through the answer router
+    assert {"endpoint", "tts_first_chunk"} <= set(report["stages_ms"])
+    assert report["route"] == "answers" and all("route" in t for t in report["turns"])
+    assert "p99" in report["voice_to_voice_ms"] and report["voice_to_voice_by_route_ms"]
     assert report["targets"]["voice_to_voice_p50_ms"] == 800
     assert report["direct_wer"] is not None and report["pipeline_wer"] is not None

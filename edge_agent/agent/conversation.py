@@ -20,7 +20,14 @@ import dataclasses
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from edge_agent.agent.engines import ListenerControl, NullListener, Playback, Speaker, Transcriber
+from edge_agent.agent.engines import (
+    ListenerControl,
+    NullListener,
+    Playback,
+    Speaker,
+    Transcriber,
+    TurnAnswerer,
+)
 from edge_agent.agent.reply import Reply
 from edge_agent.agent.responder import STT_TAIL_S, Responder
 from edge_agent.agent.settings import ConversationSettings
@@ -28,6 +35,7 @@ from edge_agent.agent.speculation import Speculation, Speculative
 from edge_agent.agent.speech_out import SpeechOut
 from edge_agent.agent.state import TurnState
 from edge_agent.agent.tasks import TrackedTasks
+from edge_agent.answers.answer import Answer, Control
 from edge_agent.bus import EventBus
 from edge_agent.control import ToolRunner
 from edge_agent.events import (
@@ -75,6 +83,7 @@ class Conversation:
         audio_clock: Callable[[], float] | None = None,
         on_reload: Callable[[], None] | None = None,
         completeness: Callable[[str], float | None] | None = None,
+        answers: TurnAnswerer | None = None,
     ) -> None:
         self.bus = bus
         self.llm = llm
@@ -92,7 +101,8 @@ class Conversation:
         self.responder = Responder(
             cfg=settings or ConversationSettings(), llm=llm, speech=self.speech, playback=playback,
             transcriber=transcriber, listener=self.listener, tools=tools, turn=self.turn, tasks=self._tasks,
-            publish=self._publish, audio_t=self._audio_t, completeness=completeness)
+            publish=self._publish, audio_t=self._audio_t, completeness=completeness,
+            answers=answers, on_control=self._apply_control)
         router = self.responder.router
         if router is None:
             self.speech.on_first_text = self.responder.first_text
@@ -198,6 +208,15 @@ class Conversation:
 
     def set_volume(self, level: float) -> None:
         self.speech.set_volume(max(0.0, min(2.0, float(level))))
+
+    def _apply_control(self, answer: Answer) -> None:
+        """A local intent's action on the agent itself, after its spoken reply."""
+        if answer.control is Control.VOLUME and answer.volume is not None:
+            self.set_volume(answer.volume)
+        elif answer.control is Control.MUTE:
+            self._loop.call_soon(self.mute)  # once the reply that said so has ended
+        elif answer.control is Control.UNMUTE:
+            self.unmute()
 
     def reload(self) -> None:
         if self.on_reload is not None:

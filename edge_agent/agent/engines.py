@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from edge_agent.events import Event
+
+if TYPE_CHECKING:
+    from edge_agent.answers.answer import Answer
+    from edge_agent.config import LlmPolicy
+    from edge_agent.llm.base import Delta, Message
 
 # --- required -------------------------------------------------------------------------------------
 
@@ -128,6 +133,21 @@ class RoutedChat(Protocol):
 
     @property
     def last_route(self) -> RouteInfo | None: ...
+
+    def stream(self, messages: list[Message], tools: list[dict[str, Any]] | None = None,
+               policy: LlmPolicy | None = None) -> AsyncIterator[Delta]:
+        """``policy`` overrides ``llm.policy`` for this turn."""
+        ...
+
+
+@runtime_checkable
+class TurnAnswerer(Protocol):
+    """Decides who answers a turn before any LLM (local intents, the operator's knowledge, small
+    talk, the cloud, or "I don't know"): :class:`edge_agent.answers.router.AnswerRouter`.
+    ``before_acting`` is awaited before anything acts on the world (a tool, a timer), so a
+    speculative turn decides but does not act until it is confirmed."""
+
+    async def answer(self, text: str, before_acting: Callable[[], Awaitable[object]] | None = None) -> Answer: ...
 
 
 # --- executor adapters for the real (blocking) engines -------------------------------------------

@@ -12,9 +12,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
-from edge_agent.agent.engines import ListenerControl, Playback, RoutedChat, SemanticHintSink, Transcriber
+from edge_agent.agent.engines import (
+    ListenerControl,
+    Playback,
+    RoutedChat,
+    SemanticHintSink,
+    Transcriber,
+    TurnAnswerer,
+)
 from edge_agent.agent.history import History
 from edge_agent.agent.reply import Reply
 from edge_agent.agent.settings import ConversationSettings
@@ -22,6 +30,7 @@ from edge_agent.agent.speech_out import SpeechOut, has_words
 from edge_agent.agent.state import TurnState
 from edge_agent.agent.tasks import TrackedTasks
 from edge_agent.agent.tool_calls import MAX_TOOL_ROUNDS, confirm_question, is_yes, run_tool, with_tool_result
+from edge_agent.config import LlmPolicy
 from edge_agent.control import ToolRunner
 from edge_agent.errors import EdgeAgentError
 from edge_agent.events import (
@@ -35,7 +44,10 @@ from edge_agent.events import (
     Transcript,
     TurnDone,
 )
-from edge_agent.llm.base import ChatModel, Message, ToolCallRequest
+from edge_agent.llm.base import ChatModel, Delta, Message, ToolCallRequest
+
+if TYPE_CHECKING:
+    from edge_agent.answers.answer import Answer
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +63,9 @@ class Responder:
                  transcriber: Transcriber | None, listener: ListenerControl, tools: ToolRunner | None,
                  turn: TurnState, tasks: TrackedTasks, publish: Callable[[Event], None],
                  audio_t: Callable[[], float | None],
-                 completeness: Callable[[str], float | None] | None) -> None:
+                 completeness: Callable[[str], float | None] | None,
+                 answers: TurnAnswerer | None = None,
+                 on_control: Callable[[Answer], None] | None = None) -> None:
         self.cfg = cfg
         self.llm = llm
         self.speech = speech
@@ -64,6 +78,9 @@ class Responder:
         self.publish = publish
         self.audio_t = audio_t
         self.completeness = completeness
+        self.answers = answers
+        """Who answers a turn before the LLM (intents, knowledge, "I don't know"); None: the LLM always."""
+        self.on_control = on_control
         self.history = History()
         self.router = llm if isinstance(llm, RoutedChat) else None
         self._llm_reply: Reply | None = None  # whose LLM call the router's events belong to
@@ -125,18 +142,33 @@ class Responder:
             self.listener.set_semantic_hint(p, speech_end_t)
 
     async def answer(self, reply: Reply, text: str, confirmed: ToolCallRequest | None = None) -> None:
-        """User text -> LLM -> spoken answer; tool calls in between."""
+        """User text -> (answer router) -> LLM -> spoken answer; tool calls in between."""
         if reply.confirmed:
             self.turn.to(AgentState.THINKING)
         messages = self.history.prompt(self.cfg.system_prompt, text)
         offered = self.tools.specs() if self.tools is not None else None
+        policy: LlmPolicy | None = None
+        routed: Answer | None = None
         try:
+            if self.answers is not None and confirmed is None:
+                routed = await self.answers.answer(text, before_acting=reply.go.wait)
+                reply.publish(dataclasses.replace(routed.event(), turn_id=reply.turn_id), self.publish)
+                if routed.llm is None:  # answered here: an intent's result, a passage, "I don't know"
+                    if routed.text:
+                        await self.speech.speak_text(reply, routed.text)
+                    await self.finish(reply)
+                    self._control(reply, routed)
+                    return
+                messages = list(routed.llm.messages)  # type: ignore[arg-type]
+                policy = LlmPolicy(routed.llm.policy)
+                if routed.source != "cloud":
+                    offered = None  # small talk: the local model is offered no tools to misuse
             if confirmed is not None:
                 messages = await self._run_tool(reply, confirmed, messages)
                 offered = None
             for _ in range(MAX_TOOL_ROUNDS):
                 self._llm_reply = reply
-                call = await self.speech.speak(reply, self.llm.stream(messages, offered or None))
+                call = await self.speech.speak(reply, self._stream(messages, offered or None, policy))
                 if call is None:
                     break
                 await reply.go.wait()  # tools act on the world: never on speculation
@@ -153,6 +185,17 @@ class Responder:
             await self.fail(reply, exc.stage if isinstance(exc, EdgeAgentError) else "llm", exc)
             return
         await self.finish(reply)
+
+    def _stream(self, messages: list[Message], tools: list[dict[str, object]] | None,
+                policy: LlmPolicy | None) -> AsyncIterator[Delta]:
+        if policy is not None and self.router is not None:
+            return self.router.stream(messages, tools, policy=policy)
+        return self.llm.stream(messages, tools)
+
+    def _control(self, reply: Reply, routed: Answer) -> None:
+        """An intent's action on the agent itself (volume, mute), once its reply is done."""
+        if routed.control is not None and reply.confirmed and self.on_control is not None:
+            self.on_control(routed)
 
     async def _run_tool(self, reply: Reply, call: ToolCallRequest, messages: list[Message]) -> list[Message]:
         assert self.tools is not None

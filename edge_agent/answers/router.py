@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,12 +84,15 @@ class AnswerRouter:
         """Re-read the knowledge files."""
         self.knowledge.reload()
 
-    async def answer(self, text: str) -> Answer:
-        """Decide who answers ``text``; an intent is carried out here (a tool runs, a timer starts),
-        so call it once the turn is final, never on a speculative transcript. The matching and the
-        search run in a worker thread (a few milliseconds each), not on the loop."""
+    async def answer(self, text: str, before_acting: Callable[[], Awaitable[object]] | None = None) -> Answer:
+        """Decide who answers ``text``; an intent is carried out here (a tool runs, a timer starts)
+        once ``before_acting`` returns (a speculative turn awaits its confirmation there: deciding
+        has no side effects, acting has). The matching and the search run in a worker thread (a few
+        milliseconds each), not on the loop."""
         match = await asyncio.to_thread(self.matcher.match, text) if self.matcher is not None else None
         if match is not None:
+            if before_acting is not None:
+                await before_acting()
             return await self.handler.handle(match)
         return await asyncio.to_thread(self.answer_without_intent, text)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.agent import Conversation, ExecutorSpeaker, ExecutorTranscriber, Playback
+from edge_agent.answers.router import AnswerRouter, declared_tools
 from edge_agent.app.listening import BeatingListener, ListenerAdapter
 from edge_agent.app.service import Service
 from edge_agent.app.wiring import Engines, conversation_settings, load_engines, voice_sample_rate
@@ -36,7 +37,7 @@ from edge_agent.bus import EventBus
 from edge_agent.config import Settings
 from edge_agent.control import ToolRunner
 from edge_agent.event_log import EventWriter
-from edge_agent.events import AgentState, Event, StateChanged
+from edge_agent.events import AgentState, ErrorEvent, Event, StateChanged
 from edge_agent.models import ModelManager, manager_from_settings
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,8 @@ class Daemon:
         ring = ring_for_seconds(self.settings.audio.ring_seconds, SAMPLE_RATE)
         self.listener = BeatingListener(engines.core, ring, heartbeat=self.heartbeat)
         devices.echo_path.attach_listener(self.listener)
-        self.conversation = self._build_conversation(devices, engines, self.listener)
+        answers = await asyncio.to_thread(self._build_answers) if self.settings.answers.enabled else None
+        self.conversation = self._build_conversation(devices, engines, self.listener, answers)
         for service in self.services:
             await service.start(self)
         self._mark_listening()
@@ -196,7 +198,22 @@ class Daemon:
 
         return await load_engines(self.settings, models, on_listener_event, self.process_start, echo=echo_path.echo)
 
-    def _build_conversation(self, devices: _Devices, engines: Engines, listener: BeatingListener) -> Conversation:
+    def _build_answers(self) -> AnswerRouter:
+        """The answer router (blocking: it loads the intent templates and indexes the knowledge)."""
+        router = AnswerRouter(self.settings, tools=self.tools, emit=self.bus.publish, on_alarm=self._alarm,
+                              volume=lambda: self.settings.audio.volume)
+        for problem in router.problems:
+            log.warning("%s", problem)
+            self.bus.publish(ErrorEvent(stage="knowledge", message=problem))
+        return router
+
+    def _alarm(self, text: str) -> None:
+        """A timer rang (on the loop): say so."""
+        if self.conversation is not None:
+            self.conversation.say(text)
+
+    def _build_conversation(self, devices: _Devices, engines: Engines, listener: BeatingListener,
+                            answers: AnswerRouter | None = None) -> Conversation:
         feed, settings = devices.feed, self.settings
         paced = feed is None or feed.paced
         latency_clock: Callable[[], float] | None
@@ -224,7 +241,7 @@ class Daemon:
             listener=ListenerAdapter(listener, pre_roll_s=settings.turn.pre_roll_ms / 1000),
             settings=conversation_settings(settings), tools=self.tools,
             audio_now=latency_clock, audio_clock=lambda: core.t, on_reload=self.reload,
-            completeness=engines.completeness,
+            completeness=engines.completeness, answers=answers,
         )
 
     def _mark_listening(self) -> None:
@@ -316,7 +333,9 @@ def add_default_services(daemon: Daemon) -> None:
     if daemon.settings.mqtt.enabled:
         from edge_agent.app.mqtt_service import MqttService
 
-        daemon.add_service(MqttService(daemon.settings.mqtt, daemon.bus))
+        # the declared tools, with the example one when `answers.demo_tool` asks for it
+        mqtt = daemon.settings.mqtt.model_copy(update={"tools": declared_tools(daemon.settings)})
+        daemon.add_service(MqttService(mqtt, daemon.bus))
 
 
 def run_daemon(settings: Settings, options: RunOptions, process_start: float | None = None,

@@ -21,8 +21,9 @@ class ServiceHost(Protocol):
         ...
 
     @property
-    def control(self) -> AgentControl:
-        """Commands to the agent (say, ask, wake, cancel, mute, volume, reload)."""
+    def control(self) -> AgentControl | None:
+        """Commands to the agent (say, ask, wake, cancel, mute, volume, reload); None where there is
+        no agent to command (``edge-agent ask`` runs the MQTT tools alone)."""
         ...
 
 

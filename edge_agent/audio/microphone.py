@@ -7,7 +7,7 @@ import contextlib
 import logging
 
 from edge_agent.audio import SAMPLE_RATE, pa
-from edge_agent.audio.pa import MicSource
+from edge_agent.audio.pa_mic import MicSource
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.bus import EventBus
 from edge_agent.config import Settings

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from edge_agent.audio.pa import SpeakerSink
+from edge_agent.audio.pa_speaker import SpeakerSink
 from edge_agent.config import Settings
 from edge_agent.errors import AudioError
 

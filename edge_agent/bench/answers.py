@@ -9,7 +9,7 @@ groups, graded so:
                 markdown, emoji, digits);
   out_of_scope  declined (or escalated, when a cloud is configured), and no number, time or
                 price in the reply (a reply with one is an invented fact).
-Each question goes through :class:`~edge_agent.answers.session.AskSession`, the path of
+Each question goes through :class:`~edge_agent.app.ask_session.AskSession`, the path of
 ``edge-agent ask``, with the demo configuration (the museum file, the example ``set_light`` tool,
 published on a local mosquitto when one is installed). Time to first audio is from the text of
 the turn to the first chunk Piper synthesises of the reply's first clause (``first_clause_text_ms``
@@ -200,7 +200,7 @@ async def _rephrase_kept(session: Any, question: dict[str, Any], answer: Any) ->
 
 async def _run_split(settings: Any, split: str, tts: Any, log: Any, rephrase: bool = False) -> dict[str, Any]:
     from edge_agent.answers.router import cloud_configured
-    from edge_agent.answers.session import AskSession
+    from edge_agent.app.ask_session import AskSession
 
     questions = load_questions(split)
     cloud = cloud_configured(settings) and str(settings.llm.policy) != "local_only"

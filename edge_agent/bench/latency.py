@@ -46,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--cold-starts", type=int, default=3, help="cold-start runs (median reported; 0 skips, and skips RSS)")
     p.add_argument("--full-replies", action="store_true", help="let every reply play out instead of cutting it after 0.3 s")
     p.add_argument("--no-llm-probe", action="store_true", help="skip the LLM first-token cold/warm probe")
+    p.add_argument("--route", choices=("answers", "llm"), default="answers",
+                   help="answers: every turn through the answer router, as the daemon does (default); "
+                        "llm: every turn to the LLM (answers.enabled = false), as a pipeline without intents")
     p.set_defaults(func=run)
 
 
@@ -96,6 +99,15 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def by_route(turns: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Voice-to-voice p50/p95 per answer route (``intent``, ``knowledge``, ``chitchat``, ``llm`` ...)."""
+    groups: dict[str, list[float]] = {}
+    for t in turns:
+        if t["voice_to_voice_ms"] is not None:
+            groups.setdefault(t.get("route", "llm"), []).append(t["voice_to_voice_ms"])
+    return {k: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95)} for k, v in sorted(groups.items())}
 
 
 def word_error_rate(ref: str, hyp: str) -> tuple[int, int]:
@@ -165,13 +177,14 @@ async def measure_turns(settings: Any, utterances: list[Any], full_replies: bool
             turn = events[first:]
             done = next((e for e in turn if isinstance(e, TurnDone)), None)
             text = next((getattr(e, "text", "") for e in turn if str(e.type) == "transcript"), "")
-            row = {"reference": utt.reference or utt.text, "transcript": text,
+            route = next((getattr(e, "source", "") for e in turn if str(e.type) == "answer_routed"), "llm")
+            row = {"reference": utt.reference or utt.text, "transcript": text, "route": route,
                    "voice_to_voice_ms": done.voice_to_voice_ms if done else None,
                    "stages": dict(done.stages) if done else {}}
             results.append(row)
             v2v = row["voice_to_voice_ms"]
             log(f"  turn {i + 1:2d}: {v2v if v2v is not None else float('nan'):7.0f} ms  "
-                f"{' '.join(f'{k}={v:.0f}' for k, v in row['stages'].items())}  | {text}")
+                f"{' '.join(f'{k}={v:.0f}' for k, v in row['stages'].items())}  | {route:9s} | {text}")
     finally:
         daemon.stop()
         await task
@@ -249,6 +262,8 @@ def run(args: argparse.Namespace) -> int:
     if args.utterances < 1:
         raise UsageError("--utterances must be at least 1")
     settings = load_settings(getattr(args, "config", None))
+    if args.route == "llm":
+        settings = settings.model_copy(update={"answers": settings.answers.model_copy(update={"enabled": False})})
     quiet = args.json
 
     def log(line: str) -> None:
@@ -259,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
 
     log(f"generating {args.utterances} spoken commands (cached after the first run)...")
     utterances = commands(args.utterances, voices=PIPER_VOICES)
-    out: dict[str, Any] = {"utterances": len(utterances), "load_average": os.getloadavg()}
+    out: dict[str, Any] = {"utterances": len(utterances), "route": args.route, "load_average": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as tmp:
         tmp_dir = Path(tmp)
         if args.cold_starts > 0:
@@ -285,8 +300,9 @@ def run(args: argparse.Namespace) -> int:
         edits, words = edits + e, words + n
     out.update({
         "turns_answered": len(v2v),
-        "voice_to_voice_ms": {"p50": percentile(v2v, 50), "p95": percentile(v2v, 95),
+        "voice_to_voice_ms": {"p50": percentile(v2v, 50), "p95": percentile(v2v, 95), "p99": percentile(v2v, 99),
                               "mean": statistics.fmean(v2v) if v2v else None, "max": max(v2v) if v2v else None},
+        "voice_to_voice_by_route_ms": by_route(turns),
         "stages_ms": {k: {"p50": percentile(v, 50), "p95": percentile(v, 95)} for k, v in stages.items()},
         "pipeline_wer": edits / words if words else None,
         "direct_wer": direct_wer(settings, utterances),
@@ -298,8 +314,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, default=float))
         return 0
     vv = out["voice_to_voice_ms"]
-    print(f"\nvoice to voice over {len(v2v)}/{len(turns)} turns: p50 {vv['p50']:.0f} ms, p95 {vv['p95']:.0f} ms "
-          f"(targets {TARGETS['voice_to_voice_p50_ms']} / {TARGETS['voice_to_voice_p95_ms']} ms)")
+    print(f"\nvoice to voice over {len(v2v)}/{len(turns)} turns: p50 {vv['p50']:.0f} ms, p95 {vv['p95']:.0f} ms, "
+          f"p99 {vv['p99']:.0f} ms (targets {TARGETS['voice_to_voice_p50_ms']} / {TARGETS['voice_to_voice_p95_ms']} ms)")
+    for route, r in out["voice_to_voice_by_route_ms"].items():
+        print(f"  answered by {route:9s} {r['n']:3d} turns: p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms")
     for k, v in out["stages_ms"].items():
         print(f"  {k:18s} p50 {v['p50']:6.0f} ms   p95 {v['p95']:6.0f} ms")
     if "cold_start_s" in out:

@@ -57,7 +57,7 @@ async def _ask(settings: Any, text: str, writer: Callable[[Event], None] | None)
     if writer is not None:
         bus.subscribe(writer)
     # answers: the answer router (intents, knowledge, or which LLM with which prompt), then the reply
-    from edge_agent.answers.session import AskSession
+    from edge_agent.app.ask_session import AskSession
 
     out = sys.stdout
     async with AskSession(settings, bus) as session:

@@ -140,9 +140,10 @@ class LlmRouter:
         text = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
         return isinstance(text, str) and any(k.search(text) for k in self._keywords)
 
-    async def plan(self, messages: list[Message]) -> tuple[list[Candidate], str]:
-        """The candidates in order, and the reason for the first one."""
-        policy = self.cfg.policy
+    async def plan(self, messages: list[Message], policy: LlmPolicy | None = None) -> tuple[list[Candidate], str]:
+        """The candidates in order, and the reason for the first one; ``policy`` overrides
+        ``llm.policy`` for this turn (the answer router sends open questions to the cloud only)."""
+        policy = policy or self.cfg.policy
         escalate = policy is LlmPolicy.LOCAL_FIRST and self.escalates(messages)
         cloud_leads = policy in (LlmPolicy.CLOUD_FIRST, LlmPolicy.CLOUD_ONLY) or escalate
         if self.monitor is not None and cloud_leads:
@@ -191,13 +192,14 @@ class LlmRouter:
 
     # --- the turn --------------------------------------------------------------------------------
 
-    async def stream(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> AsyncIterator[Delta]:
+    async def stream(self, messages: list[Message], tools: list[dict[str, Any]] | None = None,
+                     policy: LlmPolicy | None = None) -> AsyncIterator[Delta]:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         self.last_route = None
-        candidates, first_reason = await self.plan(messages)
+        candidates, first_reason = await self.plan(messages, policy)
         if not candidates:
-            raise LlmError(_nothing_to_try(self.cfg.policy))
+            raise LlmError(_nothing_to_try(policy or self.cfg.policy))
         budget = self.cfg.first_token_budget_ms / 1000
         queue: asyncio.Queue[tuple[_Attempt, object]] = asyncio.Queue()
         attempts: list[_Attempt] = []

@@ -10,17 +10,27 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.answers.answer import Answer
 from edge_agent.answers.router import AnswerRouter, declared_tools
 from edge_agent.bus import EventBus
+from edge_agent.control import AgentControl
 from edge_agent.events import ErrorEvent
 
 log = logging.getLogger(__name__)
 
 BROKER_WAIT_S = 3.0
 """How long ``ask`` waits for the MQTT broker before a tool is reported as not run."""
+
+
+@dataclass
+class ToolsOnlyHost:
+    """What the MQTT service is started with here: the bus, and no agent to command."""
+
+    bus: EventBus
+    control: AgentControl | None = None
 
 
 class AskSession:
@@ -37,11 +47,11 @@ class AskSession:
     async def __aenter__(self) -> AskSession:
         tools = None
         if self.settings.mqtt.enabled:
-            from edge_agent.mqtt.service import MqttService
+            from edge_agent.app.mqtt_service import MqttService
 
             cfg = self.settings.mqtt.model_copy(update={"tools": declared_tools(self.settings)})
             self.mqtt = MqttService(cfg, self.bus)
-            await self.mqtt.start(None)
+            await self.mqtt.start(ToolsOnlyHost(self.bus))
             tools = self.mqtt.tools
         self.router = await asyncio.to_thread(AnswerRouter, self.settings, tools, self.publish,
                                               lambda text: log.info("timer: %s", text))
