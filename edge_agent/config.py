@@ -78,6 +78,16 @@ class AudioConfig(Section):
     echo_barge_in_ms: int = Field(96, ge=0)
     """With echo cancellation working: speech this long over the reply is a barge-in (``vad.barge_in_ms``
     applies without AEC)."""
+    chime: str = "off"
+    """A sound when the agent starts listening after the wake word: ``off``, ``tone`` (built in) or the
+    path of a WAV file. Played through the speaker path, so echo cancellation removes it."""
+
+    @field_validator("chime")
+    @classmethod
+    def _chime_is_known(cls, value: str) -> str:
+        if value not in ("off", "tone") and not Path(value).expanduser().is_file():
+            raise ValueError(f"'off', 'tone' or the path of a WAV file; {value!r} is no file")
+        return value
 
 
 class WakeEngine(StrEnum):

@@ -265,7 +265,7 @@ class FakeTools:
 class Rig:
     def __init__(self, answers: list[Any], said: list[tuple[float, float, str]], *, follow_up_s: float = 4.0,
                  tools: FakeTools | None = None, speaker: FakeSpeaker | None = None, answerer: Any = None,
-                 **cfg: Any) -> None:
+                 chime: np.ndarray | None = None, **cfg: Any) -> None:
         loop = asyncio.get_running_loop()
         self.bus = EventBus(clock=loop.time)
         self.events: list[Event] = []
@@ -277,7 +277,7 @@ class Rig:
         self.playback = FakePlayback()
         self.conv = Conversation(
             bus=self.bus, llm=self.llm, speaker=self.speaker, playback=self.playback, transcriber=self.stt,
-            listener=self.listener, tools=tools, audio_now=loop.time, answers=answerer,
+            listener=self.listener, tools=tools, audio_now=loop.time, answers=answerer, chime=chime,
             settings=ConversationSettings(system_prompt="Be brief.", follow_up_s=follow_up_s, **cfg),
         )
 
@@ -340,6 +340,24 @@ def test_one_voice_turn_publishes_every_stage_and_exact_latency(run_virtual) -> 
                                 {"role": "assistant", "content": rig.of("reply_text")[0].text}]
     assert rig.listener.playback == [True, False]
     assert all(e.turn_id == 1 for e in rig.events if not isinstance(e, StateChanged))
+
+
+def test_the_chime_plays_through_the_playback_when_the_wake_word_opens_a_turn(run_virtual) -> None:  # type: ignore[no-untyped-def]
+    chime = np.zeros(int(0.16 * RATE), np.int16)
+
+    async def main() -> Rig:
+        rig = Rig(["Hello."], [(1.5, 2.5, "hello")], chime=chime)
+        await rig.turn(1.5, 2.5, wake=1.0)
+        await rig.settle()
+        await rig.conv.close()
+        return rig
+
+    rig = run_virtual(main())
+    # written at the wake word (before the reply), and the listener told playback was on meanwhile
+    assert rig.playback.writes[0] == pytest.approx(1.0, abs=0.01)
+    assert rig.playback.queued >= chime.size
+    assert rig.listener.playback[:2] == [True, False]
+    assert rig.of("reply_text")[0].text == "Hello."
 
 
 def test_speculation_is_thrown_away_when_the_user_goes_on(run_virtual) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,8 @@ import dataclasses
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import numpy as np
+
 from edge_agent.agent.engines import (
     ListenerControl,
     NullListener,
@@ -84,6 +86,7 @@ class Conversation:
         on_reload: Callable[[], None] | None = None,
         completeness: Callable[[str], float | None] | None = None,
         answers: TurnAnswerer | None = None,
+        chime: np.ndarray | None = None,
     ) -> None:
         self.bus = bus
         self.llm = llm
@@ -107,6 +110,8 @@ class Conversation:
         if router is None:
             self.speech.on_first_text = self.responder.first_text
         self._unsubscribe = router.subscribe(self.responder.on_llm_event) if router is not None else None
+        self.chime = chime
+        """Played (at the playback's rate) when a wake word opens a turn; None: no chime."""
         self._reply: Reply | None = None
         self._reply_task: asyncio.Task[None] | None = None
         self.replies = 0
@@ -242,6 +247,19 @@ class Conversation:
         if event.keyword == "push_to_talk":
             self.listener.listen(None)
         self.turn.to(AgentState.LISTENING)
+        if self.chime is not None:
+            self._tasks.spawn(self._play_chime(self.chime))
+
+    async def _play_chime(self, chime: np.ndarray) -> None:
+        """The acknowledge sound, through the playback (so the echo reference has it); the listener
+        treats it as playback while it sounds, in case echo cancellation is off."""
+        self.listener.set_playback_active(True)
+        try:
+            await self.playback.write(chime)
+            await self.playback.drain()
+        finally:
+            if self._reply is None or not self.busy:
+                self.listener.set_playback_active(False)
 
     def _on_barge_in(self, event: BargeIn) -> None:
         if not self.cfg.barge_in or self._reply is None or not self.busy:

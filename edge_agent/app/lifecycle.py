@@ -27,6 +27,7 @@ from edge_agent.app.listening import BeatingListener, ListenerAdapter
 from edge_agent.app.service import Service
 from edge_agent.app.wiring import Engines, conversation_settings, load_engines, voice_sample_rate
 from edge_agent.audio import SAMPLE_RATE
+from edge_agent.audio.chime import chime_samples
 from edge_agent.audio.echo_path import EchoPath, build_echo_path
 from edge_agent.audio.files import PacedInput, WavInput, WavPlayback
 from edge_agent.audio.microphone import Microphone, check_input_device
@@ -242,6 +243,7 @@ class Daemon:
             settings=conversation_settings(settings), tools=self.tools,
             audio_now=latency_clock, audio_clock=lambda: core.t, on_reload=self.reload,
             completeness=engines.completeness, answers=answers,
+            chime=chime_samples(settings.audio.chime, sink.sample_rate),
         )
 
     def _mark_listening(self) -> None:
