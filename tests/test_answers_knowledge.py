@@ -35,10 +35,18 @@ def test_the_passage_answers_with_its_own_sentences(museum: KnowledgeBase, quest
 
 
 @pytest.mark.parametrize("question", ["When does the supermarket open?", "What is the stock price of Apple?",
-                                      "Who wrote Moby Dick?", "What's the best restaurant in town?"])
+                                      "Who wrote Moby Dick?", "What's the best restaurant in town?",
+                                      "Why is the sky blue?"])
 def test_questions_the_file_does_not_answer(museum: KnowledgeBase, question: str) -> None:
     hits = museum.search(question)
     assert not hits or not museum.answers(hits[0])
+
+
+def test_half_the_question_found_answers_only_from_the_passage_heading(museum: KnowledgeBase) -> None:
+    lost = museum.search("I lost my umbrella, what should I do?")[0]  # "lost": the Lost property heading
+    sky = museum.search("Why is the sky blue?")[0]  # "blue": a jacket in the first-aid body
+    assert lost.coverage == pytest.approx(0.5) and sky.coverage == pytest.approx(0.5)
+    assert museum.answers(lost) and not museum.answers(sky)
 
 
 def test_markdown_sections_and_inline_marks() -> None:
