@@ -49,6 +49,12 @@ def test_half_the_question_found_answers_only_from_the_passage_heading(museum: K
     assert museum.answers(lost) and not museum.answers(sky)
 
 
+def test_the_reply_picks_the_sentence_with_the_questions_rarer_word(museum: KnowledgeBase) -> None:
+    question = "How much is a ticket for a child?"  # "ticket" is in most of the passage, "child" in two
+    reply = museum.reply(question, museum.search(question)[0].passage)
+    assert "7 euros" in reply
+
+
 def test_markdown_sections_and_inline_marks() -> None:
     text = "# Title\nintro\n## First topic\nSome **bold** [link](http://x) text.\n### Deeper\nmore\n## Empty\n"
     passages = parse_markdown(text, "f.md")

@@ -17,7 +17,7 @@ CHITCHAT_PATTERNS = (
     r"(have|you have) a (nice|great|good|lovely|wonderful) (day|evening|weekend|time)( .*)?",
     r"(how are you|how're you|how are you doing|how's it going|how is it going|how do you feel|"
     r"how are things|what's up|whats up|are you (ok|okay|well|happy))( .*)?",
-    r"(who made you|are you (a )?(robot|human|real|a person))",
+    r"(who made you|how old are you|are you (a )?(robot|human|real|a person))",
     r"(nice|pleased|good) to meet you( too)?",
     r"(you're|you are|that's|that is) (so |very |really )?(awesome|great|cool|funny|helpful|smart|nice|"
     r"kind|amazing|brilliant|lovely|wonderful|the best)",

@@ -226,7 +226,12 @@ class KnowledgeBase:
         the same thing: "Free Wi-Fi is available. The network name is ...")."""
         wanted = set(terms(question))
         sentences = passage.sentences()
-        scored = [(len(wanted & set(terms(s))), i) for i, s in enumerate(sentences)]
+        sentence_terms = [set(terms(s)) for s in sentences]
+        # a question word found in fewer of the passage's sentences says more about which one answers
+        # ("a ticket for a child": the sentence about children, not every sentence with "ticket")
+        weight = {w: math.log((len(sentences) + 1) / (1 + sum(w in t for t in sentence_terms))) + 1.0
+                  for w in wanted}
+        scored = [(sum(weight[w] for w in wanted & t), i) for i, t in enumerate(sentence_terms)]
         best = [i for n, i in sorted(scored, key=lambda s: (-s[0], s[1])) if n > 0][: self.max_sentences]
         start = best[0] if best else 0
         chosen = set(best)
