@@ -37,6 +37,9 @@ def matcher() -> IntentMatcher:
     ("turn on the lights in the lobby", "HassTurnOn", {"area": "lobby", "domain": "light"}),
     ("turn the cafe light off", "HassTurnOff", {"area": "cafe", "domain": "light"}),
     ("turn on the garage heater", "EdgeTurnOnUnknown", {"device": "garage heater"}),
+    ("louder please", "HassSetVolumeRelative", {"direction": "up"}),
+    ("quieter", "HassSetVolumeRelative", {"direction": "down"}),
+    ("dim the cafe light to 30 percent", "EdgeDimUnknown", {"device": "cafe light"}),
 ])
 def test_matches_intent_and_slots(matcher: IntentMatcher, text: str, intent: str, slots: dict) -> None:
     match = matcher.match(text)

@@ -83,6 +83,11 @@ class IntentHandler:
             return say(self.capabilities())
         if name in ("HassTurnOn", "HassTurnOff", "EdgeTurnOnUnknown", "EdgeTurnOffUnknown"):
             return await self._switch(match, on=name in ("HassTurnOn", "EdgeTurnOnUnknown"), say=say)
+        if name == "EdgeDimUnknown":  # the declared tools switch things on and off, nothing more
+            wanted = match.slots.get("device", "lights")
+            if not self.devices:
+                return say(f"I can't do that: no tool for the {wanted} is set up here.")
+            return say(f"I can't dim the {wanted}: I can only switch it on or off.")
         return say("I can't do that.")
 
     def _find(self, slots: dict[str, Any]) -> tuple[Device | None, str]:

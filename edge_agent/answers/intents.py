@@ -20,13 +20,15 @@ log = logging.getLogger(__name__)
 HERE = "__here__"
 """The area the agent itself is in: the context HA's templates need for "set the volume to 50%"."""
 
-ALIASES = {"EdgeTime": "HassGetCurrentTime"}
+ALIASES = {"EdgeTime": "HassGetCurrentTime", "EdgeVolumeUp": "HassSetVolumeRelative",
+           "EdgeVolumeDown": "HassSetVolumeRelative"}
 """Our template intents that are another name for one of HA's."""
 
 SUPPORTED = frozenset({
     "HassGetCurrentTime", "HassGetCurrentDate", "HassStartTimer", "HassCancelTimer", "HassCancelAllTimers",
     "HassTimerStatus", "HassSetVolume", "HassSetVolumeRelative", "HassMediaPlayerMute", "HassMediaPlayerUnmute",
     "HassNevermind", "HassTurnOn", "HassTurnOff", "EdgeCapabilities", "EdgeStop", "EdgeTime",
+    "EdgeVolumeUp", "EdgeVolumeDown", "EdgeDimUnknown",
     "EdgeTurnOnUnknown", "EdgeTurnOffUnknown",
 })
 """Intents we answer. HA's others (weather, shopping lists, ...) are not matched at all: the
@@ -102,6 +104,8 @@ class IntentMatcher:
             return None
         entities = {name: entity.value for name, entity in result.entities.items()}
         name = ALIASES.get(result.intent.name, result.intent.name)
+        if result.intent.name in ("EdgeVolumeUp", "EdgeVolumeDown"):
+            entities["volume_step"] = "up" if result.intent.name == "EdgeVolumeUp" else "down"
         return IntentMatch(name=name, slots=_normalise(name, entities, result.entities))
 
 
@@ -130,7 +134,7 @@ def _normalise(name: str, values: dict[str, Any], entities: dict[str, Any]) -> d
         else:
             slots["direction"] = "down" if _number(step) < 0 else "up"
             slots["step"] = abs(int(_number(step)))
-    elif name in ("HassTurnOn", "HassTurnOff", "EdgeTurnOnUnknown", "EdgeTurnOffUnknown"):
+    elif name in ("HassTurnOn", "HassTurnOff", "EdgeTurnOnUnknown", "EdgeTurnOffUnknown", "EdgeDimUnknown"):
         area = values.get("area")
         if area is not None and area != HERE:
             slots["area"] = str(area).lower()
@@ -143,6 +147,6 @@ def _normalise(name: str, values: dict[str, Any], entities: dict[str, Any]) -> d
             if area_name:
                 slots.setdefault("area", area_name)
         device = values.get("device")
-        if device:
-            slots["device"] = str(device).strip()
+        if device:  # the wildcard may swallow "to 30 percent" when the level is optional
+            slots["device"] = str(device).split(" to ")[0].strip()
     return slots
