@@ -1,19 +1,21 @@
 """The built-in demo conversation: what ``edge-agent run`` does on a machine with no microphone.
 
-The user's side is generated with the Piper voice ("Okay Nabu." + pause + "What can you do for
-me?"), fed through the whole pipeline in real time (wake word, VAD, end of turn, STT, LLM, TTS),
-and the agent's reply is written to a WAV file whose path is printed at the end."""
+The user's side is generated with the Piper voice ("Okay Nabu." + pause + "What are your opening
+hours?"), fed through the whole pipeline in real time (wake word, VAD, end of turn, STT, the answer
+router, TTS): the answer comes from the shipped example knowledge file (a museum kiosk), and the
+agent's reply is written to a WAV file whose path is printed at the end."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import hashlib
 from pathlib import Path
 from typing import Any
 
-from edge_agent.events import Event, ReplyText, Transcript, TurnDone, Wake
+from edge_agent.events import AnswerRouted, Event, ReplyText, Transcript, TurnDone, Wake
 
-QUESTION = "What can you do for me?"
+QUESTION = "What are your opening hours?"
 DEFAULT_OUTPUT = Path("edge-agent-demo-reply.wav")
 
 
@@ -26,7 +28,8 @@ def demo_input(keyword: str = "okay_nabu", question: str = QUESTION) -> Path:
     if keyword not in WAKE_TEXT:
         keyword = "okay_nabu"
     utt = demo_conversation(keyword=keyword, question=question)
-    path = cache_root() / f"demo-{keyword}.wav"
+    tag = hashlib.sha1(question.encode()).hexdigest()[:8]
+    path = cache_root() / f"demo-{keyword}-{tag}.wav"
     if not path.is_file():
         write_wav(path, utt.samples, SAMPLE_RATE)
     return path
@@ -43,6 +46,9 @@ class _Narrator:
             self._say(f"[wake word: {event.keyword}]")
         elif isinstance(event, Transcript) and event.text:
             self._say(f"you:   {event.text}")
+        elif isinstance(event, AnswerRouted):
+            where = f" ({event.passage})" if event.passage else ""
+            self._say(f"[answered by: {event.source}{where}: {event.reason}]")
         elif isinstance(event, ReplyText):
             self._say(f"agent: {event.text}")
         elif isinstance(event, TurnDone) and event.voice_to_voice_ms is not None:

@@ -277,7 +277,7 @@ def test_the_whole_pipeline_runs_under_the_units_sandbox(tmp_path: Path) -> None
     from edge_agent.demo import demo_input
 
     _require_libseccomp()
-    wav = demo_input()  # "Okay Nabu. ... What can you do for me?": wake, VAD, turn, STT, LLM, TTS
+    wav = demo_input()  # "Okay Nabu. ... What are your opening hours?": wake, VAD, turn, STT, answers, TTS
     allow, deny, families = _unit_filter()
     edge_agent = str(Path(sys.executable).parent / "edge-agent")
     cfg = tmp_path / "config.toml"
