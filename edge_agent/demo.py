@@ -8,8 +8,8 @@ agent's reply is written to a WAV file whose path is printed at the end."""
 from __future__ import annotations
 
 import argparse
-import sys
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 

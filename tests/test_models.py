@@ -407,3 +407,27 @@ def test_every_derived_model_of_the_manifest_has_its_recipe() -> None:
 
     derived = [m for m in Manifest.load().models.values() if m.derive]
     assert derived and all(m.derive in RECIPES for m in derived)
+
+
+def test_a_second_pull_of_the_same_model_waits_for_the_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from edge_agent.models.manager import exclusive
+
+    order: list[str] = []
+    lock = tmp_path / ".m.lock"
+    with exclusive(lock, "m", progress=True):
+        second = threading.Thread(target=lambda: _hold(lock, order))
+        second.start()
+        time.sleep(0.3)
+        order.append("first done")
+    second.join(5)
+    assert order == ["first done", "second"]
+    assert "another process is fetching it; waiting" in capsys.readouterr().err
+
+
+def _hold(lock: Path, order: list[str]) -> None:
+    from edge_agent.models.manager import exclusive
+
+    with exclusive(lock, "m", progress=True):
+        order.append("second")

