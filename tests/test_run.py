@@ -20,7 +20,9 @@ from edge_agent.audio.wav import read_wav, write_wav
 
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 
-QUESTION = "What can you do for me?"
+QUESTION = "Hello, how are you?"
+"""Small talk: the answer router hands it to the local LLM (a question of fact would be answered from
+the knowledge file or declined, without the LLM)."""
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +51,16 @@ def test_a_voice_turn_end_to_end(question_wav: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     events = events_of(proc.stdout)
     types = [e["type"] for e in events]
-    for kind in ("wake", "turn_end", "transcript", "llm_first_token", "reply_text", "audio_out_start", "turn_done"):
+    for kind in ("wake", "turn_end", "transcript", "answer_routed", "llm_first_token", "reply_text",
+                 "audio_out_start", "turn_done"):
         assert kind in types, f"no {kind} event in {types}\n{proc.stderr}"
+    assert next(e for e in events if e["type"] == "answer_routed")["source"] == "chitchat"
     order = [types.index(k) for k in ("wake", "turn_end", "transcript", "audio_out_start", "turn_done")]
     assert order == sorted(order)
     assert all("wall_t" in e for e in events)
     assert next(e for e in events if e["type"] == "wake")["audio_t"] > 0
     transcript = next(e for e in events if e["type"] == "transcript")["text"].lower()
-    assert "what" in transcript and "do" in transcript, transcript
+    assert "how are you" in transcript, transcript
     reply = next(e for e in events if e["type"] == "reply_text")["text"]
     assert reply.strip() and not any(c in reply for c in "*#`")
     done = next(e for e in events if e["type"] == "turn_done")
@@ -66,6 +70,23 @@ def test_a_voice_turn_end_to_end(question_wav: Path, tmp_path: Path) -> None:
     audio, rate = read_wav(out, None)
     assert rate == 22050
     assert np.abs(audio.astype(np.int32)).max() > 1000, "the reply WAV holds a voice"
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_demo_is_answered_from_the_knowledge_file_without_the_llm(tmp_path: Path) -> None:
+    from edge_agent.demo import demo_input
+
+    out = tmp_path / "reply.wav"
+    proc = run_agent(["--input", str(demo_input()), "--output", str(out), "--fast", "--events", "-"])
+    assert proc.returncode == 0, proc.stderr
+    events = events_of(proc.stdout)
+    routed = next(e for e in events if e["type"] == "answer_routed")
+    assert routed["source"] == "knowledge" and routed["passage"].endswith("#Opening hours"), routed
+    reply = next(e for e in events if e["type"] == "reply_text")["text"]
+    assert "10 am" in reply and "5 pm" in reply, reply  # the file's own words
+    assert "llm_first_token" not in [e["type"] for e in events]
+    done = next(e for e in events if e["type"] == "turn_done")
+    assert {"endpoint", "stt", "tts_first_chunk"} <= set(done["stages"]), done
     assert "Traceback" not in proc.stderr
 
 
@@ -105,9 +126,11 @@ def test_silence_only_gives_no_reply_and_exits_cleanly(tmp_path: Path) -> None:
 
 
 def test_an_llm_failure_mid_turn_is_an_apology_and_an_error_event(question_wav: Path, tmp_path: Path) -> None:
-    # a system prompt longer than the context window: the model loads, every generation fails
+    # a system prompt longer than the context window: the model loads, every generation fails (the
+    # persona is in the small-talk prompt the answer router gives the model)
     env = {"EDGE_AGENT_LLM__LOCAL__N_CTX": "256",
            "EDGE_AGENT_LLM__SYSTEM_PROMPT": "You are a helpful voice assistant. " * 60,
+           "EDGE_AGENT_LLM__PERSONA": "Edge, a helpful voice assistant, " * 40,
            "EDGE_AGENT_CONVERSATION__APOLOGY": "Sorry, I could not answer that."}
     out = tmp_path / "reply.wav"
     proc = run_agent(["--input", str(question_wav), "--output", str(out), "--fast", "--events", "-"], env=env)
