@@ -23,11 +23,14 @@ def test_percentile_of_nothing_is_nan() -> None:
 
 
 def test_latency_by_route_groups_answered_turns() -> None:
-    turns = [{"voice_to_voice_ms": 300.0, "route": "intent"}, {"voice_to_voice_ms": 500.0, "route": "intent"},
-             {"voice_to_voice_ms": 700.0, "route": "chitchat"}, {"voice_to_voice_ms": None, "route": "intent"}]
+    turns = [{"voice_to_voice_ms": 300.0, "route": "intent", "stages": {"endpoint": 200.0}},
+             {"voice_to_voice_ms": 500.0, "route": "intent", "stages": {"endpoint": 300.0}},
+             {"voice_to_voice_ms": 700.0, "route": "chitchat", "stages": {}},
+             {"voice_to_voice_ms": None, "route": "intent", "stages": {}}]
     groups = by_route(turns)
     assert groups["intent"]["n"] == 2 and groups["intent"]["p50"] == 400.0
-    assert groups["chitchat"] == {"n": 1, "p50": 700.0, "p95": 700.0}
+    assert groups["intent"]["after_turn_end_p50"] == 150.0
+    assert groups["chitchat"]["n"] == 1 and groups["chitchat"]["p95"] == 700.0
 
 
 @pytest.mark.real_model

@@ -102,12 +102,22 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def by_route(turns: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Voice-to-voice p50/p95 per answer route (``intent``, ``knowledge``, ``chitchat``, ``llm`` ...)."""
-    groups: dict[str, list[float]] = {}
+    """Per answer route (``intent``, ``knowledge``, ``chitchat``, ``decline``, ``llm`` ...): voice-to-voice
+    p50/p95, and p50/p95 of the time from the end of the turn (the endpoint decision) to the first
+    reply sample, which is what the answer itself costs."""
+    groups: dict[str, list[tuple[float, float | None]]] = {}
     for t in turns:
         if t["voice_to_voice_ms"] is not None:
-            groups.setdefault(t.get("route", "llm"), []).append(t["voice_to_voice_ms"])
-    return {k: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95)} for k, v in sorted(groups.items())}
+            endpoint = t.get("stages", {}).get("endpoint")
+            after = t["voice_to_voice_ms"] - endpoint if endpoint is not None else None
+            groups.setdefault(t.get("route", "llm"), []).append((t["voice_to_voice_ms"], after))
+    out: dict[str, dict[str, float]] = {}
+    for route, rows in sorted(groups.items()):
+        v2v = [v for v, _ in rows]
+        after = [a for _, a in rows if a is not None]
+        out[route] = {"n": len(rows), "p50": percentile(v2v, 50), "p95": percentile(v2v, 95),
+                      "after_turn_end_p50": percentile(after, 50), "after_turn_end_p95": percentile(after, 95)}
+    return out
 
 
 def word_error_rate(ref: str, hyp: str) -> tuple[int, int]:
@@ -317,7 +327,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nvoice to voice over {len(v2v)}/{len(turns)} turns: p50 {vv['p50']:.0f} ms, p95 {vv['p95']:.0f} ms, "
           f"p99 {vv['p99']:.0f} ms (targets {TARGETS['voice_to_voice_p50_ms']} / {TARGETS['voice_to_voice_p95_ms']} ms)")
     for route, r in out["voice_to_voice_by_route_ms"].items():
-        print(f"  answered by {route:9s} {r['n']:3d} turns: p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms")
+        print(f"  answered by {route:9s} {r['n']:3d} turns: p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms; "
+              f"after the turn's end p50 {r['after_turn_end_p50']:.0f} ms, p95 {r['after_turn_end_p95']:.0f} ms")
     for k, v in out["stages_ms"].items():
         print(f"  {k:18s} p50 {v['p50']:6.0f} ms   p95 {v['p95']:6.0f} ms")
     if "cold_start_s" in out:

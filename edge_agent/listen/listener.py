@@ -59,10 +59,9 @@ log = logging.getLogger(__name__)
 HOP = 512
 WAIT_SLACK_S = 0.005
 IDLE_BATCH_HOPS = 4
-"""While idle only the wake word runs, and it costs less woken rarely: microWakeWord paced in one
-thread took 2.0% of a core in 20 ms batches, 0.94% in 64 ms and 0.67% in 128 ms (its TFLite call runs
-on cold caches after each sleep; 2026-12-02 dev machine). 4 hops = 128 ms, at most that much later
-to a wake word that its check delays by ~0.7 s anyway. Listening or playing, every hop at once."""
+"""While idle only the wake word runs, and it costs less woken rarely (its TFLite call runs on cold
+caches after each sleep; measured in docs/design/idle-listener.md): 4 hops = 128 ms, at most that much
+later to a wake word that its check delays by ~0.7 s anyway. Listening or playing, every hop at once."""
 CLEAR_USER_EXCESS_DB = 30.0
 CLEAR_USER_MIN_POWER = 100.0**2
 """int16 mean square of about -50 dBFS: quieter than any voice at the microphone."""
