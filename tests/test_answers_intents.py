@@ -39,6 +39,7 @@ def matcher() -> IntentMatcher:
     ("turn on the garage heater", "EdgeTurnOnUnknown", {"device": "garage heater"}),
     ("louder please", "HassSetVolumeRelative", {"direction": "up"}),
     ("quieter", "HassSetVolumeRelative", {"direction": "down"}),
+    ("turn the volume down a little", "HassSetVolumeRelative", {"direction": "down"}),
     ("dim the cafe light to 30 percent", "EdgeDimUnknown", {"device": "cafe light"}),
 ])
 def test_matches_intent_and_slots(matcher: IntentMatcher, text: str, intent: str, slots: dict) -> None:
