@@ -120,3 +120,14 @@ def test_small_talk_with_the_real_local_model(model_path) -> None:  # type: igno
 
     source, reply = asyncio.run(scenario())
     assert source is Source.CHITCHAT and reply.strip() and len(reply.split()) <= 60
+
+
+def test_a_wake_phrase_said_again_is_not_part_of_the_request() -> None:
+    from edge_agent.config import load_settings
+    from edge_agent.listen.wake.spelling import without_leading_keyword
+
+    assert without_leading_keyword("OK, Naboo. Turn on the cafe light.", ["okay_nabu"]) == "Turn on the cafe light."
+    assert without_leading_keyword("Okay, what now?", ["okay_nabu"]) == "Okay, what now?"  # no keyword
+    assert without_leading_keyword("Okay Nabu.", ["okay_nabu"]) == "Okay Nabu."  # nothing after it
+    answer = asyncio.run(AnswerRouter(load_settings(None)).answer("Okay Nabu, what time is it?"))
+    assert answer.intent == "HassGetCurrentTime"

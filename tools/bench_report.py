@@ -178,6 +178,7 @@ def render_latency(r: dict[str, Any]) -> list[str]:
         (f"voice to voice p50 ({num(r.get('turns_answered'))} of {num(r.get('utterances'))} turns answered)",
          num(v2v.get("p50"), 0, "ms"), "≤ 800 ms"),
         ("voice to voice p95", num(v2v.get("p95"), 0, "ms"), "≤ 1200 ms"),
+        ("voice to voice p99", num(v2v.get("p99"), 0, "ms"), ""),
         ("voice to voice max", num(v2v.get("max"), 0, "ms"), ""),
         ("cold start (process start to listening), median", num(cold.get("median"), 2, "s"), "≤ 5 s"),
         ("peak RSS", num(r.get("peak_rss_mb"), 0, "MB"), "≤ 800 MB"),
@@ -188,6 +189,14 @@ def render_latency(r: dict[str, Any]) -> list[str]:
         rows.append(("LLM first token, cold KV cache / system prompt warm",
                      f"{num(ft.get('cold_ms'), 0)} / {num(ft.get('warm_ms'), 0)} ms", ""))
     lines = table(rows)
+    routes = r.get("voice_to_voice_by_route_ms", {})
+    if routes:
+        lines += ["", f"By what answered the turn (`--route {r.get('route', 'answers')}`; milliseconds; "
+                      "after the turn's end: from the endpoint decision to the first reply sample):", ""]
+        lines += table([(name, num(g.get("n")), f"{num(g.get('p50'), 0)} / {num(g.get('p95'), 0)}",
+                         f"{num(g.get('after_turn_end_p50'), 0)} / {num(g.get('after_turn_end_p95'), 0)}")
+                        for name, g in routes.items()],
+                       header=("answered by", "turns", "voice to voice p50 / p95", "after the turn's end p50 / p95"))
     stages = r.get("stages_ms", {})
     if stages:
         lines += ["", "Where a turn's time goes (milliseconds, over the same turns):", ""]

@@ -26,6 +26,7 @@ from edge_agent.answers.timers import TimerBook
 from edge_agent.config import ToolConfig
 from edge_agent.control import ToolRunner
 from edge_agent.events import Event
+from edge_agent.listen.wake.spelling import without_leading_keyword
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class AnswerRouter:
         once ``before_acting`` returns (a speculative turn awaits its confirmation there: deciding
         has no side effects, acting has). The matching and the search run in a worker thread (a few
         milliseconds each), not on the loop."""
+        text = without_leading_keyword(text, self.settings.wake.keywords)
         match = await asyncio.to_thread(self.matcher.match, text) if self.matcher is not None else None
         if match is not None:
             if before_acting is not None:

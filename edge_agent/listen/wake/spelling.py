@@ -72,3 +72,14 @@ def ends_on_first_word(keyword: str, text: str) -> bool:
     words = normalize(text).split()
     return bool(words) and any(
         len(normalize(s).split()) > 1 and normalize(s).split()[0] == words[-1] for s in _spellings(keyword))
+
+
+def without_leading_keyword(text: str, keywords: Sequence[str], max_edits: int = 1) -> str:
+    """``text`` without a wake phrase it starts with ("Okay Nabu, what time is it?" -> "what time
+    is it?"): said again over a reply or in the follow-up window, it is not part of the request."""
+    words = text.split()
+    for keyword in keywords:
+        span = keyword_span(keyword, words[:4], max_edits)
+        if span is not None and span[0] == 0 and span[1] < len(words):
+            return " ".join(words[span[1]:]).lstrip(" ,.!?;:")
+    return text
