@@ -180,6 +180,24 @@ class TurnConfig(Section):
     """Silence during which the model alone may not end the turn while no hint has arrived; > 0 also
     turns the hint on in the daemon (the local LM's P(end of sentence) on the speculative transcript,
     sharing the chat model's weights). 0 = audio only (then use threshold 0.7, confirm_votes 2)."""
+    hint_confidence: bool = True
+    """Weigh the text hint by the STT's confidence in its transcript (mean token log-probability,
+    no-speech probability, agreement with the turn's earlier speculative transcript): a doubtful
+    transcript's hint is pulled towards "no opinion", so it neither ends nor holds the turn."""
+    hint_doubt_logprob: float = Field(-1.0, le=0.0)
+    """Whisper mean token log-probability at or below which the transcript is not trusted at all."""
+    hint_sure_logprob: float = Field(-0.3, le=0.0)
+    """Mean token log-probability at or above which the transcript is fully trusted (linear between)."""
+    disagree_below: float = Field(0.0, ge=0.0, le=1.0)
+    """Smart Turn below this while the blend with the text says complete: the models disagree (the
+    words look finished, the voice does not), and the turn waits ``disagree_wait_ms``. 0 = off."""
+    disagree_wait_ms: int = Field(0, ge=0, le=5000)
+    """Silence before a turn the two models disagree on may end (counted like ``first_check_ms``)."""
+    sure_threshold: float = Field(1.0, gt=0.0, le=1.0)
+    """Smart Turn at or above this after ``sure_after_ms`` of silence ends the turn whatever the text
+    says, so a transcript that looks unfinished cannot hold it to ``max_silence_ms``. 1.0 = off."""
+    sure_after_ms: int = Field(2000, ge=0, le=30000)
+    """Silence before Smart Turn alone may end the turn against the text (see ``sure_threshold``)."""
 
 
 class SttConfig(Section):

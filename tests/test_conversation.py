@@ -107,7 +107,8 @@ class FakeListener:
     def utterance(self, start_t: float, end_t: float) -> np.ndarray:
         return np.array([start_t, end_t])
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None:
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+                          confidence: float = 1.0) -> None:
         self.hints.append((p, speech_end_t))
         self.hinted.set()
 
