@@ -155,7 +155,7 @@ class TurnConfig(Section):
     threshold: float = Field(0.6, gt=0.0, lt=1.0)
     """Probability (the turn model's, blended with the semantic hint) at or above which the turn is
     complete; with the hint off (``semantic_wait_ms = 0``) use 0.7 and two votes (docs/design/end-of-turn.md)."""
-    first_check_ms: int = Field(160, ge=0, le=5000)
+    first_check_ms: int = Field(288, ge=0, le=5000)
     """Silence (as the VAD sees it, ~100 ms after the last word) before the turn model is first asked."""
     recheck_ms: int = Field(64, ge=10, le=5000)
     """Ask again every this many ms while the silence grows."""
@@ -184,19 +184,19 @@ class TurnConfig(Section):
     """Weigh the text hint by the STT's confidence in its transcript (mean token log-probability,
     no-speech probability, agreement with the turn's earlier speculative transcript): a doubtful
     transcript's hint is pulled towards "no opinion", so it neither ends nor holds the turn."""
-    hint_doubt_logprob: float = Field(-1.0, le=0.0)
+    hint_doubt_logprob: float = Field(-1.2, le=0.0)
     """Whisper mean token log-probability at or below which the transcript is not trusted at all."""
-    hint_sure_logprob: float = Field(-0.3, le=0.0)
+    hint_sure_logprob: float = Field(-0.2, le=0.0)
     """Mean token log-probability at or above which the transcript is fully trusted (linear between)."""
-    disagree_below: float = Field(0.0, ge=0.0, le=1.0)
+    disagree_below: float = Field(0.3, ge=0.0, le=1.0)
     """Smart Turn below this while the blend with the text says complete: the models disagree (the
     words look finished, the voice does not), and the turn waits ``disagree_wait_ms``. 0 = off."""
-    disagree_wait_ms: int = Field(0, ge=0, le=5000)
+    disagree_wait_ms: int = Field(400, ge=0, le=5000)
     """Silence before a turn the two models disagree on may end (counted like ``first_check_ms``)."""
-    sure_threshold: float = Field(1.0, gt=0.0, le=1.0)
+    sure_threshold: float = Field(0.8, gt=0.0, le=1.0)
     """Smart Turn at or above this after ``sure_after_ms`` of silence ends the turn whatever the text
     says, so a transcript that looks unfinished cannot hold it to ``max_silence_ms``. 1.0 = off."""
-    sure_after_ms: int = Field(2000, ge=0, le=30000)
+    sure_after_ms: int = Field(1000, ge=0, le=30000)
     """Silence before Smart Turn alone may end the turn against the text (see ``sure_threshold``)."""
 
 

@@ -76,8 +76,8 @@ class HintTrust:
 
     enabled: bool = True
     """False: every hint counts as sure (the hint as it was before confidence was used)."""
-    doubt_logprob: float = -1.0
-    sure_logprob: float = -0.3
+    doubt_logprob: float = -1.2
+    sure_logprob: float = -0.2
 
     def confidence(self, avg_logprob: float | None, no_speech_prob: float | None, text: str,
                    earlier: str | None = None) -> float:

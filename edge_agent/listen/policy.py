@@ -84,7 +84,8 @@ def _vad_frames_in(ms: float) -> int:
 class PolicyConfig:
     """Defaults are the config file's (``vad``/``turn`` sections), except the turn model's decision
     (``turn_threshold`` .. ``recheck_ms``, ``semantic_wait_ms``), which defaults to the audio-only
-    setting (no semantic hint) that ``TurnConfig`` documents; the daemon uses :meth:`from_settings`."""
+    setting (no semantic hint) that ``TurnConfig`` documents, and the rules that bound the hint
+    (``disagree_*``, ``sure_*``), off; the daemon uses :meth:`from_settings`."""
 
     threshold: float = _VAD.threshold
     speech_start_ms: float = _VAD.speech_start_ms
