@@ -180,10 +180,13 @@ class TurnConfig(Section):
     """Silence during which the model alone may not end the turn while no hint has arrived; > 0 also
     turns the hint on in the daemon (the local LM's P(end of sentence) on the speculative transcript,
     sharing the chat model's weights). 0 = audio only (then use threshold 0.7, confirm_votes 2)."""
-    hint_confidence: bool = True
+    hint_confidence: Literal["off", "both", "finished"] = "off"
     """Weigh the text hint by the STT's confidence in its transcript (mean token log-probability,
-    no-speech probability, agreement with the turn's earlier speculative transcript): a doubtful
-    transcript's hint is pulled towards "no opinion", so it neither ends nor holds the turn."""
+    no-speech probability, agreement with the turn's earlier speculative transcript). ``both``: a
+    doubtful transcript's hint is pulled towards "no opinion" either way, so it neither ends nor
+    holds the turn; ``finished``: only a doubtful hint that says "finished" is (a doubtful transcript
+    cannot end a turn; one that looks unfinished still holds it, up to the bounded wait
+    ``sure_after_ms``); ``off``: every transcript counts as sure."""
     hint_doubt_logprob: float = Field(-1.2, le=0.0)
     """Whisper mean token log-probability at or below which the transcript is not trusted at all."""
     hint_sure_logprob: float = Field(-0.2, le=0.0)

@@ -111,3 +111,15 @@ def test_the_settings_reach_the_policy() -> None:
                                   "sure_after_ms": 700})
     cfg = PolicyConfig.from_settings(s)
     assert (cfg.disagree_below, cfg.disagree_wait_ms, cfg.sure_threshold, cfg.sure_after_ms) == (0.25, 450, 0.8, 700)
+
+
+def test_finished_mode_discounts_only_a_hint_that_says_finished() -> None:
+    assert effective_hint(Hint(0.0, 0.0), both_ways=False) == 0.0  # a doubtful "unfinished" still holds
+    assert effective_hint(Hint(1.0, 0.0), both_ways=False) == NEUTRAL  # a doubtful "finished" cannot end
+    # held by the doubtful unfinished-looking text, the bounded wait ends it
+    reason, silence = end_after(policy(0.9, Hint(0.0, 0.0), doubt_both_ways=False, sure_threshold=0.8,
+                                       sure_after_ms=1000))
+    assert reason == "model_sure" and 1000 <= silence < 1100
+    s = load_settings(None, turn={"hint_confidence": "finished"})
+    assert PolicyConfig.from_settings(s).doubt_both_ways is False
+    assert PolicyConfig.from_settings(load_settings(None)).doubt_both_ways is True

@@ -72,11 +72,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--no-wake", action="store_true", help="skip the wake word accuracy part (slow)")
     p.add_argument("--turns-only", action="store_true",
                    help="only the end-of-turn figures (no VAD timing, idle cost or wake word)")
-    p.add_argument("--split", choices=("both", "tuning", "heldout"), default="both",
-                   help="which turn split to score: the tuning one, the held-out one, or both (default)")
+    p.add_argument("--split", choices=("all", "tuning", "heldout", "heldout2"), default="all",
+                   help="which turn split to score: tuning, heldout (used once for a decision), heldout2 "
+                        "(nothing decided on it), or all (default)")
     p.add_argument("--tune", action="store_true", help="also sweep audio-only turn-policy variants (tuning split)")
     p.add_argument("--tune-hint", action="store_true",
                    help="also sweep the confidence-weighted hint's parameters (tuning split only)")
+    p.add_argument("--hint-delay-ms", type=float, default=None,
+                   help="the speculative hint reaches the policy this long after speech_end (default: this "
+                        "run's median STT + LM time); fix it to compare policies: a 2 ms change in the measured "
+                        "time can move a hint across a 32 ms frame and change a clip")
     p.add_argument("--turn-clips", type=int, default=48,
                    help="sentences in each tuning turn set (with a pause / complete; default 48)")
     p.add_argument("--heldout-clips", type=int, default=32,
@@ -208,7 +213,7 @@ def hint_trust(settings: Settings) -> HintTrust:
     from edge_agent.listen.hint import HintTrust
 
     t = settings.turn
-    return HintTrust(t.hint_confidence, t.hint_doubt_logprob, t.hint_sure_logprob)
+    return HintTrust(t.hint_confidence != "off", t.hint_doubt_logprob, t.hint_sure_logprob)
 
 
 @dataclass
@@ -222,6 +227,8 @@ class TurnTools:
     trust: HintTrust
     hints: TextHints | None = None
     lm_hints: TextHints | None = None
+    delay_s: float | None = None
+    """The hint's delay after speech_end (None: the measured STT and LM time)."""
 
 
 def split_figures(pauses: Sequence[Recorded], completes: Sequence[Recorded], tools: TurnTools) -> dict[str, Any]:
@@ -239,7 +246,7 @@ def split_figures(pauses: Sequence[Recorded], completes: Sequence[Recorded], too
     hints = tools.hints
     hints.used.clear()
     optimistic = score_turns(pauses, completes, cfg, cache, pre, ctx, hints, 0.0)
-    delay = hints.stt_seconds()
+    delay = hints.stt_seconds() if tools.delay_s is None else tools.delay_s
     out["with_text_hint"] = {
         "stt_ms_median": round(delay * 1000, 0), "hint_at_speech_end": optimistic,
         "hint_after_stt_time": score_turns(pauses, completes, cfg, cache, pre, ctx, hints, delay),
@@ -251,6 +258,8 @@ def split_figures(pauses: Sequence[Recorded], completes: Sequence[Recorded], too
     daemon = cfg if cfg.semantic_wait_ms > 0 else replace(cfg, **HINT_POLICY)
     at_end = score_turns(pauses, completes, daemon, cache, pre, ctx, lm, 0.0, tools.trust)
     lm_delay = delay + (float(np.median(lm.score_seconds)) if lm.score_seconds else 0.0)
+    if tools.delay_s is not None:
+        lm_delay = tools.delay_s
     out["with_lm_hint"] = {
         "stt_plus_lm_ms_median": round(lm_delay * 1000, 0),
         "hint_at_speech_end": at_end,
@@ -265,16 +274,17 @@ def split_figures(pauses: Sequence[Recorded], completes: Sequence[Recorded], too
 
 def turn_splits(args: argparse.Namespace) -> dict[str, tuple[list[Utterance], list[Utterance]]]:
     """The generated turn sets of the splits asked for: ``tuning`` (the project's own set, which the
-    policy is tuned on) and ``heldout`` (:mod:`edge_agent.speechgen.heldout`, never tuned on)."""
+    policy is tuned on) and the held-out ones (:mod:`edge_agent.speechgen.heldout`, never tuned on)."""
     from edge_agent import speechgen
     from edge_agent.speechgen import heldout
 
     splits = {}
-    if args.split in ("both", "tuning"):
+    if args.split in ("all", "tuning"):
         splits["tuning"] = (speechgen.pause_sentences(args.turn_clips), speechgen.complete_sentences(args.turn_clips))
-    if args.split in ("both", "heldout"):
-        splits["heldout"] = (heldout.heldout_pause_sentences(args.heldout_clips),
-                             heldout.heldout_complete_sentences(args.heldout_clips))
+    for name in heldout.SPLITS:
+        if args.split in ("all", name):
+            splits[name] = (heldout.heldout_pause_sentences(args.heldout_clips, split=name),
+                            heldout.heldout_complete_sentences(args.heldout_clips, split=name))
     return splits
 
 
@@ -310,7 +320,8 @@ def run(args: argparse.Namespace) -> int:
     vad = load_vad(settings, models)
     cache_dir = speechgen.cache_root()
     tools = TurnTools(PolicyConfig.from_settings(settings), TurnCache(turn, cache_dir / "smart-turn-answers.json"),
-                      settings.turn.pre_roll_ms / 1000.0, settings.turn.max_context_s, hint_trust(settings))
+                      settings.turn.pre_roll_ms / 1000.0, settings.turn.max_context_s, hint_trust(settings),
+                      delay_s=None if args.hint_delay_ms is None else args.hint_delay_ms / 1000.0)
     try:
         from edge_agent.stt.factory import create_stt
 
@@ -327,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
     for name, (pauses_u, completes_u) in splits.items():
         log(f"turn policy, {name} split ({len(pauses_u)} + {len(completes_u)} clips)...")
         recorded[name] = ([record(vad, u) for u in pauses_u], [record(vad, u) for u in completes_u])
-        key = "turn_policy" if name == "tuning" else "turn_policy_heldout"
+        key = "turn_policy" if name == "tuning" else f"turn_policy_{name}"
         result[key] = {"split": name, **split_figures(*recorded[name], tools)}
     tools.cache.save()
     if tools.hints is not None:
@@ -398,7 +409,8 @@ def print_summary(r: dict[str, Any]) -> None:
         print(f"VAD: fp32 {v['fp32_us_per_frame']} us/frame, int8 {v['int8_us_per_frame']} us/frame, "
               f"agreement {v['agreement'] * 100:.2f}% over {v['frames']} frames (default {v['default_precision']})")
         print(f"turn model: {t['ms_per_call']} ms/call ({t['cpu_ms_per_call']} ms CPU)")
-    for key, name in (("turn_policy", "tuning"), ("turn_policy_heldout", "held-out")):
+    for key, name in (("turn_policy", "tuning"), ("turn_policy_heldout", "held-out"),
+                      ("turn_policy_heldout2", "second held-out")):
         if key in r:
             print_turns(name, r[key])
     if "wake" in r:

@@ -281,11 +281,13 @@ def hint_variants(base: PolicyConfig, trust: HintTrust) -> Iterable[tuple[dict[s
     all off (the hint as it was)."""
     yield ({"all_off": True}, replace(base, disagree_below=0.0, disagree_wait_ms=0.0, sure_threshold=1.0),
            replace(trust, enabled=False))
-    yield {"hint_confidence": False}, base, replace(trust, enabled=False)
-    for doubt in (-1.5, -1.2, -1.0, -0.8):
-        for sure in (-0.5, -0.3, -0.2, -0.15):
-            yield ({"doubt_logprob": doubt, "sure_logprob": sure}, base,
-                   replace(trust, enabled=True, doubt_logprob=doubt, sure_logprob=sure))
+    yield {"hint_confidence": "off"}, base, replace(trust, enabled=False)
+    for mode in ("both", "finished"):
+        for doubt in (-1.5, -1.2, -1.0, -0.8):
+            for sure in (-0.5, -0.3, -0.2, -0.15):
+                yield ({"hint_confidence": mode, "doubt_logprob": doubt, "sure_logprob": sure},
+                       replace(base, doubt_both_ways=mode == "both"),
+                       replace(trust, enabled=True, doubt_logprob=doubt, sure_logprob=sure))
     for below in (0.0, 0.2, 0.3, 0.5):
         for wait in (300.0, 400.0, 500.0):
             yield ({"disagree_below": below, "disagree_wait_ms": wait},

@@ -33,8 +33,11 @@ class Hint:
     """How far the transcript can be trusted (0: a guess, 1: as good as the STT gets)."""
 
 
-def effective_hint(hint: Hint) -> float:
-    """The hint pulled towards :data:`NEUTRAL` as far as the transcript is doubtful."""
+def effective_hint(hint: Hint, both_ways: bool = True) -> float:
+    """The hint pulled towards :data:`NEUTRAL` as far as the transcript is doubtful; with
+    ``both_ways`` False only a hint above :data:`NEUTRAL` (the text looks finished) is."""
+    if not both_ways and hint.p <= NEUTRAL:
+        return hint.p
     c = min(1.0, max(0.0, hint.confidence))
     return NEUTRAL + c * (hint.p - NEUTRAL)
 

@@ -110,6 +110,8 @@ class PolicyConfig:
     """Smart Turn at or above this ends the turn whatever the text says (1.0: never) ..."""
     sure_after_ms: float = math.inf
     """... once there has been this much silence."""
+    doubt_both_ways: bool = True
+    """A doubtful hint is pulled towards 0.5 either way (False: only one that says finished)."""
     use_turn_model: bool = _TURN.enabled
     quiet_drop_db: float = _VAD.quiet_drop_db
     quiet_window_frames: int = _vad_frames_in(_VAD.quiet_window_ms)
@@ -127,6 +129,7 @@ class PolicyConfig:
             semantic_wait_ms=t.semantic_wait_ms, quiet_drop_db=v.quiet_drop_db,
             disagree_below=t.disagree_below, disagree_wait_ms=t.disagree_wait_ms,
             sure_threshold=t.sure_threshold, sure_after_ms=t.sure_after_ms,
+            doubt_both_ways=t.hint_confidence != "finished",
             quiet_window_frames=_vad_frames_in(v.quiet_window_ms),
         )
 
@@ -351,7 +354,7 @@ class TurnPolicy:
         if hint is None:
             return p_model
         w = self.cfg.semantic_weight
-        return (1.0 - w) * p_model + w * effective_hint(hint)
+        return (1.0 - w) * p_model + w * effective_hint(hint, self.cfg.doubt_both_ways)
 
     def _max_length(self) -> tuple[Event, ...]:
         if self.speech_start_t is not None and self.t - self.speech_start_t >= self.cfg.max_turn_s - 1e-9:

@@ -104,7 +104,7 @@ HELDOUT_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
 """Complete commands; several are said in parts with a short pause (0.2-0.4 s) between them, as
 people do in lists and before numbers: the turn must end after the last part, never inside."""
 
-HELDOUT_NOISES = ("none", "brown", "hum", "cafe")
+HELDOUT_NOISES = ("none", "brown", "hum", "cafe", "street", "music")
 CAFE_TEXT = (
     "I told him the parcel would arrive on Wednesday at the latest.",
     "The soup of the day is tomato with a little basil.",
@@ -114,6 +114,69 @@ CAFE_TEXT = (
 )
 CAFE_VOICES = (Voice("espeak", "en-us-nyc", 170, 35), Voice("espeak", "en-gb-x-gbclan+f1", 150, 70),
                Voice("espeak", "en-us+Annie", 140, 60), Voice("espeak", "en-gb-x-gbcwmd", 160, 50))
+
+HELDOUT2_VOICES: tuple[HeldoutVoice, ...] = (
+    Voice("espeak", "en-us+m6", 150, 45),
+    ShiftedVoice(Voice("piper", speed=1.2), cents=-150, tempo=1.05),
+    Voice("espeak", "en-gb-x-gbcwmd+steph", 140, 60),
+    Voice("espeak", "en-029+linda", 145, 55),
+    ShiftedVoice(Voice("piper", speed=0.85), cents=400, tempo=0.85),
+    Voice("espeak", "en-us-nyc+m8", 165, 40),
+    Voice("espeak", "en-gb-x-gbclan+david", 155, 50),
+    Voice("espeak", "en-us+shelby", 150, 60),
+)
+"""The second held-out split's voices: other variants again, and other sox shifts."""
+HELDOUT2_PAUSE_SENTENCES = (
+    ("Please set the living room lamp to", "forty percent."),
+    ("I'd like to hear", "the weather forecast for Paris."),
+    ("Can you add", "butter, sugar and two lemons to my list?"),
+    ("Wake me up at", "a quarter past six tomorrow."),
+    ("How much is", "twelve times fourteen?"),
+    ("Send a text to", "my neighbour about the parcel."),
+    ("Turn down the music in", "the dining room a bit."),
+    ("Find me a recipe for", "a vegetarian lasagne."),
+    ("What was the result of", "the election in Canada?"),
+    ("Schedule a call with", "the plumber on Tuesday morning."),
+    ("Increase the fan speed to", "level three please."),
+    ("Show me photos from", "our trip to Lisbon last year."),
+)
+HELDOUT2_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
+    ("Set the living room lamp", "to 40%."),
+    ("Add butter,", "sugar", "and two lemons to my list."),
+    ("Wake me up at six fifteen tomorrow.",),
+    ("How much is twelve times fourteen?",),
+    ("Send a text to my neighbour about the parcel.",),
+    ("Schedule a call with the plumber", "on Tuesday morning."),
+    ("Find me a recipe for vegetarian lasagne.",),
+    ("Increase the fan speed", "to level three."),
+    ("Show me photos from our trip to Lisbon.",),
+    ("What was the result of the election in Canada?",),
+    ("Pause the music.",),
+    ("Call the office", "and leave a message."),
+)
+
+
+@dataclass(frozen=True)
+class HeldoutSplit:
+    """One held-out split: its voices, sentences and noise plan (noises by name, SNR in dB)."""
+
+    name: str
+    voices: tuple[HeldoutVoice, ...]
+    pause_sentences: tuple[tuple[str, str], ...]
+    complete_sentences: tuple[tuple[str, ...], ...]
+    noise_plan: tuple[tuple[str, float | None], ...]
+
+
+SPLITS = {
+    "heldout": HeldoutSplit("heldout", HELDOUT_VOICES, HELDOUT_PAUSE_SENTENCES, HELDOUT_COMPLETE_SENTENCES,
+                            (("none", None), ("brown", 20.0), ("cafe", 20.0), ("hum", 20.0),
+                             ("none", None), ("cafe", 15.0), ("brown", 15.0), ("hum", 15.0))),
+    "heldout2": HeldoutSplit("heldout2", HELDOUT2_VOICES, HELDOUT2_PAUSE_SENTENCES, HELDOUT2_COMPLETE_SENTENCES,
+                             (("none", None), ("street", 20.0), ("music", 20.0), ("none", None),
+                              ("street", 15.0), ("music", 15.0))),
+}
+"""``heldout`` was looked at once to decide which of the tuned mechanisms to keep (see
+docs/design/end-of-turn.md); ``heldout2`` is the split nothing was decided on."""
 
 
 def _sox_shift(audio: np.ndarray, cents: int, tempo: float) -> np.ndarray:
@@ -147,7 +210,7 @@ def _cafe_bed() -> np.ndarray:
 
 
 def heldout_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Unit-RMS float32 noise of a held-out ``kind`` (brown, hum, cafe)."""
+    """Unit-RMS float32 noise of a held-out ``kind`` (brown, hum, cafe, street, music)."""
     if kind == "brown":
         x = np.cumsum(rng.standard_normal(n)).astype(np.float64)
         x -= np.convolve(x, np.ones(801) / 801, mode="same")  # keep the walk from drifting off
@@ -160,16 +223,23 @@ def heldout_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     elif kind == "cafe":
         bed = _cafe_bed()
         x = np.resize(np.roll(bed, -int(rng.integers(0, len(bed)))), n)
+    elif kind == "street":  # traffic: low rumble whose loudness swells and fades every few seconds
+        w = rng.standard_normal(n)
+        rumble = np.convolve(w, np.ones(40) / 40, mode="same")
+        t = np.arange(n) / SAMPLE_RATE
+        x = rumble * (1.0 + 0.8 * np.sin(2 * np.pi * t / float(rng.uniform(2.5, 5.0)) + rng.uniform(0, 6.28)))
+    elif kind == "music":  # chords of a few tones with overtones, changing every half second
+        t = np.arange(n) / SAMPLE_RATE
+        x = np.zeros(n)
+        step = SAMPLE_RATE // 2
+        for i in range(0, n, step):
+            seg = t[i:i + step]
+            for f0 in rng.choice([196.0, 220.0, 247.0, 262.0, 294.0, 330.0, 349.0, 392.0], size=3, replace=False):
+                x[i:i + step] += np.sin(2 * np.pi * f0 * seg) + 0.3 * np.sin(4 * np.pi * f0 * seg)
     else:
         raise ValueError(f"unknown held-out noise {kind!r}")
     x = np.asarray(x, np.float32)
     return x / (np.sqrt((x**2).mean()) + 1e-9)
-
-
-def _noise_plan(i: int) -> tuple[str, float | None]:
-    plan: tuple[tuple[str, float | None], ...] = (("none", None), ("brown", 20.0), ("cafe", 20.0), ("hum", 20.0),
-                                                  ("none", None), ("cafe", 15.0), ("brown", 15.0), ("hum", 15.0))
-    return plan[i % len(plan)]
 
 
 def _mix(audio: np.ndarray, kind: str, snr_db: float | None, rng: np.random.Generator) -> np.ndarray:
@@ -183,45 +253,48 @@ def _mix(audio: np.ndarray, kind: str, snr_db: float | None, rng: np.random.Gene
     return np.clip(np.round(mixed), -32768, 32767).astype(np.int16)
 
 
-def heldout_pause_sentences(n: int = 32, pause_s: float = 0.7, tail_s: float = 2.5) -> list[Utterance]:
+def heldout_pause_sentences(n: int = 32, pause_s: float = 0.7, tail_s: float = 2.5,
+                            split: str = "heldout") -> list[Utterance]:
     """Held-out sentences with a ``pause_s`` pause in the middle; fields as in ``pause_sentences``."""
+    sp = SPLITS[split]
     params = {"n": n, "pause": pause_s, "tail": tail_s, "v": HELDOUT_VERSION}
 
     def make() -> list[Utterance]:
         out = []
         for i in range(n):
-            rng = seeded_rng("heldout-pause", i)
-            first, second = HELDOUT_PAUSE_SENTENCES[i % len(HELDOUT_PAUSE_SENTENCES)]
-            voice = HELDOUT_VOICES[(i * 3) % len(HELDOUT_VOICES)]
+            rng = seeded_rng(f"{split}-pause", i)
+            first, second = sp.pause_sentences[i % len(sp.pause_sentences)]
+            voice = sp.voices[(i * 3) % len(sp.voices)]
             audio, segs = compose([0.5, (first, say(first, voice)), pause_s, (second, say(second, voice)), tail_s])
-            kind, snr = _noise_plan(i)
+            kind, snr = sp.noise_plan[i % len(sp.noise_plan)]
             out.append(Utterance(_mix(audio, kind, snr, rng), f"{first} {second}", "pause", voice.label, kind,
                                  snr, None, segs, segs[-1].end_t, segs[0].end_t, f"{first} {second}"))
         return out
 
-    return _cached("heldout-pause", params, make, None)
+    return _cached(f"{split}-pause", params, make, None)
 
 
-def heldout_complete_sentences(n: int = 32, tail_s: float = 2.5) -> list[Utterance]:
+def heldout_complete_sentences(n: int = 32, tail_s: float = 2.5, split: str = "heldout") -> list[Utterance]:
     """Held-out complete commands (some in parts with 0.2-0.4 s pauses), then ``tail_s`` of silence."""
+    sp = SPLITS[split]
     params = {"n": n, "tail": tail_s, "v": HELDOUT_VERSION}
 
     def make() -> list[Utterance]:
         out = []
         for i in range(n):
-            rng = seeded_rng("heldout-complete", i)
-            parts = HELDOUT_COMPLETE_SENTENCES[i % len(HELDOUT_COMPLETE_SENTENCES)]
-            voice = HELDOUT_VOICES[(i * 3 + 1) % len(HELDOUT_VOICES)]
+            rng = seeded_rng(f"{split}-complete", i)
+            parts = sp.complete_sentences[i % len(sp.complete_sentences)]
+            voice = sp.voices[(i * 3 + 1) % len(sp.voices)]
             pieces: list[tuple[str, np.ndarray] | float] = [0.5]
             for k, part in enumerate(parts):
                 if k:
                     pieces.append(float(rng.uniform(0.2, 0.4)))
                 pieces.append((part, say(part, voice)))
             audio, segs = compose([*pieces, tail_s])
-            kind, snr = _noise_plan(i + 1)
+            kind, snr = sp.noise_plan[(i + 1) % len(sp.noise_plan)]
             text = " ".join(parts)
             out.append(Utterance(_mix(audio, kind, snr, rng), text, "complete", voice.label, kind, snr,
                                  None, segs, segs[-1].end_t, None, text))
         return out
 
-    return _cached("heldout-complete", params, make, None)
+    return _cached(f"{split}-complete", params, make, None)
