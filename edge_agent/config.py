@@ -155,7 +155,7 @@ class TurnConfig(Section):
     threshold: float = Field(0.6, gt=0.0, lt=1.0)
     """Probability (the turn model's, blended with the semantic hint) at or above which the turn is
     complete; with the hint off (``semantic_wait_ms = 0``) use 0.7 and two votes (docs/design/end-of-turn.md)."""
-    first_check_ms: int = Field(160, ge=0, le=5000)
+    first_check_ms: int = Field(288, ge=0, le=5000)
     """Silence (as the VAD sees it, ~100 ms after the last word) before the turn model is first asked."""
     recheck_ms: int = Field(64, ge=10, le=5000)
     """Ask again every this many ms while the silence grows."""
@@ -180,6 +180,27 @@ class TurnConfig(Section):
     """Silence during which the model alone may not end the turn while no hint has arrived; > 0 also
     turns the hint on in the daemon (the local LM's P(end of sentence) on the speculative transcript,
     sharing the chat model's weights). 0 = audio only (then use threshold 0.7, confirm_votes 2)."""
+    hint_confidence: Literal["off", "both", "finished"] = "off"
+    """Weigh the text hint by the STT's confidence in its transcript (mean token log-probability,
+    no-speech probability, agreement with the turn's earlier speculative transcript). ``both``: a
+    doubtful transcript's hint is pulled towards "no opinion" either way, so it neither ends nor
+    holds the turn; ``finished``: only a doubtful hint that says "finished" is (a doubtful transcript
+    cannot end a turn; one that looks unfinished still holds it, up to the bounded wait
+    ``sure_after_ms``); ``off``: every transcript counts as sure."""
+    hint_doubt_logprob: float = Field(-1.2, le=0.0)
+    """Whisper mean token log-probability at or below which the transcript is not trusted at all."""
+    hint_sure_logprob: float = Field(-0.2, le=0.0)
+    """Mean token log-probability at or above which the transcript is fully trusted (linear between)."""
+    disagree_below: float = Field(0.3, ge=0.0, le=1.0)
+    """Smart Turn below this while the blend with the text says complete: the models disagree (the
+    words look finished, the voice does not), and the turn waits ``disagree_wait_ms``. 0 = off."""
+    disagree_wait_ms: int = Field(400, ge=0, le=5000)
+    """Silence before a turn the two models disagree on may end (counted like ``first_check_ms``)."""
+    sure_threshold: float = Field(0.8, gt=0.0, le=1.0)
+    """Smart Turn at or above this after ``sure_after_ms`` of silence ends the turn whatever the text
+    says, so a transcript that looks unfinished cannot hold it to ``max_silence_ms``. 1.0 = off."""
+    sure_after_ms: int = Field(1000, ge=0, le=30000)
+    """Silence before Smart Turn alone may end the turn against the text (see ``sure_threshold``)."""
 
 
 class SttConfig(Section):

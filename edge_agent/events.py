@@ -110,7 +110,8 @@ class TurnEnd(Event):
     probability: float | None = None
     """The turn model's probability that the turn is complete (None when ended by max silence)."""
     reason: str = "model"
-    """``model`` (turn model said complete), ``max_silence``, ``max_length`` or ``forced``."""
+    """``model`` (turn model and text hint said complete), ``model_sure`` (the turn model alone was
+    sure, whatever the text), ``max_silence``, ``max_length`` or ``forced``."""
     speech_start_t: float | None = None
     """audio_t of the first speech frame of the turn."""
     last_speech_t: float | None = None

@@ -38,3 +38,56 @@ def test_a_pause_cut_counts_and_an_end_before_the_last_word_is_a_cut_off() -> No
     assert r["pause_false_end_rate"] == 1.0
     assert r["complete_cut_before_last_word"] == 1
     assert r["complete_within_700ms"] == 0.5  # only the fine one
+
+
+class Scored:
+    """A fake STT with scores: every transcript looks finished, decoded with ``logprob``."""
+
+    def __init__(self, logprob: float) -> None:
+        self.logprob, self.calls = logprob, 0
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        return self.transcribe_scored(audio).text
+
+    def transcribe_scored(self, audio: np.ndarray):  # type: ignore[no-untyped-def]
+        from edge_agent.stt.base import Transcription
+
+        self.calls += 1
+        return Transcription("Turn on the light.", self.logprob, 0.0)
+
+
+class Unsure:
+    """A turn model that never makes up its mind."""
+
+    def predict(self, audio: np.ndarray) -> float:
+        return 0.3
+
+
+def test_a_doubtful_transcript_cannot_cut_a_pause_in_the_replay() -> None:
+    from edge_agent.bench.turns import TextHints
+    from edge_agent.listen.hint import HintTrust
+
+    cfg = PolicyConfig(first_check_ms=160, recheck_ms=64, confirm_votes=1, turn_threshold=0.6, early_threshold=0.6,
+                       semantic_weight=0.7, semantic_wait_ms=500)
+    pause = clip("pause", [(0.5, 0.0), (1.0, 0.99), (0.7, 0.0), (1.0, 0.99), (2.5, 0.0)], [(0.5, 1.5), (2.2, 3.2)])
+    trust = HintTrust(doubt_logprob=-1.2, sure_logprob=-0.2)
+    sure = TextHints(Scored(-0.1))
+    r = score_turns([pause], [], cfg, TurnCache(Unsure()), 0.3, 8.0, sure, 0.0, trust)  # type: ignore[arg-type]
+    assert r["pause_cut"] == 1  # a sure "finished" text ends the turn at the pause
+    doubtful = TextHints(Scored(-1.5))
+    r = score_turns([pause], [], cfg, TurnCache(Unsure()), 0.3, 8.0, doubtful, 0.0, trust)  # type: ignore[arg-type]
+    assert r["pause_cut"] == 0
+    assert doubtful.stt.calls == 2  # one speculative decode per speech_end, each cached by its audio
+
+
+def test_the_held_out_split_shares_no_voice_or_sentence_with_the_tuning_split() -> None:
+    from edge_agent import speechgen
+    from edge_agent.speechgen import heldout
+
+    assert not {v.label for v in heldout.HELDOUT_VOICES} & {v.label for v in speechgen.ALL_VOICES}
+    assert not {v.name for v in heldout.HELDOUT_VOICES if isinstance(v, speechgen.Voice)} \
+        & {v.name for v in speechgen.ESPEAK_VOICES}
+    tuning = {" ".join(p) for p in speechgen.PAUSE_SENTENCES} | set(speechgen.COMPLETE_SENTENCES)
+    held = {" ".join(p) for p in heldout.HELDOUT_PAUSE_SENTENCES} | {" ".join(p) for p in heldout.HELDOUT_COMPLETE_SENTENCES}
+    assert not tuning & held
+    assert not (set(heldout.HELDOUT_NOISES) - {"none"}) & set(speechgen.NOISES)

@@ -190,3 +190,16 @@ def test_summary_takes_each_figure_from_its_own_table() -> None:
                            br.section("latency", sample("latency"), STAMP))
     table = [line for line in br.summary_table(doc) if "voice to voice p50" in line]
     assert table == ["| `bench latency` | voice to voice p50 | 351 ms | ≤ 800 ms |"]
+
+
+def test_listen_table_reports_the_held_out_splits_against_their_targets() -> None:
+    r = sample("listen")
+    r["turn_policy_heldout2"] = {"with_lm_hint": {"hint_after_stt_and_lm_time": {
+        "pause_false_end_rate": 0.312, "pause_clips": 32, "complete_cut_before_last_word": 2,
+        "complete_within_700ms": 0.781, "complete_max_silence": 2}}}
+    table = rows(br.render_listen(r))
+    label = "end of turn, second held-out split"
+    assert table[f"{label}: pauses cut (32 clips)"] == ["31.2%", "≤ 5%"]
+    assert table[f"{label}: complete sentences ended before the last word"] == ["2", "0"]
+    assert table[f"{label}: complete sentences ended ≤ 700 ms after the last word"] == ["78.1%", "≥ 95%"]
+    assert not any(k.startswith("end of turn, held-out split") for k in table)  # not measured: no rows

@@ -93,6 +93,7 @@ class FakeListener:
         self.listens: list[float | None] = []
         self.stops = 0
         self.hints: list[tuple[float | None, float | None]] = []
+        self.confidences: list[float] = []
         self.hinted = asyncio.Event()
 
     def set_playback_active(self, active: bool) -> None:
@@ -107,8 +108,10 @@ class FakeListener:
     def utterance(self, start_t: float, end_t: float) -> np.ndarray:
         return np.array([start_t, end_t])
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None:
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+                          confidence: float = 1.0) -> None:
         self.hints.append((p, speech_end_t))
+        self.confidences.append(confidence)
         self.hinted.set()
 
 
@@ -798,3 +801,34 @@ def test_small_talk_goes_to_the_llm_with_the_routers_prompt_and_no_tools(run_vir
     [(messages, tools)] = rig.llm.calls
     assert messages[0] == {"role": "system", "content": "No facts."} and tools is None
     assert [e.text for e in rig.of("reply_text")] == ["I'm well, thanks."]
+
+
+class ScoredStt(FakeStt):
+    """A fake STT that also scores its transcripts: every decode is doubtful (mean log-prob -0.7)."""
+
+    async def transcribe_scored(self, audio: np.ndarray):  # type: ignore[no-untyped-def]
+        from edge_agent.stt.base import Transcription
+
+        return Transcription(await self.transcribe(audio), -0.7, 0.0)
+
+
+def test_the_hint_carries_the_transcript_confidence_when_the_trust_is_on(run_virtual) -> None:  # type: ignore[no-untyped-def]
+    from edge_agent.listen.hint import HintTrust
+
+    async def main() -> Rig:
+        rig = Rig(["Sure."], [(1.5, 3.0, "set a timer for ten minutes")],
+                  hint_trust=HintTrust(doubt_logprob=-1.2, sure_logprob=-0.2))
+        rig.conv.responder.transcriber = ScoredStt(rig.listener)
+        rig.conv.completeness = lambda text: 0.8
+        await rig.at(1.0, Wake(keyword="okay_nabu", audio_t=1.0))
+        await rig.at(1.5, SpeechStart(audio_t=1.5))
+        await rig.at(3.0, SpeechEnd(audio_t=3.0))
+        await rig.listener.hinted.wait()
+        await rig.at(3.6, TurnEnd(audio_t=3.6, speech_start_t=1.5, last_speech_t=3.0))
+        await rig.settle()
+        await rig.conv.close()
+        return rig
+
+    rig = run_virtual(main())
+    assert rig.listener.hints == [(0.8, 3.0)]
+    assert rig.listener.confidences == [pytest.approx(0.5)]  # -0.7 is halfway between -1.2 and -0.2

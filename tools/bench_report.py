@@ -132,6 +132,19 @@ def _turn_rows(label: str, s: dict[str, Any] | None, targets: bool) -> list[Row]
     ]
 
 
+def _heldout_rows(label: str, s: dict[str, Any] | None) -> list[Row]:
+    """The held-out targets (issue 19): fewer pauses cut, none ended early, and 95% within 700 ms."""
+    if not s:
+        return []
+    return [
+        (f"{label}: pauses cut ({num(s.get('pause_clips'))} clips)", pct(s.get("pause_false_end_rate")), "≤ 5%"),
+        (f"{label}: complete sentences ended before the last word", num(s.get("complete_cut_before_last_word")), "0"),
+        (f"{label}: complete sentences ended ≤ 700 ms after the last word", pct(s.get("complete_within_700ms")),
+         "≥ 95%"),
+        (f"{label}: turns that waited for the maximum silence", num(s.get("complete_max_silence")), ""),
+    ]
+
+
 def render_listen(r: dict[str, Any]) -> list[str]:
     idle, vad, turn, policy = r.get("idle", {}), r.get("vad", {}), r.get("turn_model", {}), r.get("turn_policy", {})
     rows: list[Row] = [
@@ -151,6 +164,9 @@ def render_listen(r: dict[str, Any]) -> list[str]:
     else:
         rows += _turn_rows("end of turn, audio only", policy, True)
     rows += _turn_rows("end of turn, silence only (500 ms)", policy.get("silence_only_500ms"), False)
+    for key, name in (("turn_policy_heldout", "held-out split"), ("turn_policy_heldout2", "second held-out split")):
+        held = r.get(key, {}).get("with_lm_hint", {}).get("hint_after_stt_and_lm_time")
+        rows += _heldout_rows(f"end of turn, {name}", held)
     wake = r.get("wake")
     if wake:
         rows += _wake_rows(wake.get("configs", {}).get("configured", wake))

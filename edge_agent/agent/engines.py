@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from edge_agent.events import Event
+from edge_agent.stt.base import ScoredSpeechToText, Transcription
 
 if TYPE_CHECKING:
     from edge_agent.answers.answer import Answer
@@ -111,9 +112,20 @@ class ReplyTiming(Protocol):
 
 @runtime_checkable
 class SemanticHintSink(Protocol):
-    """A listener whose turn policy can use the text completeness of a speculative transcript."""
+    """A listener whose turn policy can use the text completeness of a speculative transcript
+    (``confidence``: how far the transcript can be trusted, :mod:`edge_agent.listen.hint`)."""
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None: ...
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+                          confidence: float = 1.0) -> None: ...
+
+
+@runtime_checkable
+class ScoredTranscriber(Protocol):
+    """A transcriber that also says how sure the STT was (the turn hint's confidence)."""
+
+    async def transcribe_scored(self, audio: np.ndarray) -> Transcription:
+        """The transcript of 16 kHz int16 audio with the decoder's scores."""
+        ...
 
 
 class RouteInfo(Protocol):
@@ -191,6 +203,15 @@ class ExecutorTranscriber:
     async def transcribe(self, audio: np.ndarray) -> str:
         loop = asyncio.get_running_loop()
         return str(await loop.run_in_executor(self.executor, self.stt.transcribe, audio))
+
+    async def transcribe_scored(self, audio: np.ndarray) -> Transcription:
+        """The engine's scored transcript, or the bare text (no scores) from an engine without them."""
+        stt = self.stt
+        if isinstance(stt, ScoredSpeechToText):
+            loop = asyncio.get_running_loop()
+            result: Transcription = await loop.run_in_executor(self.executor, stt.transcribe_scored, audio)
+            return result
+        return Transcription(await self.transcribe(audio))
 
 
 class ExecutorSpeaker:

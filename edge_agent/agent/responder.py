@@ -19,6 +19,7 @@ from edge_agent.agent.engines import (
     ListenerControl,
     Playback,
     RoutedChat,
+    ScoredTranscriber,
     SemanticHintSink,
     Transcriber,
     TurnAnswerer,
@@ -45,6 +46,7 @@ from edge_agent.events import (
     TurnDone,
 )
 from edge_agent.llm.base import ChatModel, Delta, Message, ToolCallRequest
+from edge_agent.stt.base import Transcription
 
 if TYPE_CHECKING:
     from edge_agent.answers.answer import Answer
@@ -84,6 +86,9 @@ class Responder:
         self.history = History()
         self.router = llm if isinstance(llm, RoutedChat) else None
         self._llm_reply: Reply | None = None  # whose LLM call the router's events belong to
+        self._spoken_before: tuple[int, str] | None = None
+        """(turn id, text) of the latest speculative transcript: a later one of the same turn that
+        changed its words makes the hint less sure."""
 
     # --- the router's events ----------------------------------------------------------------------
 
@@ -109,8 +114,14 @@ class Responder:
         assert self.transcriber is not None
         loop = asyncio.get_running_loop()
         t0 = loop.time()
+        scores: Transcription | None = None
         try:
-            text = (await self.transcriber.transcribe(self.listener.utterance(start_t, end_t))).strip()
+            audio = self.listener.utterance(start_t, end_t)
+            if isinstance(self.transcriber, ScoredTranscriber):
+                scores = await self.transcriber.transcribe_scored(audio)
+                text = scores.text.strip()
+            else:
+                text = (await self.transcriber.transcribe(audio)).strip()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an engine failure must not end the agent
@@ -119,7 +130,8 @@ class Responder:
             return
         reply.t_transcript = loop.time()
         if not reply.confirmed and self.completeness is not None and has_words(text):
-            self.tasks.spawn(self._semantic_hint(text, end_t - STT_TAIL_S))  # the turn decision may use it
+            confidence = self._hint_confidence(reply, text, scores)
+            self.tasks.spawn(self._semantic_hint(text, end_t - STT_TAIL_S, confidence))  # the turn decision may use it
         stt_ms = round((reply.t_transcript - t0) * 1000, 1)
         reply.stages["stt_compute"] = stt_ms  # the decode itself ("stt" is what the user waited for it)
         reply.publish(Transcript(text=text, stt_ms=stt_ms, audio_t=round(end_t - STT_TAIL_S, 4),
@@ -135,11 +147,22 @@ class Responder:
                 return
         await self.answer(reply, text)
 
-    async def _semantic_hint(self, text: str, speech_end_t: float) -> None:
+    def _hint_confidence(self, reply: Reply, text: str, scores: Transcription | None) -> float:
+        """How far the speculative transcript can be trusted (``cfg.hint_trust``; 1.0 without it)."""
+        before = self._spoken_before
+        earlier = before[1] if before is not None and before[0] == reply.turn_id else None
+        self._spoken_before = (reply.turn_id, text)
+        trust = self.cfg.hint_trust
+        if trust is None:
+            return 1.0
+        return trust.confidence(scores.avg_logprob if scores else None, scores.no_speech_prob if scores else None,
+                                text, earlier)
+
+    async def _semantic_hint(self, text: str, speech_end_t: float, confidence: float = 1.0) -> None:
         assert self.completeness is not None
         p = await asyncio.get_running_loop().run_in_executor(None, self.completeness, text)
         if p is not None and isinstance(self.listener, SemanticHintSink):
-            self.listener.set_semantic_hint(p, speech_end_t)
+            self.listener.set_semantic_hint(p, speech_end_t, confidence)
 
     async def answer(self, reply: Reply, text: str, confirmed: ToolCallRequest | None = None) -> None:
         """User text -> (answer router) -> LLM -> spoken answer; tool calls in between."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_agent.listen.hint import HintTrust
+
 
 @dataclass
 class ConversationSettings:
@@ -17,5 +19,7 @@ class ConversationSettings:
     """Start the reply when silence begins, before the end of the turn is known."""
     history_turns: int = 8
     """Turns kept here (the LLM trims further by tokens)."""
+    hint_trust: HintTrust | None = None
+    """How a speculative transcript's STT scores become its turn hint's confidence (None: always sure)."""
     confirm_words: tuple[str, ...] = ("yes", "yeah", "yep", "sure", "ok", "okay", "do it", "please", "confirm")
     """Any of these (and no "no") confirms a tool call that asked first."""

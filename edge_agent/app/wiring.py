@@ -93,8 +93,13 @@ def conversation_settings(settings: Settings) -> ConversationSettings:
     from edge_agent.llm.local import system_prompt
 
     c = settings.conversation
+    from edge_agent.listen.hint import HintTrust
+
+    t = settings.turn
+    trust = HintTrust(t.hint_confidence != "off", t.hint_doubt_logprob, t.hint_sure_logprob)
     return ConversationSettings(system_prompt=system_prompt(settings), follow_up_s=c.follow_up_s,
-                                barge_in=c.barge_in, apology=c.apology, speculative_stt=settings.stt.speculative)
+                                barge_in=c.barge_in, apology=c.apology, speculative_stt=settings.stt.speculative,
+                                hint_trust=trust)
 
 
 def build_llm(settings: Settings, models: ModelManager) -> LlmRouter:

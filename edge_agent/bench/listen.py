@@ -1,6 +1,10 @@
-"""``edge-agent bench listen [--json] [--runs N] [--tune]``: what listening costs and how well it decides.
+"""``edge-agent bench listen [--json] [--runs N] [--split S] [--tune] [--tune-hint]``: what listening costs
+and how well it decides.
 
-Measured on audio the project generates itself (:mod:`edge_agent.speechgen`):
+Measured on audio the project generates itself (:mod:`edge_agent.speechgen`), the end of turn on two
+splits reported side by side: the tuning split (the sets the policy is tuned on) and the held-out
+split (:mod:`edge_agent.speechgen.heldout`: other voices, noises and sentences, never tuned on;
+``--tune`` and ``--tune-hint`` score the tuning split only):
   - idle cost: CPU seconds per audio second of the idle listener (wake word only; and wake word + VAD)
     on non-speech audio (white, pink and babble noise), through the real :class:`ListenerCore`;
   - VAD: microseconds per 32 ms frame, fp32 and int8, and their frame agreement at ``vad.threshold``
@@ -9,8 +13,9 @@ Measured on audio the project generates itself (:mod:`edge_agent.speechgen`):
   - turn policy (the configured one): false end of turn in the 0.7 s mid-sentence pause of the pause
     sentences, and end latency (``turn_end`` minus the end of the last word) on complete sentences;
   - wake word: recall / false accepts (:func:`edge_agent.bench.wake_eval.evaluate_wake`).
-Timings are the median of ``--runs`` runs. ``--tune`` also sweeps policy variants (replaying the
-recorded VAD output; turn-model answers are cached per frame) and prints the table.
+Timings are the median of ``--runs`` runs. ``--tune`` also sweeps audio-only policy variants and
+``--tune-hint`` the confidence-weighted hint's parameters (replaying the recorded VAD output; Smart
+Turn answers and transcripts are cached on disk by the audio, :mod:`edge_agent.bench.turns`).
 """
 
 from __future__ import annotations
@@ -27,16 +32,30 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_agent.audio import SAMPLE_RATE
+from edge_agent.bench.turns import (
+    FRAME,
+    LATENCY_TARGET_S,
+    Recorded,
+    TextHints,
+    TurnCache,
+    record,
+    replay,
+    score_turns,
+    tune,
+    tune_hint,
+    vad_probs,
+)
 
 if TYPE_CHECKING:
     from edge_agent.config import Settings
+    from edge_agent.listen.hint import HintTrust
     from edge_agent.listen.policy import PolicyConfig
     from edge_agent.listen.turn import TurnDetector
     from edge_agent.models import ModelManager
     from edge_agent.speechgen import Utterance
 
-FRAME = 512
-LATENCY_TARGET_S = 0.7
+__all__ = ["FRAME", "LATENCY_TARGET_S", "Recorded", "TextHints", "TurnCache", "record", "replay", "score_turns",
+           "tune", "tune_hint", "vad_probs"]
 HINT_POLICY: dict[str, Any] = {"semantic_wait_ms": 500, "turn_threshold": 0.6, "early_threshold": 0.6,
                                "confirm_votes": 1, "semantic_weight": 0.7, "recheck_ms": 64}
 """The hinted policy (the ``[turn]`` defaults), used to score the LM hint when the configured policy has
@@ -51,23 +70,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--idle-s", type=float, default=60.0, help="seconds of noise for the idle cost")
     p.add_argument("--wake-minutes", type=float, default=10.0, help="ordinary speech for wake false accepts/hour")
     p.add_argument("--no-wake", action="store_true", help="skip the wake word accuracy part (slow)")
-    p.add_argument("--tune", action="store_true", help="also sweep turn-policy variants")
+    p.add_argument("--turns-only", action="store_true",
+                   help="only the end-of-turn figures (no VAD timing, idle cost or wake word)")
+    p.add_argument("--split", choices=("all", "tuning", "heldout", "heldout2"), default="all",
+                   help="which turn split to score: tuning, heldout (used once for a decision), heldout2 "
+                        "(nothing decided on it), or all (default)")
+    p.add_argument("--tune", action="store_true", help="also sweep audio-only turn-policy variants (tuning split)")
+    p.add_argument("--tune-hint", action="store_true",
+                   help="also sweep the confidence-weighted hint's parameters (tuning split only)")
+    p.add_argument("--hint-delay-ms", type=float, default=None,
+                   help="the speculative hint reaches the policy this long after speech_end (default: this "
+                        "run's median STT + LM time); fix it to compare policies: a 2 ms change in the measured "
+                        "time can move a hint across a 32 ms frame and change a clip")
     p.add_argument("--turn-clips", type=int, default=48,
-                   help="sentences in each turn set (with a pause / complete; default 48)")
+                   help="sentences in each tuning turn set (with a pause / complete; default 48)")
+    p.add_argument("--heldout-clips", type=int, default=32,
+                   help="sentences in each held-out turn set (default 32)")
     p.set_defaults(func=run)
 
 
 # --- the pieces -------------------------------------------------------------------------------------
-
-
-def _frames(audio: np.ndarray) -> np.ndarray:
-    n = len(audio) // FRAME
-    return audio[: n * FRAME].reshape(n, FRAME)
-
-
-def vad_probs(vad: Any, audio: np.ndarray) -> np.ndarray:
-    vad.reset()
-    return np.array([vad.process(f) for f in _frames(audio)], np.float32)
 
 
 def vad_compare(models: ModelManager, sets: Sequence[np.ndarray], threshold: float, runs: int) -> dict[str, Any]:
@@ -180,158 +202,90 @@ def paced_idle(vad: Any, wake: Any, audio: np.ndarray) -> tuple[float, float]:
     return (time.process_time() - c0) / seconds, alone
 
 
-# --- turn policy replay ------------------------------------------------------------------------------
-
-
-@dataclass
-class Recorded:
-    utt: Utterance
-    probs: np.ndarray
-    levels: np.ndarray | None = None
-    """Each frame's loudness in dB, which the listener passes the policy with the VAD's output."""
-
-
-def record(vad: Any, utt: Utterance) -> Recorded:
-    from edge_agent.listen.policy import level_db
-
-    levels = np.array([level_db(f) for f in _frames(utt.samples)], np.float32)
-    return Recorded(utt, vad_probs(vad, utt.samples), levels)
-
-
-class TurnCache:
-    """Smart Turn answers per (utterance, frame, context start), so policy variants replay cheaply."""
-
-    def __init__(self, turn: TurnDetector) -> None:
-        self.turn = turn
-        self.cache: dict[tuple[int, int, int], float] = {}
-        self.calls = 0
-
-    def get(self, idx: int, audio: np.ndarray, end: int, start: int) -> float:
-        key = (idx, end, start)
-        if key not in self.cache:
-            self.calls += 1
-            self.cache[key] = self.turn.predict(audio[start:end])
-        return self.cache[key]
-
-
-class TextHints:
-    """Transcripts of the turn so far at each ``speech_end`` (cached), scored for text completeness
-    by ``scorer`` (default: :func:`edge_agent.listen.policy.text_completeness`)."""
-
-    def __init__(self, stt: Any, scorer: Any = None) -> None:
-        from edge_agent.listen.policy import text_completeness
-
-        self.stt = stt
-        self.scorer = scorer or text_completeness
-        self.cache: dict[tuple[int, int, int], str] = {}
-        self.scores: dict[str, float | None] = {}
-        self.seconds: list[float] = []
-        self.score_seconds: list[float] = []
-
-    def hint(self, idx: int, audio: np.ndarray, start: int, end: int) -> float | None:
-        key = (idx, start, end)
-        if key not in self.cache:
-            t0 = time.perf_counter()
-            self.cache[key] = self.stt.transcribe(audio[start:end])
-            self.seconds.append(time.perf_counter() - t0)
-        text = self.cache[key]
-        if text not in self.scores:
-            t0 = time.perf_counter()
-            self.scores[text] = self.scorer(text)
-            self.score_seconds.append(time.perf_counter() - t0)
-        return self.scores[text]
-
-
-def replay(rec: Recorded, idx: int, cfg: PolicyConfig, cache: TurnCache, pre_roll_s: float,
-           context_s: float, hints: TextHints | None = None, hint_delay_s: float = 0.0) -> list[Any]:
-    """The policy over one utterance's recorded VAD output, as the listener would run it.
-
-    With ``hints``, each ``speech_end`` starts a (speculative) transcription of the turn so far; its
-    text-completeness hint reaches the policy ``hint_delay_s`` later (the STT's own time)."""
-    from edge_agent.listen.policy import TurnPolicy
-
-    state: dict[str, Any] = {"frame": 0, "hint": None, "hint_at": 0.0}
-    policy: TurnPolicy
-
-    def turn_start() -> int:
-        s = policy.speech_start_t if policy.speech_start_t is not None else 0.0
-        return max(0, int((s - pre_roll_s) * SAMPLE_RATE))
-
-    def turn_probability() -> float:
-        end = state["frame"] * FRAME
-        return cache.get(idx, rec.utt.samples, end, max(turn_start(), end - int(context_s * SAMPLE_RATE)))
-
-    def semantic() -> float | None:
-        return state["hint"] if policy.t >= state["hint_at"] - 1e-9 else None
-
-    policy = TurnPolicy(cfg, turn_probability=turn_probability, semantic=semantic if hints else None)
-    policy.start(0.0)
-    events: list[Any] = []
-    for i, p in enumerate(rec.probs):
-        state["frame"] = i + 1
-        new = policy.process(FRAME / SAMPLE_RATE, float(p), None if rec.levels is None else float(rec.levels[i]))
-        for e in new:
-            if hints is not None and e.type == "speech_end":
-                state["hint"] = hints.hint(idx, rec.utt.samples, turn_start(), state["frame"] * FRAME)
-                state["hint_at"] = policy.t + hint_delay_s
-            elif e.type == "speech_start":
-                state["hint"] = None
-        events.extend(new)
-        if any(e.type == "turn_end" for e in new):
-            break
-    return events
-
-
-def score_turns(pauses: Sequence[Recorded], completes: Sequence[Recorded], cfg: PolicyConfig, cache: TurnCache,
-                pre_roll_s: float, context_s: float, hints: TextHints | None = None,
-                hint_delay_s: float = 0.0) -> dict[str, Any]:
-    cut = 0
-    for k, rec in enumerate(pauses):
-        ends = [e for e in replay(rec, k, cfg, cache, pre_roll_s, context_s, hints, hint_delay_s)
-                if e.type == "turn_end"]
-        resume = rec.utt.segments[-1].start_t
-        if ends and ends[0].audio_t < resume + 0.05:
-            cut += 1
-    latencies = []
-    for k, rec in enumerate(completes):
-        ends = [e for e in replay(rec, 1000 + k, cfg, cache, pre_roll_s, context_s, hints, hint_delay_s)
-                if e.type == "turn_end"]
-        last = rec.utt.last_word_t or 0.0
-        latencies.append(ends[0].audio_t - last if ends else float("inf"))
-    lat = np.array(latencies)
-    finite = lat[np.isfinite(lat)]
-    early = lat < 0.0  # ended before the last word: a cut-off, not a fast end
-    return {
-        "pause_false_end_rate": round(cut / max(len(pauses), 1), 3),
-        "complete_within_700ms": round(float(((lat <= LATENCY_TARGET_S) & ~early).mean()), 3),
-        "complete_cut_before_last_word": int(early.sum()),
-        "end_latency_median_ms": round(float(np.median(finite)) * 1000, 0) if finite.size else None,
-        "end_latency_p90_ms": round(float(np.percentile(finite, 90)) * 1000, 0) if finite.size else None,
-        "pause_clips": len(pauses), "complete_clips": len(completes),
-    }
-
-
-def tune(pauses: Sequence[Recorded], completes: Sequence[Recorded], base: PolicyConfig, cache: TurnCache,
-         pre_roll_s: float) -> list[dict[str, Any]]:
-    rows = []
-    for context_s in (8.0, 4.0):
-        for first in (96, 160, 224):
-            for recheck in (64, 128):
-                for thr in (0.5, 0.7, 0.8, 0.9):
-                    for votes in (1, 2):
-                        cfg = replace(base, first_check_ms=first, recheck_ms=recheck, turn_threshold=thr,
-                                      early_threshold=thr, confirm_votes=votes, max_silence_ms=min(base.max_silence_ms, 2000))
-                        r = score_turns(pauses, completes, cfg, cache, pre_roll_s, context_s)
-                        rows.append({"context_s": context_s, "first_check_ms": first, "recheck_ms": recheck,
-                                     "threshold": thr, "confirm_votes": votes, **r})
-    return rows
-
-
 # --- the command ---------------------------------------------------------------------------------------
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def hint_trust(settings: Settings) -> HintTrust:
+    from edge_agent.listen.hint import HintTrust
+
+    t = settings.turn
+    return HintTrust(t.hint_confidence != "off", t.hint_doubt_logprob, t.hint_sure_logprob)
+
+
+@dataclass
+class TurnTools:
+    """What scoring a split needs: the models (with their caches) and the configured policy."""
+
+    cfg: PolicyConfig
+    cache: TurnCache
+    pre_roll_s: float
+    context_s: float
+    trust: HintTrust
+    hints: TextHints | None = None
+    lm_hints: TextHints | None = None
+    delay_s: float | None = None
+    """The hint's delay after speech_end (None: the measured STT and LM time)."""
+
+
+def split_figures(pauses: Sequence[Recorded], completes: Sequence[Recorded], tools: TurnTools) -> dict[str, Any]:
+    """The end-of-turn figures of one split: audio only, silence only, a word-list hint, and the LM
+    hint as the daemon runs it (after the STT's and LM's time, weighed by the transcript's confidence)."""
+    cfg, cache, pre, ctx = tools.cfg, tools.cache, tools.pre_roll_s, tools.context_s
+    out: dict[str, Any] = {
+        "config": {k: v for k, v in cfg.__dict__.items() if k not in ("semantic_weight",)},
+        "context_s": ctx, "audio_only": True,  # the daemon's figure: with_lm_hint
+        **score_turns(pauses, completes, cfg, cache, pre, ctx)}
+    out["silence_only_500ms"] = score_turns(pauses, completes, replace(cfg, use_turn_model=False, max_silence_ms=500),
+                                            cache, pre, 8.0)
+    if tools.hints is None:
+        return out
+    hints = tools.hints
+    hints.used.clear()
+    optimistic = score_turns(pauses, completes, cfg, cache, pre, ctx, hints, 0.0)
+    delay = hints.stt_seconds() if tools.delay_s is None else tools.delay_s
+    out["with_text_hint"] = {
+        "stt_ms_median": round(delay * 1000, 0), "hint_at_speech_end": optimistic,
+        "hint_after_stt_time": score_turns(pauses, completes, cfg, cache, pre, ctx, hints, delay),
+        "hint_after_stt_time_wait_600ms": score_turns(pauses, completes, replace(cfg, semantic_wait_ms=600), cache,
+                                                      pre, ctx, hints, delay)}
+    if tools.lm_hints is None:
+        return out
+    lm = tools.lm_hints
+    daemon = cfg if cfg.semantic_wait_ms > 0 else replace(cfg, **HINT_POLICY)
+    at_end = score_turns(pauses, completes, daemon, cache, pre, ctx, lm, 0.0, tools.trust)
+    lm_delay = delay + (float(np.median(lm.score_seconds)) if lm.score_seconds else 0.0)
+    if tools.delay_s is not None:
+        lm_delay = tools.delay_s
+    out["with_lm_hint"] = {
+        "stt_plus_lm_ms_median": round(lm_delay * 1000, 0),
+        "hint_at_speech_end": at_end,
+        "hint_after_stt_and_lm_time": score_turns(  # what the daemon does (the hint is on when the wait is)
+            pauses, completes, daemon, cache, pre, ctx, lm, lm_delay, tools.trust),
+        "policy_with_hint": "configured" if cfg.semantic_wait_ms > 0 else HINT_POLICY,
+        "hint_trust": tools.trust.__dict__,
+        "vad_alone_no_level_rule": score_turns(pauses, completes, replace(daemon, quiet_drop_db=0.0), cache, pre,
+                                               ctx, lm, lm_delay, tools.trust)}
+    return out
+
+
+def turn_splits(args: argparse.Namespace) -> dict[str, tuple[list[Utterance], list[Utterance]]]:
+    """The generated turn sets of the splits asked for: ``tuning`` (the project's own set, which the
+    policy is tuned on) and the held-out ones (:mod:`edge_agent.speechgen.heldout`, never tuned on)."""
+    from edge_agent import speechgen
+    from edge_agent.speechgen import heldout
+
+    splits = {}
+    if args.split in ("all", "tuning"):
+        splits["tuning"] = (speechgen.pause_sentences(args.turn_clips), speechgen.complete_sentences(args.turn_clips))
+    for name in heldout.SPLITS:
+        if args.split in ("all", name):
+            splits[name] = (heldout.heldout_pause_sentences(args.heldout_clips, split=name),
+                            heldout.heldout_complete_sentences(args.heldout_clips, split=name))
+    return splits
 
 
 def run(args: argparse.Namespace) -> int:
@@ -346,88 +300,75 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(getattr(args, "config", None))
     models = manager_from_settings(settings)
     runs = max(1, args.runs)
-    log("generating the test set (cached after the first run)...")
-    pauses_u, completes_u = speechgen.pause_sentences(args.turn_clips), speechgen.complete_sentences(args.turn_clips)
-    rng = np.random.default_rng(11)
-    noise_only = [np.clip(np.round(speechgen.noise(k, SAMPLE_RATE * 10, rng) * a), -32768, 32767).astype(np.int16)
-                  for k in ("white", "pink", "babble") for a in (100.0, 1000.0)]
+    if args.tune or args.tune_hint:
+        args.split = "tuning"  # sweeps look at the tuning split only, and so does the rest of such a run
+    log(f"generating the turn sets ({args.split}; cached after the first run)...")
+    splits = turn_splits(args)
     result: dict[str, Any] = {"runs": runs}
-
-    log("VAD fp32 vs int8...")
-    result["vad"] = vad_compare(models, [u.samples for u in pauses_u + completes_u] + noise_only,
-                                settings.vad.threshold, runs)
-    result["vad"]["default_precision"] = settings.vad.precision
-
-    log("turn model...")
     turn = load_turn_detector(settings, models)
-    result["turn_model"] = turn_ms(turn, completes_u[0].samples, runs)
+    if not args.turns_only:
+        rng = np.random.default_rng(11)
+        noise_only = [np.clip(np.round(speechgen.noise(k, SAMPLE_RATE * 10, rng) * a), -32768, 32767).astype(np.int16)
+                      for k in ("white", "pink", "babble") for a in (100.0, 1000.0)]
+        log("VAD fp32 vs int8...")
+        speech = [u.samples for p, c in splits.values() for u in p + c]
+        result["vad"] = vad_compare(models, speech + noise_only, settings.vad.threshold, runs)
+        result["vad"]["default_precision"] = settings.vad.precision
+        log("turn model...")
+        result["turn_model"] = turn_ms(turn, next(iter(splits.values()))[1][0].samples, runs)
 
-    log("turn policy...")
     vad = load_vad(settings, models)
-    pauses = [record(vad, u) for u in pauses_u]
-    completes = [record(vad, u) for u in completes_u]
-    cfg = PolicyConfig.from_settings(settings)
-    cache = TurnCache(turn)
-    pre_roll = settings.turn.pre_roll_ms / 1000.0
-    result["turn_policy"] = {
-        "config": {k: v for k, v in cfg.__dict__.items() if k not in ("semantic_weight",)},
-        "context_s": settings.turn.max_context_s, "audio_only": True,  # the daemon's figure: with_lm_hint
-        **score_turns(pauses, completes, cfg, cache, pre_roll, settings.turn.max_context_s)}
-    silence_only = replace(cfg, use_turn_model=False, max_silence_ms=500)
-    result["turn_policy"]["silence_only_500ms"] = score_turns(pauses, completes, silence_only, cache, pre_roll, 8.0)
-    log("turn policy with a text hint (Whisper on each speech_end)...")
+    cache_dir = speechgen.cache_root()
+    tools = TurnTools(PolicyConfig.from_settings(settings), TurnCache(turn, cache_dir / "smart-turn-answers.json"),
+                      settings.turn.pre_roll_ms / 1000.0, settings.turn.max_context_s, hint_trust(settings),
+                      delay_s=None if args.hint_delay_ms is None else args.hint_delay_ms / 1000.0)
     try:
         from edge_agent.stt.factory import create_stt
 
-        hints = TextHints(create_stt(settings, models))
-        optimistic = score_turns(pauses, completes, cfg, cache, pre_roll, settings.turn.max_context_s, hints, 0.0)
-        delay = float(np.median(hints.seconds)) if hints.seconds else 0.0
-        result["turn_policy"]["with_text_hint"] = {
-            "stt_ms_median": round(delay * 1000, 0),
-            "hint_at_speech_end": optimistic,
-            "hint_after_stt_time": score_turns(pauses, completes, cfg, cache, pre_roll,
-                                               settings.turn.max_context_s, hints, delay),
-            "hint_after_stt_time_wait_600ms": score_turns(
-                pauses, completes, replace(cfg, semantic_wait_ms=600), cache, pre_roll,
-                settings.turn.max_context_s, hints, delay)}
-        log("turn policy with a language-model hint (SmolLM2 P(end of sentence) on the transcript)...")
+        stt_key = f"{settings.stt.engine}-{settings.stt.model}-{settings.stt.min_encoder_s:g}".replace("/", "_")
+        tools.hints = TextHints(create_stt(settings, models), path=cache_dir / f"transcripts-{stt_key}.json")
         from edge_agent.listen.semantic import LmCompleteness
 
         lm = LmCompleteness(models.require("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf"))
-        lm_hints = TextHints(hints.stt, lm.hint)
-        lm_hints.cache = hints.cache  # the same transcripts
-        at_end = score_turns(pauses, completes, cfg, cache, pre_roll, settings.turn.max_context_s, lm_hints, 0.0)
-        lm_delay = delay + (float(np.median(lm_hints.score_seconds)) if lm_hints.score_seconds else 0.0)
-        result["turn_policy"]["with_lm_hint"] = {
-            "stt_plus_lm_ms_median": round(lm_delay * 1000, 0),
-            "hint_at_speech_end": at_end,
-            "hint_after_stt_and_lm_time": score_turns(  # what the daemon does (the hint is on when the wait is)
-                pauses, completes, cfg if cfg.semantic_wait_ms > 0 else replace(cfg, **HINT_POLICY), cache,
-                pre_roll, settings.turn.max_context_s, lm_hints, lm_delay),
-            "policy_with_hint": "configured" if cfg.semantic_wait_ms > 0 else HINT_POLICY}
-        daemon_cfg = cfg if cfg.semantic_wait_ms > 0 else replace(cfg, **HINT_POLICY)
-        result["turn_policy"]["with_lm_hint"]["vad_alone_no_level_rule"] = score_turns(
-            pauses, completes, replace(daemon_cfg, quiet_drop_db=0.0), cache, pre_roll,
-            settings.turn.max_context_s, lm_hints, lm_delay)
+        tools.lm_hints = TextHints(tools.hints.stt, lm.hint)
+        tools.lm_hints.disk = tools.hints.disk  # the same transcripts
     except EdgeAgentError as exc:  # no STT or LLM model: the audio-only figures still stand
-        result["turn_policy"].setdefault("with_text_hint", {"error": exc.message})
-    if args.tune:
-        log("sweeping policy variants...")
-        result["tune"] = tune(pauses, completes, cfg, cache, pre_roll)
+        result["turn_hint_error"] = exc.message
+    recorded = {}
+    for name, (pauses_u, completes_u) in splits.items():
+        log(f"turn policy, {name} split ({len(pauses_u)} + {len(completes_u)} clips)...")
+        recorded[name] = ([record(vad, u) for u in pauses_u], [record(vad, u) for u in completes_u])
+        key = "turn_policy" if name == "tuning" else f"turn_policy_{name}"
+        result[key] = {"split": name, **split_figures(*recorded[name], tools)}
+    tools.cache.save()
+    if tools.hints is not None:
+        tools.hints.save()
+    if args.tune or args.tune_hint:
+        pauses, completes = recorded["tuning"]
+        if args.tune:
+            log("sweeping audio-only policy variants (tuning split)...")
+            result["tune"] = tune(pauses, completes, tools.cfg, tools.cache, tools.pre_roll_s)
+        if args.tune_hint and tools.lm_hints is not None:
+            log("sweeping the hint's confidence, disagreement and bounded wait (tuning split)...")
+            delay = result["turn_policy"]["with_lm_hint"]["stt_plus_lm_ms_median"] / 1000.0
+            daemon = tools.cfg if tools.cfg.semantic_wait_ms > 0 else replace(tools.cfg, **HINT_POLICY)
+            result["tune_hint"] = tune_hint(pauses, completes, daemon, tools.cache, tools.pre_roll_s,
+                                            tools.context_s, tools.lm_hints, delay, tools.trust)
+        tools.cache.save()
 
-    log("idle cost...")
-    result["idle"] = idle_cost(settings, models, args.idle_s, runs)
+    if not args.turns_only:
+        log("idle cost...")
+        result["idle"] = idle_cost(settings, models, args.idle_s, runs)
+        if not args.no_wake:
+            log("wake word accuracy (slow)...")
+            from edge_agent.bench.wake_eval import evaluate_wake
 
-    if not args.no_wake:
-        log("wake word accuracy (slow)...")
-        from edge_agent.bench.wake_eval import evaluate_wake
-
-        wake = evaluate_wake(settings, models, minutes=args.wake_minutes)
-        for r in wake["configs"].values():
-            for k in ("missed", "false_accepts_at", "confusable_hits"):
-                if k in r:
-                    r[k] = r[k][:5]
-        result["wake"] = wake
+            wake = evaluate_wake(settings, models, minutes=args.wake_minutes)
+            for r in wake["configs"].values():
+                for k in ("missed", "false_accepts_at", "confusable_hits"):
+                    if k in r:
+                        r[k] = r[k][:5]
+            result["wake"] = wake
 
     if args.json:
         print(json.dumps(result, indent=2))
@@ -436,36 +377,45 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_summary(r: dict[str, Any]) -> None:
-    v, t, p, i = r["vad"], r["turn_model"], r["turn_policy"], r["idle"]
-    print(f"idle (wake only): {i['wake_only_cpu_fraction'] * 100:.2f}% of one core; "
-          f"wake + VAD: {i['wake_and_vad_cpu_fraction'] * 100:.2f}%; the real listener thread, paced: "
-          f"{i['paced_thread_wake_only_cpu_fraction'] * 100:.2f}%")
-    print(f"VAD: fp32 {v['fp32_us_per_frame']} us/frame, int8 {v['int8_us_per_frame']} us/frame, "
-          f"agreement {v['agreement'] * 100:.2f}% over {v['frames']} frames (default {v['default_precision']})")
-    print(f"turn model: {t['ms_per_call']} ms/call ({t['cpu_ms_per_call']} ms CPU)")
-    print(f"turn policy (audio only): false end at 0.7 s pauses {p['pause_false_end_rate'] * 100:.0f}%, "
-          f"complete ended within 700 ms {p['complete_within_700ms'] * 100:.0f}% "
-          f"(median {p['end_latency_median_ms']} ms)")
+def _turn_line(label: str, x: dict[str, Any]) -> str:
+    return (f"  {label}: pauses cut {x['pause_false_end_rate'] * 100:.0f}% ({x.get('pause_cut', '?')}/{x['pause_clips']}), "
+            f"complete ended before the last word {x['complete_cut_before_last_word']}, within 700 ms "
+            f"{x['complete_within_700ms'] * 100:.0f}% of {x['complete_clips']} (median {x['end_latency_median_ms']} ms), "
+            f"max-silence waits {x.get('complete_max_silence', '?')}")
+
+
+def print_turns(name: str, p: dict[str, Any]) -> None:
+    print(f"end of turn, {name} split:")
+    print(_turn_line("audio only", p))
     h = p.get("with_text_hint", {})
     if "hint_after_stt_time" in h:
-        for label in ("hint_at_speech_end", "hint_after_stt_time", "hint_after_stt_time_wait_600ms"):
-            x = h[label]
-            print(f"  + text hint ({label}, STT {h['stt_ms_median']} ms): false end {x['pause_false_end_rate'] * 100:.0f}%, "
-                  f"within 700 ms {x['complete_within_700ms'] * 100:.0f}% (median {x['end_latency_median_ms']} ms)")
+        print(_turn_line(f"word-list hint after STT ({h['stt_ms_median']} ms)", h["hint_after_stt_time"]))
     h = p.get("with_lm_hint", {})
     if "hint_at_speech_end" in h:
-        for label in ("hint_at_speech_end", "hint_after_stt_and_lm_time", "vad_alone_no_level_rule"):
-            x = h[label]
-            print(f"  + LM hint ({label}, STT+LM {h['stt_plus_lm_ms_median']} ms): false end "
-                  f"{x['pause_false_end_rate'] * 100:.0f}%, within 700 ms {x['complete_within_700ms'] * 100:.0f}% "
-                  f"(median {x['end_latency_median_ms']} ms)")
-    s = p["silence_only_500ms"]
-    print(f"  silence-only 500 ms: false end {s['pause_false_end_rate'] * 100:.0f}%, "
-          f"within 700 ms {s['complete_within_700ms'] * 100:.0f}%")
+        print(_turn_line("LM hint at speech end", h["hint_at_speech_end"]))
+        print(_turn_line(f"the daemon: LM hint after STT+LM ({h['stt_plus_lm_ms_median']} ms)",
+                         h["hint_after_stt_and_lm_time"]))
+    print(_turn_line("silence only, 500 ms", p["silence_only_500ms"]))
+
+
+def print_summary(r: dict[str, Any]) -> None:
+    if "idle" in r:
+        i = r["idle"]
+        print(f"idle (wake only): {i['wake_only_cpu_fraction'] * 100:.2f}% of one core; "
+              f"wake + VAD: {i['wake_and_vad_cpu_fraction'] * 100:.2f}%; the real listener thread, paced: "
+              f"{i['paced_thread_wake_only_cpu_fraction'] * 100:.2f}%")
+    if "vad" in r:
+        v, t = r["vad"], r["turn_model"]
+        print(f"VAD: fp32 {v['fp32_us_per_frame']} us/frame, int8 {v['int8_us_per_frame']} us/frame, "
+              f"agreement {v['agreement'] * 100:.2f}% over {v['frames']} frames (default {v['default_precision']})")
+        print(f"turn model: {t['ms_per_call']} ms/call ({t['cpu_ms_per_call']} ms CPU)")
+    for key, name in (("turn_policy", "tuning"), ("turn_policy_heldout", "held-out"),
+                      ("turn_policy_heldout2", "second held-out")):
+        if key in r:
+            print_turns(name, r[key])
     if "wake" in r:
         w = r["wake"]
         print(f"wake ({w['keyword']}): recall {w['recall']:.3f}, false accepts/h {w['false_accepts_per_hour']:.2f}, "
               f"confusables {w['confusable_false_accepts']}")
-    for row in r.get("tune", []):
+    for row in r.get("tune", []) + r.get("tune_hint", []):
         print(json.dumps(row))

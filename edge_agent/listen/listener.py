@@ -146,8 +146,9 @@ class ListenerCore:
             self.vad.reset()
         self.policy.set_playback_active(active)
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None:
-        self.policy.set_semantic_hint(p, speech_end_t)
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+                          confidence: float = 1.0) -> None:
+        self.policy.set_semantic_hint(p, speech_end_t, confidence)
 
     def skip(self, n: int) -> None:
         """``n`` samples were lost (ring overrun): keep the clock on stream time."""
@@ -282,10 +283,12 @@ class Listener:
     def set_playback_active(self, active: bool) -> None:
         self._command(lambda: self.core.set_playback_active(active))
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None:
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+                          confidence: float = 1.0) -> None:
         """Text completeness of the transcript up to the ``speech_end`` at ``speech_end_t`` (see
-        :class:`edge_agent.listen.semantic.LmCompleteness`); stale hints are dropped."""
-        self._command(lambda: self.core.set_semantic_hint(p, speech_end_t))
+        :class:`edge_agent.listen.semantic.LmCompleteness`), and how far that transcript can be
+        trusted (:mod:`edge_agent.listen.hint`); stale hints are dropped."""
+        self._command(lambda: self.core.set_semantic_hint(p, speech_end_t, confidence))
 
     def turn_audio(self) -> np.ndarray:
         return self.core.turn_audio()

@@ -30,11 +30,20 @@ Rules (times are audio time):
     ``barge_in_ms`` emits ``barge_in`` (once per stretch of speech), even when not listening; the
     barge-in speech becomes the start of a new turn.
 
-Semantic signal (for later): ``set_semantic_hint(p)`` or a ``semantic`` callable can give the
-probability that the partial transcript is a complete utterance. When one is present the decision
-uses ``(1 - semantic_weight) * P_model + semantic_weight * P_text``; unused by default. With
-``semantic_wait_ms`` > 0 (set it when a hint source is wired, e.g. speculative STT at ``speech_end``),
-the model alone cannot end the turn before that much silence while no hint has arrived.
+Semantic signal: ``set_semantic_hint(p, speech_end_t, confidence)`` or a ``semantic`` callable
+(returning a :class:`~edge_agent.listen.hint.Hint` or a bare probability) gives the probability
+that the partial transcript is a complete utterance, and how far the transcript can be trusted.
+When one is present the decision uses ``(1 - semantic_weight) * P_model + semantic_weight * P_text``,
+where ``P_text`` is the hint pulled towards 0.5 as far as the transcript is doubtful
+(:func:`~edge_agent.listen.hint.effective_hint`). With ``semantic_wait_ms`` > 0 (set it when a hint
+source is wired, e.g. speculative STT at ``speech_end``), the model alone cannot end the turn
+before that much silence while no hint has arrived. Two rules bound what the hint can do:
+  - when the blend says complete but Smart Turn alone is below ``disagree_below`` (the words look
+    finished, the voice does not: a pause inside "dim the light ... to 30%", or a misheard
+    transcript), the turn does not end before ``disagree_wait_ms`` of silence;
+  - when Smart Turn alone is at or above ``sure_threshold`` after ``sure_after_ms`` of silence,
+    the turn ends whatever the text says (reason ``model_sure``): a transcript that looks
+    unfinished cannot hold the turn to the maximum silence.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ import numpy as np
 from edge_agent.compat import StrEnum
 from edge_agent.config import TurnConfig, VadConfig
 from edge_agent.events import BargeIn, Event, SpeechEnd, SpeechStart, TurnEnd
+from edge_agent.listen.hint import Hint, effective_hint
 
 if TYPE_CHECKING:
     from edge_agent.config import Settings
@@ -74,7 +84,8 @@ def _vad_frames_in(ms: float) -> int:
 class PolicyConfig:
     """Defaults are the config file's (``vad``/``turn`` sections), except the turn model's decision
     (``turn_threshold`` .. ``recheck_ms``, ``semantic_wait_ms``), which defaults to the audio-only
-    setting (no semantic hint) that ``TurnConfig`` documents; the daemon uses :meth:`from_settings`."""
+    setting (no semantic hint) that ``TurnConfig`` documents, and the rules that bound the hint
+    (``disagree_*``, ``sure_*``), off; the daemon uses :meth:`from_settings`."""
 
     threshold: float = _VAD.threshold
     speech_start_ms: float = _VAD.speech_start_ms
@@ -91,6 +102,16 @@ class PolicyConfig:
     listen_timeout_s: float = _TURN.listen_timeout_s
     semantic_weight: float = _TURN.semantic_weight
     semantic_wait_ms: float = 0.0
+    disagree_below: float = 0.0
+    """Smart Turn below this while the blend says complete: the models disagree (0: never)."""
+    disagree_wait_ms: float = 0.0
+    """Silence needed before a turn the models disagree on may end."""
+    sure_threshold: float = 1.0
+    """Smart Turn at or above this ends the turn whatever the text says (1.0: never) ..."""
+    sure_after_ms: float = math.inf
+    """... once there has been this much silence."""
+    doubt_both_ways: bool = True
+    """A doubtful hint is pulled towards 0.5 either way (False: only one that says finished)."""
     use_turn_model: bool = _TURN.enabled
     quiet_drop_db: float = _VAD.quiet_drop_db
     quiet_window_frames: int = _vad_frames_in(_VAD.quiet_window_ms)
@@ -106,6 +127,9 @@ class PolicyConfig:
             recheck_ms=t.recheck_ms, max_silence_ms=t.max_silence_ms, max_turn_s=t.max_turn_s,
             listen_timeout_s=t.listen_timeout_s, use_turn_model=t.enabled, semantic_weight=t.semantic_weight,
             semantic_wait_ms=t.semantic_wait_ms, quiet_drop_db=v.quiet_drop_db,
+            disagree_below=t.disagree_below, disagree_wait_ms=t.disagree_wait_ms,
+            sure_threshold=t.sure_threshold, sure_after_ms=t.sure_after_ms,
+            doubt_both_ways=t.hint_confidence != "finished",
             quiet_window_frames=_vad_frames_in(v.quiet_window_ms),
         )
 
@@ -137,7 +161,7 @@ NO_EVENTS: tuple[Event, ...] = ()
 
 class TurnPolicy:
     def __init__(self, config: PolicyConfig | None = None, turn_probability: TurnProbability | None = None,
-                 semantic: Callable[[], float | None] | None = None) -> None:
+                 semantic: Callable[[], Hint | float | None] | None = None) -> None:
         self.cfg = config or PolicyConfig()
         self.turn_probability = turn_probability
         self.semantic = semantic
@@ -146,7 +170,7 @@ class TurnPolicy:
         self.playback = False
         self.turn_checks = 0
         """How many times the turn model was asked (all turns)."""
-        self._semantic_hint: float | None = None
+        self._semantic_hint: Hint | None = None
         self._timeout_s = self.cfg.listen_timeout_s
         self._clear_turn()
         self._barge_run = 0.0
@@ -172,15 +196,17 @@ class TurnPolicy:
         self.playback = active
         self._barge_run, self._barged = 0.0, False
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None) -> None:
+    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+                          confidence: float = 1.0) -> None:
         """Probability that the partial transcript is a complete utterance (None: no opinion).
 
         ``speech_end_t``: the ``audio_t`` of the ``speech_end`` the transcript ended at; a hint that
-        arrives after the user went on (another speech_end, or speech again) is then ignored."""
+        arrives after the user went on (another speech_end, or speech again) is then ignored.
+        ``confidence``: how far the transcript can be trusted (:mod:`edge_agent.listen.hint`)."""
         if speech_end_t is not None and (self.phase is not Phase.SILENCE or self.last_speech_t is None
                                          or abs(self.last_speech_t - speech_end_t) > 1e-6):
             return
-        self._semantic_hint = p
+        self._semantic_hint = None if p is None else Hint(p, confidence)
 
     @property
     def listening(self) -> bool:
@@ -301,25 +327,34 @@ class TurnPolicy:
         if (self.cfg.use_turn_model and self.turn_probability is not None and self._run_start is None
                 and silence_ms >= self._next_check_ms - 1e-6):
             self._next_check_ms += self.cfg.recheck_ms
-            p = self._combined(self.turn_probability())
+            p_model = self.turn_probability()
+            hint = self._hint()
+            p = self._combined(p_model, hint)
             self.turn_checks += 1
             self.last_probability = p
             limit = self.cfg.early_threshold if silence_ms < self.cfg.early_ms else self.cfg.turn_threshold
-            waiting = self._hint() is None and silence_ms < self.cfg.semantic_wait_ms - 1e-6
-            self._votes = self._votes + 1 if p >= limit and not waiting else 0
+            waiting = hint is None and silence_ms < self.cfg.semantic_wait_ms - 1e-6
+            blended = p >= limit and not waiting
+            if blended and hint is not None and p_model < self.cfg.disagree_below \
+                    and silence_ms < self.cfg.disagree_wait_ms - 1e-6:
+                blended = False  # the words look finished, the voice does not: wait a little
+            sure = p_model >= self.cfg.sure_threshold and silence_ms >= self.cfg.sure_after_ms - 1e-6
+            self._votes = self._votes + 1 if blended or sure else 0
             if self._votes >= self.cfg.confirm_votes:
-                return self._end("model")
+                return self._end("model" if blended else "model_sure")
         return NO_EVENTS
 
-    def _hint(self) -> float | None:
-        return self.semantic() if self.semantic is not None else self._semantic_hint
+    def _hint(self) -> Hint | None:
+        if self.semantic is None:
+            return self._semantic_hint
+        h = self.semantic()
+        return h if h is None or isinstance(h, Hint) else Hint(h)
 
-    def _combined(self, p_model: float) -> float:
-        hint = self._hint()
+    def _combined(self, p_model: float, hint: Hint | None) -> float:
         if hint is None:
             return p_model
         w = self.cfg.semantic_weight
-        return (1.0 - w) * p_model + w * hint
+        return (1.0 - w) * p_model + w * effective_hint(hint, self.cfg.doubt_both_ways)
 
     def _max_length(self) -> tuple[Event, ...]:
         if self.speech_start_t is not None and self.t - self.speech_start_t >= self.cfg.max_turn_s - 1e-9:

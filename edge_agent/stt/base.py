@@ -13,9 +13,30 @@ Streams are single-use and not thread-safe: one thread feeds, then one caller as
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """A transcript with the decoder's own measure of how sure it was (None: the engine has none)."""
+
+    text: str
+    avg_logprob: float | None = None
+    """Mean log-probability of the decoded tokens (Whisper: length-normalised, end token included)."""
+    no_speech_prob: float | None = None
+    """The decoder's probability that the audio holds no speech at all."""
+
+
+@runtime_checkable
+class ScoredSpeechToText(Protocol):
+    """An engine that can say how sure it is of a transcript (the turn policy weighs its hint by it)."""
+
+    def transcribe_scored(self, audio: np.ndarray) -> Transcription:
+        """Like ``transcribe``, with the decoder's confidence."""
+        ...
 
 
 @runtime_checkable

@@ -30,7 +30,7 @@ import numpy as np
 
 from edge_agent.audio import SAMPLE_RATE
 from edge_agent.errors import ModelError, SttError
-from edge_agent.stt.base import UtteranceBuffer, as_float32, as_int16
+from edge_agent.stt.base import Transcription, UtteranceBuffer, as_float32, as_int16
 from edge_agent.stt.whisper_backend import shared_whisper
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,17 @@ class WhisperStt:
         return WhisperStream(self)
 
     def transcribe(self, audio: np.ndarray) -> str:
+        return self.transcribe_scored(audio).text
+
+    def transcribe_scored(self, audio: np.ndarray) -> Transcription:
+        """The transcript with the decoder's average token log-probability and no-speech probability
+        (longer than one window: faster-whisper's own seeking, without them)."""
         audio = as_float32(audio)
         if audio.size == 0:
-            return ""
+            return Transcription("")
         lead = int(LEAD_S * SAMPLE_RATE)
         if audio.size + lead > MAX_FRAMES * HOP:
-            return self._transcribe_long(audio)
+            return Transcription(self._transcribe_long(audio))
         with self._lock:
             return self._decode(audio)
 
@@ -101,7 +106,7 @@ class WhisperStt:
         feats = self.backend.mel(padded, padding=0)
         return np.ascontiguousarray(feats[:, :frames])
 
-    def _decode(self, audio: np.ndarray) -> str:
+    def _decode(self, audio: np.ndarray) -> Transcription:
         feats = self.features(audio)
         try:
             encoded = self.backend.encode(feats)
@@ -119,9 +124,9 @@ class WhisperStt:
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if result.scores else 0.0
         no_speech = result.no_speech_prob
         if no_speech > NO_SPEECH_ALONE or (no_speech > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD):
-            return ""  # silence or noise: no words rather than a hallucination
+            return Transcription("", avg_logprob, no_speech)  # silence or noise: no words, not a hallucination
         text: str = self.tokenizer.decode(tokens).strip()
-        return trim_repetition(text)
+        return Transcription(trim_repetition(text), float(avg_logprob), float(no_speech))
 
     def _transcribe_long(self, audio: np.ndarray) -> str:
         """Longer than one window: faster-whisper's own seeking over 30 s windows."""
