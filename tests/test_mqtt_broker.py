@@ -393,6 +393,25 @@ TOOLS = [
 ]
 
 
+def test_a_tool_call_the_broker_never_acknowledges_is_not_done(broker: Mosquitto) -> None:  # noqa: F811
+    bus = EventBus()
+    svc = MqttService(mqtt_config(broker.port, device_id="noack", tools=TOOLS), bus)
+    svc.bridge.attach(FakeControl(), None)
+    svc.bridge.start()
+    try:
+        wait_connected(svc.bridge)
+        broker.pause()  # the connection stays up, nothing is acknowledged
+        try:
+            t0 = time.monotonic()
+            result = asyncio.run(svc.tools.run("set_light", {"room": "kitchen", "state": "ON"}))
+        finally:
+            broker.resume()
+        assert result.startswith("not done:"), result
+        assert time.monotonic() - t0 < 4
+    finally:
+        svc.bridge.stop()
+
+
 def test_tools_publish_declared_and_refuse_the_rest(broker: Mosquitto) -> None:  # noqa: F811
     bus = EventBus()
     svc = MqttService(mqtt_config(broker.port, device_id="tools", tools=TOOLS), bus)
@@ -407,7 +426,7 @@ def test_tools_publish_declared_and_refuse_the_rest(broker: Mosquitto) -> None: 
         assert tools.needs_confirmation("open_door") and not tools.needs_confirmation("set_light")
 
         result = asyncio.run(tools.run("set_light", {"room": "kitchen", "state": "ON"}))
-        assert result.startswith("done")
+        assert result == "done: published to home/kitchen/light/set (acknowledged by the broker)"
         msgs = obs.wait_topic("home/kitchen/light/set")
         assert json.loads(msgs[0]) == {"state": "ON", "by": "edge-agent"}
 

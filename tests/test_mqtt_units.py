@@ -284,7 +284,7 @@ def runner(tools: list[ToolConfig], connected: bool = True) -> tuple[MqttToolRun
 def test_tool_publishes_rendered_topic_and_json_escaped_payload() -> None:
     r, published, events = runner([LIGHT])
     result = asyncio.run(r.run("set_light", {"room": "hall", "state": True, "note": 'say "hi"\n', "level": 7}))
-    assert result == "done: published to home/hall/light/set"
+    assert result == "done: published to home/hall/light/set (acknowledged by the broker)"
     topic, payload, qos, retain = published[0]
     assert topic == "home/hall/light/set" and (qos, retain) == (1, False)
     assert json.loads(payload) == {"state": "true", "note": 'say "hi"\n', "level": 7}

@@ -52,6 +52,9 @@ from edge_agent.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
 
+TOOL_ACK_S = 2.0
+"""How long a tool call waits for the broker's acknowledgement before it is reported not done."""
+
 INBOX_LIMIT = 10_000
 """Items waiting for the worker; beyond this, events and commands are dropped (and counted)."""
 RECEIVE_MAXIMUM = 16
@@ -347,8 +350,23 @@ class MqttBridge:
         self._set_retained(self.topics.metrics, to_json(self.metrics.snapshot({"mqtt": stats})))
 
     def publish_tool(self, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
-        """For :class:`~edge_agent.mqtt.tools.MqttToolRunner`: publish now, or say it cannot
-        (an action the user asked for must not fire minutes later, after an outage)."""
+        """For :class:`~edge_agent.mqtt.tools.MqttToolRunner`: publish now and, at QoS 1 or 2, wait
+        (up to ``TOOL_ACK_S``; blocking: call it off the loop) until the broker has acknowledged it;
+        False if it could not be published or was not acknowledged in time. An action the user asked
+        for must not fire minutes later, after an outage, nor be reported done when it was not."""
         if not self._client.is_connected():
             return False
-        return self._publish(topic, payload, qos=qos, retain=retain) == MQTTErrorCode.MQTT_ERR_SUCCESS
+        try:
+            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        except ValueError as exc:
+            log.debug("MQTT: cannot publish a tool call to %r: %s", topic[:80], exc)
+            return False
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
+        if qos == 0:
+            return True
+        try:
+            info.wait_for_publish(timeout=TOOL_ACK_S)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()

@@ -10,6 +10,7 @@ payload are JSON-escaped (strings without their quotes; booleans as ``true``/``f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import string
@@ -226,11 +227,13 @@ class MqttToolRunner:
         except ValueError as exc:
             self._report(name, arguments, ok=False, result=str(exc))
             raise
-        if self._publish(topic, payload, tool.config.qos, tool.config.retain):
-            result = f"done: published to {topic}"
+        # the publisher may wait for the broker's acknowledgement: never on the loop
+        if await asyncio.to_thread(self._publish, topic, payload, tool.config.qos, tool.config.retain):
+            acked = " (acknowledged by the broker)" if tool.config.qos > 0 else ""
+            result = f"done: published to {topic}{acked}"
             self._report(name, arguments, ok=True, result=result)
         else:
-            result = "not done: the MQTT broker is not connected; try again later"
+            result = "not done: the MQTT broker is not connected or did not acknowledge it; try again later"
             self._report(name, arguments, ok=False, result=result)
         return result
 

@@ -83,6 +83,15 @@ class Mosquitto:
             self.proc.stderr.close()
         self.proc = None
 
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open and nothing is answered."""
+        if self.proc is not None:
+            os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+
     def restart(self) -> None:
         self.stop()
         self.start()
