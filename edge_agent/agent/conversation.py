@@ -248,18 +248,7 @@ class Conversation:
             self.listener.listen(None)
         self.turn.to(AgentState.LISTENING)
         if self.chime is not None:
-            self._tasks.spawn(self._play_chime(self.chime))
-
-    async def _play_chime(self, chime: np.ndarray) -> None:
-        """The acknowledge sound, through the playback (so the echo reference has it); the listener
-        treats it as playback while it sounds, in case echo cancellation is off."""
-        self.listener.set_playback_active(True)
-        try:
-            await self.playback.write(chime)
-            await self.playback.drain()
-        finally:
-            if self._reply is None or not self.busy:
-                self.listener.set_playback_active(False)
+            self._tasks.spawn(play_chime(self.chime, self.playback, self.listener, replying=lambda: self.busy))
 
     def _on_barge_in(self, event: BargeIn) -> None:
         if not self.cfg.barge_in or self._reply is None or not self.busy:
@@ -373,3 +362,16 @@ class Conversation:
         if event.turn_id is None and self.turn.turn_id and not isinstance(event, StateChanged):
             event = dataclasses.replace(event, turn_id=self.turn.turn_id)
         self.bus.publish(event)
+
+
+async def play_chime(chime: np.ndarray, playback: Playback, listener: ListenerControl,
+                     replying: Callable[[], bool]) -> None:
+    """The acknowledge sound, through the playback (so the echo reference has it); the listener
+    treats it as playback while it sounds, in case echo cancellation is off."""
+    listener.set_playback_active(True)
+    try:
+        await playback.write(chime)
+        await playback.drain()
+    finally:
+        if not replying():  # a reply that started meanwhile keeps the playback state
+            listener.set_playback_active(False)
