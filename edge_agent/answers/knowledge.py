@@ -34,6 +34,13 @@ STOPWORDS = frozenset(["a", "about", "am", "an", "and", "any", "are", "as", "at"
                        "give", "also", "just", "really", "very", "still", "maybe", "possible", "allowed", "able", "ok",
                        "okay"])
 
+PEOPLE = frozenset(["mother", "father", "mum", "mom", "dad", "grandmother", "grandfather", "grandma", "grandpa",
+                    "granny", "wife", "husband", "partner", "friend", "friends", "son", "daughter", "sister",
+                    "brother", "parents", "grandparents"])
+"""Whom a question is for ("can my grandmother borrow a wheelchair") says nothing about what it asks:
+left out of the search terms like the stopwords (children are kept: they have tickets and rooms; and
+"people" too: "how many people visit" is not about group visits)."""
+
 SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("toilet", "toilets", "bathroom", "bathrooms", "loo", "wc", "restroom", "restrooms"), "restroom"),
     **dict.fromkeys(("kid", "kids", "child", "children", "family", "families"), "child"),
@@ -81,7 +88,7 @@ def terms(text: str) -> list[str]:
     out = []
     for raw in _WORD.findall(text.lower().replace("’", "'")):
         word = raw.strip("'-")
-        if not word or word in STOPWORDS:
+        if not word or word in STOPWORDS or word in PEOPLE:
             continue
         word = SYNONYMS.get(word, word)
         out.append(word if word in SYNONYMS.values() else stem(word))
