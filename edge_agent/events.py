@@ -92,6 +92,8 @@ class Wake(Event):
     """Name of the wake word that fired (e.g. ``okay_nabu``), or ``push_to_talk``."""
     score: float | None = None
     """Detector probability at the moment it fired."""
+    user_talking: bool = False
+    """The user was already speaking when the wake word was confirmed (no chime is played then)."""
 
 
 @dataclass(frozen=True, kw_only=True)

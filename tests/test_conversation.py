@@ -363,6 +363,20 @@ def test_the_chime_plays_through_the_playback_when_the_wake_word_opens_a_turn(ru
     assert rig.of("reply_text")[0].text == "Hello."
 
 
+def test_no_chime_when_the_user_is_already_talking_at_the_wake(run_virtual) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> Rig:
+        rig = Rig(["Hello."], [(1.5, 2.5, "hello")], chime=np.zeros(int(0.16 * RATE), np.int16))
+        await rig.at(1.0, Wake(keyword="okay_nabu", audio_t=1.0, user_talking=True))
+        await rig.turn(1.5, 2.5)
+        await rig.settle()
+        await rig.conv.close()
+        return rig
+
+    rig = run_virtual(main())
+    assert rig.playback.writes[0] > 2.0  # the first write is the reply, not a chime at the wake
+    assert rig.of("reply_text")[0].text == "Hello."
+
+
 def test_speculation_is_thrown_away_when_the_user_goes_on(run_virtual) -> None:  # type: ignore[no-untyped-def]
     async def main() -> Rig:
         rig = Rig(["Sure."], [(1.5, 2.0, "set a timer"), (2.6, 3.0, "for ten minutes")])

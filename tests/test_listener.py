@@ -13,7 +13,7 @@ import pytest
 from edge_agent import speechgen
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.events import Event
-from edge_agent.listen.listener import HOP, IDLE_BATCH_HOPS, Listener, ListenerCore
+from edge_agent.listen.listener import HOP, IDLE_BATCH_HOPS, TALKING_LOOKBACK_S, Listener, ListenerCore
 from edge_agent.listen.policy import PolicyConfig
 from edge_agent.listen.wake import Detection
 
@@ -100,7 +100,9 @@ def test_wake_then_turn_then_idle() -> None:
     assert turn_end.reason == "model" and turn_end.audio_t == pytest.approx(2.336 + 0.192)
     assert not core.listening
     # the VAD did not run while idle (before the wake word, after the turn)
-    assert vad.calls == round((2.528 - 1.056) / 0.032)
+    # every hop of the turn, plus the look-back at the wake (is the user already talking?)
+    lookback = int(TALKING_LOOKBACK_S * 16000) // HOP
+    assert vad.calls == round((2.528 - 1.056) / 0.032) + lookback
     # the turn model saw the turn from the pre-roll on
     assert turn.seen == [round((2.528 - (1.312 - 0.3)) * 16000)]
     audio_of_turn = core.turn_audio()

@@ -247,7 +247,7 @@ class Conversation:
         if event.keyword == "push_to_talk":
             self.listener.listen(None)
         self.turn.to(AgentState.LISTENING)
-        if self.chime is not None:
+        if self.chime is not None and not event.user_talking:  # never over the user's first words
             self._tasks.spawn(play_chime(self.chime, self.playback, self.listener, replying=lambda: self.busy))
 
     def _on_barge_in(self, event: BargeIn) -> None:

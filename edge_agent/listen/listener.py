@@ -62,6 +62,8 @@ IDLE_BATCH_HOPS = 4
 """While idle only the wake word runs, and it costs less woken rarely (its TFLite call runs on cold
 caches after each sleep; measured in docs/design/idle-listener.md): 4 hops = 128 ms, at most that much
 later to a wake word that its check delays by ~0.7 s anyway. Listening or playing, every hop at once."""
+TALKING_LOOKBACK_S = 0.25
+"""At a wake, speech in this much of the latest audio means the user is already making the request."""
 CLEAR_USER_EXCESS_DB = 30.0
 CLEAR_USER_MIN_POWER = 100.0**2
 """int16 mean square of about -50 dBFS: quieter than any voice at the microphone."""
@@ -173,7 +175,8 @@ class ListenerCore:
         if not self.policy.listening and self.wake is not None:
             det = self.wake.process(hop)
             if det is not None:
-                self._emit(Wake(audio_t=self.t, keyword=det.keyword, score=det.score))
+                talking = self._speaking_since(self.t - TALKING_LOOKBACK_S)
+                self._emit(Wake(audio_t=self.t, keyword=det.keyword, score=det.score, user_talking=talking))
                 self.vad.reset()
                 self.policy.start(self.t)
                 return
@@ -191,6 +194,14 @@ class ListenerCore:
         level = level_db(hop, self._level_scratch) if self.policy.cfg.quiet_drop_db > 0 else None
         for event in self.policy.process(hop_s, prob, level):
             self._emit(event)
+
+    def _speaking_since(self, t0: float) -> bool:
+        """Is there speech in the history since ``t0``? (The VAD is off while idle: run it once over
+        those hops; the caller resets it.) The wake word's check confirms it ~0.7 s after the phrase,
+        by when the user has often gone on to the request."""
+        audio = self.audio_between(t0)
+        return any(self.vad.process(audio[i : i + HOP]) >= self.policy.cfg.threshold
+                   for i in range(0, len(audio) - HOP + 1, HOP))
 
     def _clearly_user(self, prob: float) -> bool:
         """Under double talk AEC3's suppressor thins the user's voice and the VAD hesitates: a hop
