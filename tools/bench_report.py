@@ -195,6 +195,8 @@ def render_latency(r: dict[str, Any]) -> list[str]:
          num(v2v.get("p50"), 0, "ms"), "≤ 800 ms"),
         ("voice to voice p95", num(v2v.get("p95"), 0, "ms"), "≤ 1200 ms"),
         ("voice to voice p99", num(v2v.get("p99"), 0, "ms"), ""),
+        ("utterances ended before their last word (cut off: not timed)",
+         num(r.get("utterances_ended_before_last_word")), "0"),
         ("voice to voice max", num(v2v.get("max"), 0, "ms"), ""),
         ("cold start (process start to listening), median", num(cold.get("median"), 2, "s"), "≤ 5 s"),
         ("peak RSS", num(r.get("peak_rss_mb"), 0, "MB"), "≤ 800 MB"),

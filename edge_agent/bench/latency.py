@@ -46,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--cold-starts", type=int, default=3, help="cold-start runs (median reported; 0 skips, and skips RSS)")
     p.add_argument("--full-replies", action="store_true", help="let every reply play out instead of cutting it after 0.3 s")
     p.add_argument("--no-llm-probe", action="store_true", help="skip the LLM first-token cold/warm probe")
+    p.add_argument("--split", choices=("tuning", "heldout2"), default="tuning",
+                   help="tuning: the generated commands in the Piper voice (default); heldout2: the end of "
+                        "turn's held-out voices, noises and sentences (speechgen.heldout), never tuned on")
     p.add_argument("--route", choices=("answers", "llm"), default="answers",
                    help="answers: every turn through the answer router, as the daemon does (default); "
                         "llm: every turn to the LLM (answers.enabled = false), as a pipeline without intents")
@@ -65,10 +68,14 @@ class ScriptedInput(PacedInput):
         self._lock = threading.Lock()
         self.spoken_at: list[float] = []
         """audio_t at which each utterance began."""
+        self.quiet = threading.Event()
+        """Set while nothing is queued or being played into the input."""
+        self.quiet.set()
 
     def say(self, audio: np.ndarray) -> None:
         with self._lock:
             self._queue.append(audio)
+            self.quiet.clear()
 
     def hops(self, hop: int) -> Iterator[np.ndarray]:
         silence = np.zeros(hop, np.int16)
@@ -80,6 +87,8 @@ class ScriptedInput(PacedInput):
                     if self._queue:
                         current, pos = self._queue.pop(0), 0
                         self.spoken_at.append(self.written / SAMPLE_RATE)
+                    else:
+                        self.quiet.set()
             if current is None:
                 yield silence
                 continue
@@ -184,15 +193,30 @@ async def measure_turns(settings: Any, utterances: list[Any], full_replies: bool
                 await asyncio.wait_for(turn_done.wait(), timeout=utt.duration + 20)
             except asyncio.TimeoutError:
                 log(f"  turn {i + 1}: no reply")
+            # a turn ended inside the utterance (a cut-off): the rest of it must not spill into the
+            # next measurement, so wait until it has been said and whatever it started is over
+            await asyncio.to_thread(source.quiet.wait, utt.duration + 20)
+            await asyncio.sleep(0.3)
+            if conv.busy:
+                conv.cancel()
+                await conv.wait_idle()
             turn = events[first:]
+            ends = [e.audio_t for e in turn if str(e.type) == "turn_end" and e.audio_t is not None]
+            last_word = source.spoken_at[-1] + utt.last_word_t if utt.last_word_t is not None else None
             done = next((e for e in turn if isinstance(e, TurnDone)), None)
-            text = next((getattr(e, "text", "") for e in turn if str(e.type) == "transcript"), "")
+            text = " ".join(getattr(e, "text", "") for e in turn if str(e.type) == "transcript")
             route = next((getattr(e, "source", "") for e in turn if str(e.type) == "answer_routed"), "llm")
+            # ended before the user's last word: a cut-off, whose latency would mean nothing
+            split = len(ends) > 1 or bool(ends and last_word is not None and ends[0] < last_word - 0.05)
             row = {"reference": utt.reference or utt.text, "transcript": text, "route": route,
-                   "voice_to_voice_ms": done.voice_to_voice_ms if done else None,
-                   "stages": dict(done.stages) if done else {}}
+                   "ended_inside": split,
+                   "voice_to_voice_ms": done.voice_to_voice_ms if done and not split else None,
+                   "stages": dict(done.stages) if done and not split else {}}
             results.append(row)
             v2v = row["voice_to_voice_ms"]
+            if split:
+                log(f"  turn {i + 1:2d}: ended before the last word ({len(ends)} turn ends): not timed | {text}")
+                continue
             log(f"  turn {i + 1:2d}: {v2v if v2v is not None else float('nan'):7.0f} ms  "
                 f"{' '.join(f'{k}={v:.0f}' for k, v in row['stages'].items())}  | {route:9s} | {text}")
     finally:
@@ -283,8 +307,14 @@ def run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)
 
     log(f"generating {args.utterances} spoken commands (cached after the first run)...")
-    utterances = commands(args.utterances, voices=PIPER_VOICES)
-    out: dict[str, Any] = {"utterances": len(utterances), "route": args.route, "load_average": os.getloadavg()}
+    if args.split == "tuning":
+        utterances = commands(args.utterances, voices=PIPER_VOICES)
+    else:
+        from edge_agent.speechgen.heldout import heldout_complete_sentences
+
+        utterances = heldout_complete_sentences(args.utterances, tail_s=1.0, split=args.split)
+    out: dict[str, Any] = {"utterances": len(utterances), "split": args.split, "route": args.route,
+                           "load_average": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as tmp:
         tmp_dir = Path(tmp)
         if args.cold_starts > 0:
@@ -310,6 +340,7 @@ def run(args: argparse.Namespace) -> int:
         edits, words = edits + e, words + n
     out.update({
         "turns_answered": len(v2v),
+        "utterances_ended_before_last_word": sum(t.get("ended_inside", False) for t in turns),
         "voice_to_voice_ms": {"p50": percentile(v2v, 50), "p95": percentile(v2v, 95), "p99": percentile(v2v, 99),
                               "mean": statistics.fmean(v2v) if v2v else None, "max": max(v2v) if v2v else None},
         "voice_to_voice_by_route_ms": by_route(turns),
