@@ -297,6 +297,63 @@ def render_wake(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _fraction(text: str) -> tuple[int, int]:
+    got, _, of = str(text).partition("/")
+    return int(got or 0), int(of or 0)
+
+
+def render_duplex(r: dict[str, Any]) -> list[str]:
+    rows = r.get("rows", [])
+    on = [x for x in rows if x.get("aec")]
+    levels = sorted({x["echo_db"] for x in rows})
+
+    def total(items: list[dict[str, Any]], key: str) -> tuple[int, int]:
+        pairs = [_fraction(x[key]) for x in items]
+        return sum(a for a, _ in pairs), sum(b for _, b in pairs)
+
+    def pct(got: int, of: int) -> str:
+        return f"{got}/{of} ({100 * got / of:.0f}%)" if of else "–"
+
+    cut = sum(x["self_cut_offs"] for x in on)
+    replies = sum(x["replies"] for x in on)
+    worst = {x["room"]: 0 for x in on}
+    for x in on:
+        worst[x["room"]] += x["self_cut_offs"]
+    at6 = [x for x in on if x["echo_db"] == 6.0]
+    erle = [x["erle_db"] for x in on if x.get("erle_db") is not None]
+    wer6 = [x["wer_vs_clean_clip"] for x in at6 if x.get("wer_vs_clean_clip") is not None]
+    cpu = [x["aec_cpu_pct_of_playback"] for x in on if x.get("aec_cpu_pct_of_playback") is not None]
+    stop6 = [x["stop_after_first_word_ms_median"] for x in at6 if x.get("stop_after_first_word_ms_median") is not None]
+    figures: list[Row] = [
+        ("self cut-offs with AEC, every room and level",
+         f"{cut} of {replies} ({', '.join(f'{k} {v}' for k, v in worst.items())})", "0"),
+        ("interruptions heard at +6 dB", pct(*total(at6, "interruptions_heard")), "≥ 95%"),
+        ("stop after the user's first word at +6 dB, median of the rooms' medians",
+         num(sorted(stop6)[len(stop6) // 2] if stop6 else None, 0, "ms"), "≤ 250 ms"),
+        ("wake word over a reply at +6 dB, detected", pct(*total(at6, "wake_over_reply")), "≥ 90%"),
+        ("ERLE on reference-only stretches", f"{min(erle):.0f}-{max(erle):.0f} dB" if erle else "–", "≥ 25 dB"),
+        ("WER over a reply against the clean clip at +6 dB, worst room",
+         num(max(wer6) if wer6 else None, 3), "≤ 0.05"),
+        ("AEC CPU per second of playback, worst", num(max(cpu) if cpu else None, 1, "%"), "≤ 5%"),
+    ]
+    lines = [f"{num(r.get('replies'))} replies per room and level; drift {num(r.get('drift_ppm'))} ppm.", ""]
+    lines += table(figures)
+    per_level: list[Row] = []
+    for level in levels:
+        for aec in (True, False):
+            items = [x for x in rows if x["echo_db"] == level and bool(x.get("aec")) == aec]
+            if not items:
+                continue
+            per_level.append((f"{level:+g}", "on" if aec else "off",
+                              f"{sum(x['self_cut_offs'] for x in items)}/{sum(x['replies'] for x in items)}",
+                              pct(*total(items, "interruptions_heard")), pct(*total(items, "wake_over_reply")),
+                              "{}/{}".format(*total(items, "wake_phrase_stopped_reply"))))
+    lines += ["", "Per echo level, the three rooms together:", ""]
+    lines += table(per_level, header=("echo dB", "AEC", "self cut-offs", "interruptions heard", "wake detected",
+                                      "wake phrase stopped the reply"))
+    return lines
+
+
 @dataclass(frozen=True)
 class Bench:
     args: tuple[str, ...]
@@ -314,6 +371,7 @@ BENCHES: dict[str, Bench] = {
     "cloud": Bench(("-m", "edge_agent", "bench", "cloud", "--json"), render_cloud),
     "latency": Bench(("-m", "edge_agent", "bench", "latency", "--json"), render_latency),
     "listen": Bench(("-m", "edge_agent", "bench", "listen", "--json", "--no-wake"), render_listen),
+    "duplex": Bench(("-m", "edge_agent", "bench", "duplex", "--json", "--replies", "7"), render_duplex),
     "wake": Bench(("-m", "edge_agent.bench.wake_eval", "--json", "--compare"), render_wake),
 }
 """In the order they run: the light ones first. ``listen`` leaves the wake word to ``wake``, which
@@ -345,6 +403,9 @@ SUMMARY = (
             r"^end of turn, second held-out split: pauses cut", "≤ 5%"),
     Summary("listen", "complete sentences ended ≤ 700 ms (held-out)",
             r"^end of turn, second held-out split: complete sentences ended ≤ 700", "≥ 95%"),
+    Summary("duplex", "self cut-offs by the agent's own echo (AEC on, 3 rooms, -6 to +10 dB)",
+            r"^self cut-offs with AEC", "0"),
+    Summary("duplex", "wake word over a reply at +6 dB, detected", r"^wake word over a reply", "≥ 90%"),
     Summary("wake", "wake recall", r"the default", "≥ 0.95"),
     Summary("wake", "false accepts per hour", r"the default", "≤ 1", column=2),
     Summary("wake", "near phrases accepted (without the homophone)", r"the default",
