@@ -29,7 +29,7 @@ from edge_agent.audio import SAMPLE_RATE
 from edge_agent.audio.wav import read_wav, write_wav
 from edge_agent.errors import ModelError
 from edge_agent.speechgen.sets import _cached
-from edge_agent.speechgen.synth import Utterance, Voice, compose, seeded_rng, speak
+from edge_agent.speechgen.synth import Utterance, Voice, compose, seeded_rng, speak, talker_bed
 
 HELDOUT_VERSION = 1
 """Part of every held-out cache key: bump when this module's generation changes."""
@@ -201,12 +201,7 @@ def say(text: str, voice: HeldoutVoice) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _cafe_bed() -> np.ndarray:
-    layers = [say(t, CAFE_VOICES[i % len(CAFE_VOICES)]).astype(np.float32) for i, t in enumerate(CAFE_TEXT)]
-    n = max(len(x) for x in layers)
-    bed = np.zeros(n, np.float32)
-    for i, x in enumerate(layers):
-        bed += np.roll(np.pad(x, (0, n - len(x))), i * 4111)
-    return bed / (np.sqrt((bed**2).mean()) + 1e-9)
+    return talker_bed([say(t, CAFE_VOICES[i % len(CAFE_VOICES)]) for i, t in enumerate(CAFE_TEXT)], 4111)
 
 
 def heldout_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -178,13 +178,17 @@ BABBLE_TEXT = (
 @lru_cache(maxsize=1)
 def _babble_bed() -> np.ndarray:
     """Several espeak talkers at once: speech-like noise with no intelligible words."""
-    layers = []
-    for i, text in enumerate(BABBLE_TEXT):
-        layers.append(speak(text, ESPEAK_VOICES[i % len(ESPEAK_VOICES)]).astype(np.float32))
+    return talker_bed([speak(t, ESPEAK_VOICES[i % len(ESPEAK_VOICES)]) for i, t in enumerate(BABBLE_TEXT)], 3217)
+
+
+def talker_bed(talkers: Sequence[np.ndarray], offset: int) -> np.ndarray:
+    """Unit-RMS float32 mix of several talkers at once, each shifted by ``offset`` samples more than
+    the one before (so no two start together)."""
+    layers = [x.astype(np.float32) for x in talkers]
     n = max(len(x) for x in layers)
     bed = np.zeros(n, np.float32)
     for i, x in enumerate(layers):
-        bed += np.roll(np.pad(x, (0, n - len(x))), i * 3217)
+        bed += np.roll(np.pad(x, (0, n - len(x))), i * offset)
     return bed / (np.sqrt((bed**2).mean()) + 1e-9)
 
 
