@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.answers.answer_type import asked, states
+
 log = logging.getLogger(__name__)
 
 HEADING_WEIGHT = 4.0
@@ -223,9 +225,29 @@ class KnowledgeBase:
         return hits
 
     def answers(self, hit: Hit) -> bool:
+        """The passage matches the question well enough: its score and its coverage of the question."""
         if hit.score < self.min_score or hit.coverage < MIN_COVERAGE:
             return False
         return hit.coverage > MIN_COVERAGE + 1e-9 or hit.in_heading
+
+    def answer(self, question: str) -> tuple[Hit | None, str]:
+        """The passage that answers ``question``, or None; and why, for ``--events``. The best
+        passage answers when it matches the question well enough (:meth:`answers`) and, if the
+        question asks for a kind of answer (a price, a count, a time...), one of its sentences states
+        one. A weaker passage is never tried instead: one that states the kind of answer but ranks
+        below is how a wrong answer is made ("When did the museum open?" is not answered by the
+        cafe's closing time)."""
+        hits = self.search(question)
+        if not hits:
+            return None, "no passage shares a word with it"
+        best = hits[0]
+        if not self.answers(best):
+            return None, f"best passage {best.passage.label} scored {best.score:.2f}, covers {best.coverage:.0%}"
+        kind = asked(question)
+        if kind is not None and not any(states(s, kind) for s in best.passage.sentences()):
+            return None, f"best passage {best.passage.label} matches but states no {kind}"
+        return best, (f"passage scored {best.score:.2f} (>= {self.min_score}), covers {best.coverage:.0%} of the "
+                      f"question" + (f" and states a {kind}" if kind else ""))
 
     def reply(self, question: str, passage: Passage) -> str:
         """Up to ``max_sentences`` of the passage's sentences, in their order: those that share the
@@ -238,8 +260,12 @@ class KnowledgeBase:
         # ("a ticket for a child": the sentence about children, not every sentence with "ticket")
         weight = {w: math.log((len(sentences) + 1) / (1 + sum(w in t for t in sentence_terms))) + 1.0
                   for w in wanted}
+        # a sentence that states what the question asks for (a price, a time...) comes first
+        kind = asked(question)
+        stated = [kind is not None and states(s, kind) for s in sentences]
         scored = [(sum(weight[w] for w in wanted & t), i) for i, t in enumerate(sentence_terms)]
-        best = [i for n, i in sorted(scored, key=lambda s: (-s[0], s[1])) if n > 0][: self.max_sentences]
+        best = [i for n, i in sorted(scored, key=lambda s: (-(s[0] > 0 and stated[s[1]]), -s[0], s[1]))
+                if n > 0][: self.max_sentences]
         start = best[0] if best else 0
         chosen = set(best)
         for i in range(start + 1, len(sentences)):

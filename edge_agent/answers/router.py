@@ -103,15 +103,11 @@ class AnswerRouter:
         chitchat = is_chitchat(text) or asks_identity(text)
         best = ""
         if not chitchat:
-            hits = self.knowledge.search(text)
-            if hits and self.knowledge.answers(hits[0]):
-                hit = hits[0]
-                return Answer(source=Source.KNOWLEDGE, text=self.knowledge.reply(text, hit.passage),
-                              reason=f"passage scored {hit.score:.2f} (>= {self.knowledge.min_score}), "
-                                     f"covers {hit.coverage:.0%} of the question",
+            hit, why = self.knowledge.answer(text)
+            if hit is not None:
+                return Answer(source=Source.KNOWLEDGE, text=self.knowledge.reply(text, hit.passage), reason=why,
                               passage=hit.passage.label, score=round(hit.score, 3))
-            best = (f"best passage {hits[0].passage.label} scored {hits[0].score:.2f}, covers "
-                    f"{hits[0].coverage:.0%}" if hits else "no passage shares a word with it")
+            best = why
         llm = self.settings.llm
         if asks_identity(text):
             return Answer(source=Source.CHITCHAT, text=f"I'm {llm.persona}, the voice assistant here.",

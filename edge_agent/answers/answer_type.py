@@ -1,0 +1,75 @@
+"""What kind of answer a question asks for, and whether a sentence holds one.
+
+Sharing words with a question is not answering it: "How much does a coffee cost?" shares *coffee*
+with the cafe passage, which gives no price; "How many ships sank in the bay?" shares *ship*,
+*sank* and *bay* with the shipwreck passage, which counts nothing. A question that asks for a
+price, a count, a time, a date, a measure or a weight is answered only by a sentence that states
+one. Questions of other forms (yes/no, where, what, who) ask for nothing this can check and are
+left to the word overlap alone."""
+
+from __future__ import annotations
+
+import re
+
+from edge_agent.compat import StrEnum
+
+
+class Kind(StrEnum):
+    PRICE = "price"
+    COUNT = "count"
+    TIME = "time"
+    """When something happens: a time of day, a day, a month, a year, a period before or after."""
+    PAST = "date"
+    """When something happened: a year, a month or a date."""
+    MEASURE = "measure"
+    """How long, tall, deep, far, big or old: a number with a unit."""
+    WEIGHT = "weight"
+
+
+_NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|"
+                 r"fifty|sixty|hundred|thousand|half|a few|several|dozen")
+_NUMBER = rf"(?:\d[\d,.]*|{_NUMBER_WORDS})"
+_MONTHS = r"january|february|march|april|june|july|august|september|october|november|december"
+"""(Not *may*: "visitors may bring their own food" states no month.)"""
+_DAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_YEAR = r"\b(?:1[0-9]{3}|20[0-9]{2})\b"
+_TIME_UNITS = r"seconds?|minutes?|hours?|days?|weeks?|months?|years?"
+_LENGTH_UNITS = r"metres?|meters?|centimetres?|cm|km|kilometres?|kilometers?|feet|foot|miles?|inches|yards?"
+
+ASKS: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern)) for kind, pattern in (
+    (Kind.MEASURE, r"^how (much time|long|tall|high|deep|wide|big|large|far|old)\b"),
+    (Kind.WEIGHT, r"\b(weigh|weighs|weight|how heavy)\b"),
+    (Kind.PRICE, r"^(how much\b|how expensive\b|what('s| is| are) the (price|cost|fee|charge)s?\b|"
+                 r"what do(es)? .* cost\b)"),
+    (Kind.COUNT, r"^how many\b"),
+    (Kind.PAST, r"^(when|what year|which year|in what year|in which year) (was|were|did|had)\b"),
+    (Kind.TIME, r"^(when|what time|until when|till when|how late|how early|what days?|which days?|"
+                r"at what time|from what time)\b"),
+))
+"""Question forms (lower case, without a leading "and", "so", "please") and the kind each asks for."""
+
+STATES: dict[Kind, re.Pattern[str]] = {kind: re.compile(pattern, re.IGNORECASE) for kind, pattern in {
+    Kind.PRICE: rf"{_NUMBER}\s*(?:euros?|cents?|dollars?|pounds?|percent|%)|[€$£]\s*\d|\bfree\b|\bno charge\b",
+    Kind.COUNT: rf"(?<![\d,.])(?!{_YEAR})\b{_NUMBER}\b|\bno\b|\bnone\b",
+    Kind.TIME: rf"\b\d{{1,2}}(?::\d\d)?\s*(?:am|pm)\b|o'clock|\bnoon\b|\bmidnight\b|\b(?:{_DAYS})s?\b|"
+               rf"\b(?:{_MONTHS})\b|{_YEAR}|\bevery (?:hour|day|week|morning|evening)|\bon the hour\b|"
+               rf"\b{_NUMBER} (?:{_TIME_UNITS}) (?:before|after|ahead|early|late)\b|\bdaily\b|\bweekends?\b",
+    Kind.PAST: rf"{_YEAR}|\b(?:{_MONTHS})\b|\bago\b",
+    Kind.MEASURE: rf"\b{_NUMBER}[\s-]*(?:{_TIME_UNITS}|{_LENGTH_UNITS})\b|\b(?:ages?|aged) \d|{_YEAR}|"
+                  r"\b(?:until|till)\b",  # "how long is it on?": until the end of March
+    Kind.WEIGHT: rf"\b{_NUMBER}\s*(?:tonnes?|tons?|kilos?|kilograms?|kg|grams?|pounds?|lbs?)\b",
+}.items()}
+"""What a sentence must state to answer each kind (case ignored)."""
+
+_LEAD = re.compile(r"^(?:(?:and|so|ok|okay|please|excuse me|sorry|hi|hello|hey)\b[ ,]*)+")
+
+
+def asked(question: str) -> Kind | None:
+    """The kind of answer ``question`` asks for, or None when its form asks for nothing checkable."""
+    text = _LEAD.sub("", " ".join(question.lower().replace("’", "'").split()))
+    return next((kind for kind, pattern in ASKS if pattern.search(text)), None)
+
+
+def states(sentence: str, kind: Kind) -> bool:
+    """True when ``sentence`` states an answer of ``kind``."""
+    return bool(STATES[kind].search(sentence))

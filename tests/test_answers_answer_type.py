@@ -1,0 +1,62 @@
+"""What kind of answer a question asks for, and the competence decision that uses it: a passage
+that shares words with a question but states no answer of the kind it asks for does not answer it."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.answers.answer_type import Kind, asked, states
+from edge_agent.answers.knowledge import KnowledgeBase
+from edge_agent.answers.router import demo_knowledge_file
+
+
+@pytest.fixture(scope="module")
+def museum() -> KnowledgeBase:
+    return KnowledgeBase([demo_knowledge_file()])
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("How much does a coffee cost?", Kind.PRICE),
+    ("What's the price of a map?", Kind.PRICE),
+    ("How many ships are there?", Kind.COUNT),
+    ("When does the shop open?", Kind.TIME),
+    ("And what time do you close?", Kind.TIME),
+    ("When was the lens made?", Kind.PAST),
+    ("How long is the tour?", Kind.MEASURE),
+    ("How much time does it take?", Kind.MEASURE),
+    ("How heavy is the bell?", Kind.WEIGHT),
+    ("Where is the cafe?", None),
+    ("Is there a lift?", None),
+])
+def test_the_kind_a_question_asks_for(question: str, kind: Kind | None) -> None:
+    assert asked(question) is kind
+
+
+@pytest.mark.parametrize(("sentence", "kind", "holds"), [
+    ("An adult ticket costs 14 euros.", Kind.PRICE, True),
+    ("You can visit the shop without a ticket.", Kind.PRICE, False),
+    ("It covers 40 stops.", Kind.COUNT, True),
+    ("A cargo ship sank in the bay in 1894.", Kind.COUNT, False),  # a year counts nothing
+    ("It closes 30 minutes before the museum does.", Kind.TIME, True),
+    ("Visitors may bring their own food.", Kind.PAST, False),  # "may" is not the month
+    ("It runs until the end of March.", Kind.MEASURE, True),
+    ("It weighs 3 tonnes.", Kind.WEIGHT, True),
+])
+def test_what_a_sentence_states(sentence: str, kind: Kind, holds: bool) -> None:
+    assert states(sentence, kind) is holds
+
+
+@pytest.mark.parametrize("question", ["How much does a coffee cost?", "How many ships sank in the bay?",
+                                      "How much does the whale skeleton weigh?"])
+def test_a_passage_sharing_words_but_no_answer_does_not_answer(museum: KnowledgeBase, question: str) -> None:
+    hit, why = museum.answer(question)
+    assert hit is None and "states no" in why
+
+
+@pytest.mark.parametrize(("question", "fact"), [("How much is the audio guide?", "3 euros"),
+                                                ("How long do you keep lost items?", "30 days"),
+                                                ("When is the lighthouse lens lit up?", "every hour")])
+def test_the_sentence_that_states_the_answer_is_spoken(museum: KnowledgeBase, question: str, fact: str) -> None:
+    hit, why = museum.answer(question)
+    assert hit is not None and "states a" in why
+    assert fact in museum.reply(question, hit.passage)
