@@ -31,6 +31,7 @@ from edge_agent.agent.speech_out import SpeechOut, has_words
 from edge_agent.agent.state import TurnState
 from edge_agent.agent.tasks import TrackedTasks
 from edge_agent.agent.tool_calls import MAX_TOOL_ROUNDS, confirm_question, is_yes, run_tool, with_tool_result
+from edge_agent.answers.brevity import bounded
 from edge_agent.config import LlmPolicy
 from edge_agent.control import ToolRunner
 from edge_agent.errors import EdgeAgentError
@@ -191,7 +192,10 @@ class Responder:
                 offered = None
             for _ in range(MAX_TOOL_ROUNDS):
                 self._llm_reply = reply
-                call = await self.speech.speak(reply, self._stream(messages, offered or None, policy))
+                stream = self._stream(messages, offered or None, policy)
+                if routed is not None and routed.llm is not None and routed.llm.bound is not None:
+                    stream = bounded(stream, routed.llm.bound)  # small talk stays short
+                call = await self.speech.speak(reply, stream)
                 if call is None:
                     break
                 await reply.go.wait()  # tools act on the world: never on speculation

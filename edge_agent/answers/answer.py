@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_agent.answers.brevity import Bound
 from edge_agent.compat import StrEnum
 from edge_agent.events import AnswerRouted
 
@@ -38,10 +39,12 @@ class Control(StrEnum):
 @dataclass(frozen=True)
 class LlmRequest:
     """Ask an LLM: ``messages`` for ``ChatModel.stream`` and the ``llm.policy`` to use for them
-    (``local_only`` for chit-chat, the configured cloud policy for open questions)."""
+    (``local_only`` for chit-chat, the configured cloud policy for open questions). ``bound``: the
+    most the reply may say (small talk), applied to the stream with :func:`~edge_agent.answers.brevity.bounded`."""
 
     messages: list[dict[str, Any]]
     policy: str
+    bound: Bound | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.answers.answer import Answer, LlmRequest, Source
+from edge_agent.answers.brevity import Bound
 from edge_agent.answers.competence import asks_identity, is_chitchat
 from edge_agent.answers.devices import DEMO_TOOL, Device, devices_from_tools
 from edge_agent.answers.handlers import IntentHandler
@@ -36,6 +37,9 @@ CHITCHAT_PROMPT = (
     "no lists, no emoji."
 )
 """The system prompt of small talk: the local model is given nothing it could get wrong."""
+CHITCHAT_BOUND = Bound(max_sentences=2, max_words=25)
+"""Small talk is cut at a sentence's end once it holds two sentences or would pass 25 words: the
+prompt asks for one short sentence, and the 135M model does not always keep to it."""
 TOPICS_IN_DECLINE = 3
 
 
@@ -116,7 +120,8 @@ class AnswerRouter:
             prompt = CHITCHAT_PROMPT.format(persona=llm.persona)
             return Answer(source=Source.CHITCHAT, reason="small talk: the local model may answer",
                           llm=LlmRequest(messages=[{"role": "system", "content": prompt},
-                                                   {"role": "user", "content": text}], policy=self.policy))
+                                                   {"role": "user", "content": text}], policy=self.policy,
+                                          bound=CHITCHAT_BOUND))
         if self.policy != "local_only" and cloud_configured(self.settings):
             prompt = llm.system_prompt.format(persona=llm.persona)
             return Answer(source=Source.CLOUD, reason=f"question of fact the local stack cannot answer ({best})",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.answers.answer import Answer
+from edge_agent.answers.brevity import Bound, bounded
 from edge_agent.answers.router import AnswerRouter, declared_tools
 from edge_agent.bus import EventBus
 from edge_agent.control import AgentControl
@@ -84,10 +85,12 @@ class AskSession:
         if answer.llm is None:
             write(answer.text or "")
             return answer, answer.text or ""
-        return answer, await self.complete(answer.llm.messages, answer.llm.policy, write)
+        return answer, await self.complete(answer.llm.messages, answer.llm.policy, write, answer.llm.bound)
 
-    async def complete(self, messages: list[dict[str, Any]], policy: str, write: Callable[[str], Any]) -> str:
-        """Stream the LLM's reply to ``messages`` under ``policy`` into ``write``; returns it whole."""
+    async def complete(self, messages: list[dict[str, Any]], policy: str, write: Callable[[str], Any],
+                       bound: Bound | None = None) -> str:
+        """Stream the LLM's reply to ``messages`` under ``policy`` into ``write`` (cut at ``bound``,
+        as the daemon cuts small talk); returns it whole."""
         from edge_agent.errors import LlmError
         from edge_agent.llm.factory import build_chat_model
         from edge_agent.models import ModelManager
@@ -98,7 +101,8 @@ class AskSession:
             await self.model.start()
         parts: list[str] = []
         try:
-            async for delta in self.model.stream(messages):
+            stream = self.model.stream(messages)
+            async for delta in (bounded(stream, bound) if bound is not None else stream):
                 if delta.text:
                     piece = delta.text.lstrip() if not parts else delta.text
                     parts.append(piece)

@@ -1,0 +1,68 @@
+"""Small talk stays short: the bound on the local model's reply, cut where a sentence ends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from edge_agent.answers.brevity import Bound, bounded, settle
+from edge_agent.llm.base import Delta
+
+BOUND = Bound(max_sentences=2, max_words=25)
+
+
+async def _stream(text: str, size: int = 3) -> AsyncIterator[Delta]:
+    for i in range(0, len(text), size):
+        yield Delta(text=text[i:i + size])
+    yield Delta(finish_reason="stop")
+
+
+def _said(text: str) -> tuple[str, list[Delta]]:
+    async def collect() -> list[Delta]:
+        return [d async for d in bounded(_stream(text), BOUND)]
+
+    deltas = asyncio.run(collect())
+    return "".join(d.text for d in deltas), deltas
+
+
+@pytest.mark.parametrize(("reply", "said"), [
+    ("Hello! Nice to see you.", "Hello! Nice to see you."),
+    ("Sure thing", "Sure thing"),
+    ("It costs 3.5 euros. Okay.", "It costs 3.5 euros. Okay."),  # "3." is not a sentence's end
+    ("Why did the whale cross the sea? To get to the other side! Ha, that one is old. Another?",
+     "Why did the whale cross the sea? To get to the other side!"),
+    ("I am fine. " + "word " * 30 + "end.", "I am fine."),
+    ("Well, a joke about the sea would be nice, because sailors love jokes and the harbour is near and the "
+     "whales are big and so it goes on", "Well, a joke about the sea would be nice."),
+])
+def test_a_reply_is_cut_after_whole_sentences(reply: str, said: str) -> None:
+    text, deltas = _said(reply)
+    assert text == said
+    assert len(text.split()) <= BOUND.max_words
+
+
+def test_the_stream_is_closed_at_the_bound() -> None:
+    produced: list[str] = []
+
+    async def endless() -> AsyncIterator[Delta]:
+        while True:
+            produced.append("x")
+            yield Delta(text="Ha. ")
+
+    async def collect() -> str:
+        return "".join([d.text async for d in bounded(endless(), BOUND)])
+
+    assert asyncio.run(collect()) == "Ha. Ha."
+    assert len(produced) <= 3  # generation stops once the bound is reached
+
+
+def test_the_end_of_the_stream_still_comes_last() -> None:
+    _, deltas = _said("Hi there")
+    assert deltas[-1].finish_reason == "stop" and "".join(d.text for d in deltas) == "Hi there"
+
+
+def test_settle_waits_for_the_character_after_a_full_stop() -> None:
+    assert settle("It is 3.", BOUND).upto == 0
+    assert settle("It is 3. ", BOUND).upto == len("It is 3.")
