@@ -18,7 +18,15 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -309,8 +317,14 @@ class ConversationConfig(Section):
 class ToolConfig(Section):
     name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
     description: str = ""
-    topic: str
-    """Topic template, e.g. ``home/{room}/light/set``."""
+    topic: str = ""
+    """Topic template, e.g. ``home/{room}/light/set`` (empty for a ``command`` tool)."""
+    command: list[str] = Field(default_factory=list)
+    """Instead of an MQTT publish: a program to run, as its argument list (no shell), each element a
+    template like the topic's, e.g. ``["/usr/local/bin/relay", "{room}", "{state}"]``. The call is done
+    only when the program exits with status 0 within ``timeout_s``; no broker is needed."""
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    """A ``command`` still running after this long is stopped, and the call is not done."""
     payload: str = "{{}}"
     """Payload template, e.g. ``{{"state": "{on}"}}`` (Python ``str.format``: literal braces doubled;
     the default ``{{}}`` is the empty JSON object). Values are JSON-escaped."""
@@ -320,6 +334,12 @@ class ToolConfig(Section):
     """Ask the user before running it."""
     qos: int = Field(1, ge=0, le=2)
     retain: bool = False
+
+    @model_validator(mode="after")
+    def _one_way_to_run(self) -> ToolConfig:
+        if bool(self.topic) == bool(self.command):
+            raise ValueError("give exactly one of topic (an MQTT publish) and command (a program to run)")
+        return self
 
 
 class MqttConfig(Section):

@@ -101,8 +101,12 @@ def test_turn_on_publishes_and_is_confirmed_from_the_result(broker: Mosquitto) -
 
 
 def test_turn_on_without_a_broker_is_not_claimed() -> None:
+    from edge_agent.answers.devices import DEMO_TOOL
+
+    settings = Settings(mqtt={"tools": [DEMO_TOOL.model_dump()]})  # an MQTT tool, and MQTT off
+
     async def scenario() -> str:
-        async with AskSession(_settings()) as session:
+        async with AskSession(settings) as session:
             return (await session.ask("Turn on the cafe light."))[1]
 
     assert asyncio.run(scenario()).startswith("I couldn't switch the cafe light on")

@@ -9,6 +9,7 @@ description. Nothing else is guessed: a tool that does not fit is left to the LL
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,18 +98,27 @@ def devices_from_tools(tools: list[ToolConfig]) -> list[Device]:
     return [d for d in (device_from_tool(t) for t in tools) if d is not None]
 
 
+_DEMO_LIGHT_PARAMETERS = {
+    "type": "object",
+    "required": ["room", "state"],
+    "properties": {
+        "room": {"type": "string", "enum": ["lobby", "cafe"]},
+        "state": {"type": "string", "enum": ["ON", "OFF"]},
+    },
+}
 DEMO_TOOL = ToolConfig(
     name="set_light",
     description="Switch the light in a room of the museum on or off",
     topic="museum/{room}/light/set",
     payload='{{"state": "{state}"}}',
-    parameters={
-        "type": "object",
-        "required": ["room", "state"],
-        "properties": {
-            "room": {"type": "string", "enum": ["lobby", "cafe"]},
-            "state": {"type": "string", "enum": ["ON", "OFF"]},
-        },
-    },
+    parameters=_DEMO_LIGHT_PARAMETERS,
 )
-"""The example tool the demo declares (``answers.demo_tool``)."""
+"""The example tool ``answers.demo_tool`` declares when MQTT is on: a publish the broker acknowledges."""
+DEMO_LOCAL_TOOL = ToolConfig(
+    name="set_light",
+    description="Switch the light in a room of the museum on or off",
+    command=[sys.executable, "-m", "edge_agent.demo_light", "{room}", "{state}"],
+    parameters=_DEMO_LIGHT_PARAMETERS,
+)
+"""The same tool with no broker: it runs the demo's light panel (:mod:`edge_agent.demo_light`),
+whose exit status is the result."""

@@ -19,7 +19,7 @@ from typing import Any
 from edge_agent.answers.answer import Answer, LlmRequest, Source
 from edge_agent.answers.brevity import Bound
 from edge_agent.answers.competence import asks_identity, is_chitchat
-from edge_agent.answers.devices import DEMO_TOOL, Device, devices_from_tools
+from edge_agent.answers.devices import DEMO_LOCAL_TOOL, DEMO_TOOL, Device, devices_from_tools
 from edge_agent.answers.handlers import IntentHandler
 from edge_agent.answers.intents import IntentMatcher
 from edge_agent.answers.knowledge import KnowledgeBase
@@ -49,10 +49,11 @@ def demo_knowledge_file() -> Path:
 
 
 def declared_tools(settings: Any) -> list[ToolConfig]:
-    """``mqtt.tools``, or the example ``set_light`` tool when ``answers.demo_tool`` is on and none is declared."""
+    """``mqtt.tools``, or the example ``set_light`` tool when ``answers.demo_tool`` is on and none is
+    declared: an MQTT publish when MQTT is on, else the demo's local light panel (no broker needed)."""
     tools = list(settings.mqtt.tools)
     if not tools and settings.answers.demo_tool:
-        tools = [DEMO_TOOL]
+        tools = [DEMO_TOOL if settings.mqtt.enabled else DEMO_LOCAL_TOOL]
     return tools
 
 

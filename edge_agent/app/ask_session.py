@@ -54,6 +54,10 @@ class AskSession:
             self.mqtt = MqttService(cfg, self.bus)
             await self.mqtt.start(ToolsOnlyHost(self.bus))
             tools = self.mqtt.tools
+        elif any(tool.command for tool in declared_tools(self.settings)):
+            from edge_agent.app.local_tools import local_tool_runner
+
+            tools = local_tool_runner(declared_tools(self.settings), self.bus)
         self.router = await asyncio.to_thread(AnswerRouter, self.settings, tools, self.publish,
                                               lambda text: log.info("timer: %s", text))
         for problem in self.router.problems:

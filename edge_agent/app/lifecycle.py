@@ -326,18 +326,24 @@ def _set_threadsafe(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> No
 
 
 def add_default_services(daemon: Daemon) -> None:
-    """systemd notify when run by systemd; the MQTT bridge when ``mqtt.enabled``."""
+    """systemd notify when run by systemd; the MQTT bridge when ``mqtt.enabled``, else the declared
+    ``command`` tools alone."""
     from edge_agent.app.systemd import service_from_env
 
     systemd = service_from_env()
     if systemd is not None:
         daemon.add_service(systemd)
+    # the declared tools, with the example one when `answers.demo_tool` asks for it
+    tools = declared_tools(daemon.settings)
     if daemon.settings.mqtt.enabled:
         from edge_agent.app.mqtt_service import MqttService
 
-        # the declared tools, with the example one when `answers.demo_tool` asks for it
-        mqtt = daemon.settings.mqtt.model_copy(update={"tools": declared_tools(daemon.settings)})
+        mqtt = daemon.settings.mqtt.model_copy(update={"tools": tools})
         daemon.add_service(MqttService(mqtt, daemon.bus))
+    elif any(tool.command for tool in tools):  # local programs need no broker
+        from edge_agent.app.local_tools import LocalToolService
+
+        daemon.add_service(LocalToolService(tools, daemon.bus))
 
 
 def run_daemon(settings: Settings, options: RunOptions, process_start: float | None = None,

@@ -1,4 +1,5 @@
-"""Tools the LLM may call, each one MQTT publish declared in the config (``[[mqtt.tools]]``).
+"""Tools the LLM may call, each one MQTT publish declared in the config (``[[mqtt.tools]]``), or a
+local program to run (``command``: :mod:`edge_agent.mqtt.local_command`).
 
 Only declared tools run. Arguments are checked against the tool's JSON schema (a small subset:
 a flat object of string / number / integer / boolean properties with ``enum``, ``minLength``,
@@ -20,6 +21,7 @@ from typing import Any
 from edge_agent.config import ToolConfig
 from edge_agent.errors import ConfigError
 from edge_agent.events import Event, ToolCall
+from edge_agent.mqtt.local_command import run_command
 from edge_agent.mqtt.topics import FORBIDDEN_IN_LEVEL, is_safe_level, is_valid_topic
 
 Publisher = Callable[[str, bytes, int, bool], bool]
@@ -148,20 +150,25 @@ class _Tool:
         try:
             check_schema(config.parameters)
             topic_fields = template_fields(config.topic)
-            payload_fields = template_fields(config.payload)
+            payload_fields = template_fields(config.payload) if config.topic else []
+            command_fields = [f for part in config.command for f in template_fields(part)]
         except ValueError as exc:
             raise ConfigError(f"mqtt.tools {config.name!r}: {exc}") from None
         props = config.parameters.get("properties", {})
-        for field in (*topic_fields, *payload_fields):
+        for field in (*topic_fields, *payload_fields, *command_fields):
             if field not in props:
                 raise ConfigError(f"mqtt.tools {config.name!r}: template field {{{field}}} is not a declared parameter")
+        self.pattern = _topic_pattern(config.topic)
+        self.topic_fields = topic_fields
+        if config.command:
+            if not config.command[0] or template_fields(config.command[0]):
+                raise ConfigError(f"mqtt.tools {config.name!r}: the command's first element must be a fixed program")
+            return
         static = "".join(lit for lit, *_ in string.Formatter().parse(config.topic))
         if not config.topic or any(c in static for c in FORBIDDEN_IN_LEVEL[1:]):
             raise ConfigError(f"mqtt.tools {config.name!r}: topic {config.topic!r} must be non-empty, without + # or NUL")
         if config.topic.startswith(reserved):
             raise ConfigError(f"mqtt.tools {config.name!r}: topic {config.topic!r} is inside the agent's own topics")
-        self.topic_fields = topic_fields
-        self.pattern = _topic_pattern(config.topic)
 
     def spec(self) -> dict[str, Any]:
         params = {"additionalProperties": False, **self.config.parameters}
@@ -169,6 +176,23 @@ class _Tool:
             "type": "function",
             "function": {"name": self.config.name, "description": self.config.description, "parameters": params},
         }
+
+    def render_command(self, arguments: dict[str, Any]) -> list[str]:
+        """The program's argument list; a value may not hold NUL or a control character, nor, as a
+        whole argument, start with ``-`` (the program would read it as an option)."""
+        argv = []
+        for part in self.config.command:
+            fields = template_fields(part)
+            values = {k: _as_text(v) for k, v in arguments.items() if k in fields}
+            for field in fields:
+                if field not in values:
+                    raise ValueError(f"missing argument {field!r} (it is part of the command)")
+                if any(ord(c) < 32 or ord(c) == 127 for c in values[field]):
+                    raise ValueError(f"argument {field!r} may not contain control characters")
+            if part.startswith("{") and fields and values.get(fields[0], "").startswith("-"):
+                raise ValueError(f"argument {fields[0]!r} may not start with '-' (it is a whole argument of the command)")
+            argv.append(part.format(**values))
+        return argv
 
     def render(self, arguments: dict[str, Any]) -> tuple[str, bytes]:
         for field in self.topic_fields:
@@ -188,7 +212,8 @@ class _Tool:
 
 
 class MqttToolRunner:
-    """The :class:`edge_agent.control.ToolRunner` over the declared MQTT tools."""
+    """The :class:`edge_agent.control.ToolRunner` over the declared tools: MQTT publishes through
+    ``publish``, and ``command`` tools run here (they need no broker)."""
 
     def __init__(
         self,
@@ -223,10 +248,18 @@ class MqttToolRunner:
             if tool is None:
                 raise ValueError(f"unknown tool {name[:64]!r}; declared tools: {', '.join(self._tools) or 'none'}")
             validate_arguments(arguments, tool.config.parameters)
-            topic, payload = tool.render(arguments)
+            if tool.config.command:
+                argv = tool.render_command(arguments)
+            else:
+                topic, payload = tool.render(arguments)
         except ValueError as exc:
             self._report(name, arguments, ok=False, result=str(exc))
             raise
+        if tool.config.command:
+            done, what = await run_command(argv, tool.config.timeout_s)
+            result = f"done: {what}" if done else f"not done: {what}"
+            self._report(name, arguments, ok=done, result=result)
+            return result
         # the publisher may wait for the broker's acknowledgement: never on the loop
         if await asyncio.to_thread(self._publish, topic, payload, tool.config.qos, tool.config.retain):
             acked = " (acknowledged by the broker)" if tool.config.qos > 0 else ""
