@@ -23,6 +23,7 @@ JETSON=0
 SKIP_PIP=0
 SKIP_MODELS=0
 SKIP_APT=0
+LLAMA=1
 MODELS_FROM=""
 PYTHON="${PYTHON:-python3}"
 MIN_FREE_MB=2048
@@ -49,6 +50,8 @@ Options:
   --models-from DIR  seed the models from DIR (e.g. ~/.cache/edge-agent/models) before pulling
   --no-models        do not fetch the models (edge-agent models pull does it later)
   --no-apt           do not check or install Debian packages
+  --no-llama         leave out the local LLM (llama-cpp-python, a source build): the agent answers with
+                     intents, knowledge and the cloud only (the emulated aarch64 check uses this)
   --python PY        the Python to build the virtual environment with (default: python3, >= 3.10)
   --root DIR         install under DIR instead of / (packaging and tests; implies --no-apt,
                      skips creating the service user)
@@ -82,6 +85,7 @@ while [ $# -gt 0 ]; do
         --skip-pip) SKIP_PIP=1 ;;
         --no-models) SKIP_MODELS=1 ;;
         --no-apt) SKIP_APT=1 ;;
+        --no-llama) LLAMA=0 ;;
         --models-from)
             [ $# -ge 2 ] || die "--models-from needs a directory"
             MODELS_FROM="$2"
@@ -101,6 +105,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 
+if [ "$LLAMA" = 0 ] && [ "$DEV" = 1 ]; then
+    die "--no-llama does not go with --dev: the tests run the local LLM"
+fi
 if [ "$PURGE" = 1 ] && [ "$UNINSTALL" = 0 ]; then
     die "--purge only goes with --uninstall"
 fi
@@ -304,7 +311,9 @@ jetson_gpu_builds() {
     fi
     # llama.cpp with CUDA. pip's wheel cache would hand back the CPU wheel built from the same
     # source, so the CUDA build gets a cache of its own: built once, reused by later runs.
-    if "$py" -c 'import llama_cpp, sys; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 1)' 2>/dev/null; then
+    if [ "$LLAMA" = 0 ]; then
+        say "--no-llama: no local LLM to build with CUDA"
+    elif "$py" -c 'import llama_cpp, sys; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 1)' 2>/dev/null; then
         say "llama-cpp-python already has CUDA"
     elif command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
         say "building llama-cpp-python with CUDA (GGML_CUDA=on; this takes a while, once)"
@@ -328,7 +337,7 @@ STAMP_NAME=.edge-agent-install-stamp
 install_stamp() {
     local venv="$1" editable="$2"
     {
-        echo "dev=$DEV jetson=$JETSON editable=$editable python=$("$venv/bin/python" -c 'import sys; print(sys.version)' 2>/dev/null)"
+        echo "dev=$DEV llama=$LLAMA jetson=$JETSON editable=$editable python=$("$venv/bin/python" -c 'import sys; print(sys.version)' 2>/dev/null)"
         if [ "$editable" = 1 ]; then
             cat "$SRC/pyproject.toml" "$SRC/setup.py" "$SRC/edge_agent/audio/_ringbuf.c" || true
         else
@@ -339,9 +348,23 @@ install_stamp() {
 }
 
 up_to_date() {
-    local venv="$1" editable="$2"
+    local venv="$1" editable="$2" imports="import edge_agent.audio._ringbuf"
+    [ "$LLAMA" = 0 ] || imports="$imports, llama_cpp"
     [ -f "$venv/$STAMP_NAME" ] && [ "$(cat "$venv/$STAMP_NAME")" = "$(install_stamp "$venv" "$editable")" ] &&
-        "$venv/bin/python" -c 'import edge_agent.audio._ringbuf, llama_cpp' 2>/dev/null
+        "$venv/bin/python" -c "$imports" 2>/dev/null
+}
+
+# What pip installs from the checkout: the local LLM unless --no-llama, the tools with --dev.
+package_spec() {
+    local extras=()
+    [ "$LLAMA" = 0 ] || extras+=(llm)
+    [ "$DEV" = 0 ] || extras+=(dev)
+    if [ "${#extras[@]}" -gt 0 ]; then
+        local IFS=,
+        printf '%s[%s]\n' "$SRC" "${extras[*]}"
+    else
+        printf '%s\n' "$SRC"
+    fi
 }
 
 pull_models() {
@@ -368,7 +391,8 @@ pull_models() {
 # --- user mode ---------------------------------------------------------------------------------------
 
 user_install() {
-    local venv="$SRC/.venv" spec="$SRC"
+    local venv="$SRC/.venv" spec
+    spec="$(package_spec)"
     check_platform
     check_python
     check_disk "$SRC"
@@ -376,10 +400,8 @@ user_install() {
     make_venv "$venv"
     if [ "$SKIP_PIP" = 0 ]; then
         local what="editable"
-        if [ "$DEV" = 1 ]; then
-            spec="${SRC}[dev]"
-            what="editable, with the development tools"
-        fi
+        [ "$DEV" = 0 ] || what="editable, with the development tools"
+        [ "$LLAMA" = 1 ] || what="$what, without the local LLM"
         if up_to_date "$venv" 1; then
             say "edge-agent in $venv is up to date: nothing to install (delete $venv/$STAMP_NAME to force)"
         else
@@ -547,7 +569,7 @@ system_install() {
             say "installing edge-agent into $OPT_DIR"
             rm -f "$OPT_DIR/$STAMP_NAME"
             pip_install "$OPT_DIR" --upgrade pip setuptools wheel
-            pip_install "$OPT_DIR" --upgrade "$SRC"
+            pip_install "$OPT_DIR" --upgrade "$(package_spec)"
             llama_without_amx "$OPT_DIR"
             jetson_gpu_builds "$OPT_DIR"
             install_stamp "$OPT_DIR" 0 >"$OPT_DIR/$STAMP_NAME"

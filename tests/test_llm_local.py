@@ -86,6 +86,28 @@ def test_corrupt_gguf_is_a_model_error(tmp_path: Path) -> None:
         LocalLlm(bad)
 
 
+def test_without_llama_cpp_the_local_llm_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install made with --no-llama has no llama_cpp: a clear ModelError, no ImportError."""
+    import edge_agent.llm.local as local
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF" + b"\0" * 64)
+    monkeypatch.setattr(local, "llama_installed", lambda: False)
+    with pytest.raises(ModelError, match=r"needs llama-cpp-python.*--no-llama.*cloud_only"):
+        LocalLlm(model)
+
+
+def test_without_llama_cpp_the_turn_goes_without_its_text_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge_agent.llm.local as local
+    from edge_agent.app.wiring import build_completeness
+    from edge_agent.config import Settings
+
+    monkeypatch.setattr(local, "llama_installed", lambda: False)
+    settings = Settings()
+    assert settings.turn.semantic_wait_ms > 0 and settings.stt.speculative  # the default asks for the hint
+    assert build_completeness(settings, None) is None  # type: ignore[arg-type]  # no model is touched
+
+
 # --- the real model ---------------------------------------------------------------------------
 
 

@@ -80,9 +80,14 @@ def build_completeness(settings: Settings, models: ModelManager, chat: object = 
     ``chat``: the loaded local chat model, whose weights the hint then shares."""
     if settings.turn.semantic_wait_ms <= 0 or not settings.stt.speculative:
         return None
+    from edge_agent.llm.local import gguf_path, llama_installed
+
+    if not llama_installed():
+        log.warning("no local LLM (llama-cpp-python is not installed): the end of turn goes without its "
+                    "text hint (acoustic model and silence only)")
+        return None
     from edge_agent.listen.semantic import LmCompleteness
     from edge_agent.llm.llama_compat import shares_weights
-    from edge_agent.llm.local import gguf_path
 
     if isinstance(chat, LocalLlm) and shares_weights(chat.llm):
         return LmCompleteness(chat.llm).hint

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import threading
@@ -173,6 +174,21 @@ class SayStreamer:
         return "".join(out)
 
 
+def llama_installed() -> bool:
+    """Whether llama-cpp-python is installed (``./install.sh --no-llama`` leaves it out)."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def _llama_class() -> Any:
+    if not llama_installed():
+        raise ModelError("the local LLM needs llama-cpp-python, which is not installed "
+                         "(fix: ./install.sh --user without --no-llama, or pip install 'edge-agent[llm]'; "
+                         "or answer from the cloud only: llm.policy = \"cloud_only\")")
+    import llama_cpp
+
+    return llama_cpp.Llama
+
+
 class LocalLlm:
     """A :class:`~edge_agent.llm.base.ChatModel` over a GGUF file with llama.cpp."""
 
@@ -213,9 +229,7 @@ class LocalLlm:
                              "(set llm.local.model to a GGUF path or a model name, then `edge-agent models pull NAME`)")
         try:
             if llama_factory is None:
-                import llama_cpp
-
-                llama_factory = llama_cpp.Llama
+                llama_factory = _llama_class()
             kwargs: dict[str, Any] = dict(n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                                           n_batch=n_batch, verbose=False)
             if seed is not None:
