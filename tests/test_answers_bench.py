@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from edge_agent.answers.answer import Answer, Source
 from edge_agent.answers.knowledge import parse_markdown
-from edge_agent.bench.answers import GROUPS, grade, load_questions, synthetic_knowledge
+from edge_agent.bench.answers import GROUPS, SPLITS, grade, load_questions, synthetic_knowledge
 
 
-def test_at_least_120_questions_in_four_groups_and_two_splits() -> None:
-    tuning, heldout, heldout2 = load_questions("tuning"), load_questions("heldout"), load_questions("heldout2")
-    assert sum(len(tuning[g]) + len(heldout[g]) for g in GROUPS) >= 120
-    assert all(tuning[g] and heldout[g] and heldout2[g] for g in GROUPS)
-    texts = [{q["text"] for g in GROUPS for q in split[g]} for split in (tuning, heldout, heldout2)]
-    assert not (texts[0] & texts[1]) and not (texts[0] & texts[2]) and not (texts[1] & texts[2])
+def test_at_least_120_questions_in_four_groups_and_no_question_in_two_splits() -> None:
+    splits = [load_questions(split) for split in SPLITS]
+    assert sum(len(splits[0][g]) + len(splits[1][g]) for g in GROUPS) >= 120
+    assert all(split[g] for split in splits for g in GROUPS)
+    texts = [{q["text"] for g in GROUPS for q in split[g]} for split in splits]
+    assert all(not (a & b) for i, a in enumerate(texts) for b in texts[i + 1:])
 
 
 def test_grading() -> None:
