@@ -62,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="instead: start-up time and memory of the answer router with a generated 200-section "
                         "knowledge file against none (and with the intents against without)")
     p.add_argument("--no-broker", dest="broker", action="store_false",
-                   help="do not start a local mosquitto for the example tool (tools then report not done)")
+                   help="do not start a local mosquitto: the example tool is then the demo's light panel program")
     p.set_defaults(func=run)
 
 
