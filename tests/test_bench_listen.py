@@ -80,14 +80,24 @@ def test_a_doubtful_transcript_cannot_cut_a_pause_in_the_replay() -> None:
     assert doubtful.stt.calls == 2  # one speculative decode per speech_end, each cached by its audio
 
 
-def test_the_held_out_split_shares_no_voice_or_sentence_with_the_tuning_split() -> None:
+def test_no_two_splits_share_a_voice_a_noise_or_a_sentence() -> None:
     from edge_agent import speechgen
     from edge_agent.speechgen import heldout
 
-    assert not {v.label for v in heldout.HELDOUT_VOICES} & {v.label for v in speechgen.ALL_VOICES}
-    assert not {v.name for v in heldout.HELDOUT_VOICES if isinstance(v, speechgen.Voice)} \
-        & {v.name for v in speechgen.ESPEAK_VOICES}
-    tuning = {" ".join(p) for p in speechgen.PAUSE_SENTENCES} | set(speechgen.COMPLETE_SENTENCES)
-    held = {" ".join(p) for p in heldout.HELDOUT_PAUSE_SENTENCES} | {" ".join(p) for p in heldout.HELDOUT_COMPLETE_SENTENCES}
-    assert not tuning & held
-    assert not (set(heldout.HELDOUT_NOISES) - {"none"}) & set(speechgen.NOISES)
+    def names(voices) -> set[str]:  # an espeak-ng voice and variant, whatever the speed and pitch
+        return {v.name for v in voices if isinstance(v, speechgen.Voice)}
+
+    splits = {"tuning": ({v.label for v in speechgen.ALL_VOICES}, names(speechgen.ESPEAK_VOICES),
+                         {" ".join(p) for p in speechgen.PAUSE_SENTENCES} | set(speechgen.COMPLETE_SENTENCES),
+                         set(speechgen.NOISES))}
+    for name, sp in heldout.SPLITS.items():
+        splits[name] = ({v.label for v in sp.voices}, names(sp.voices),
+                        {" ".join(p) for p in sp.pause_sentences} | {" ".join(p) for p in sp.complete_sentences},
+                        {kind for kind, _ in sp.noise_plan} - {"none"})
+    assert set(splits) >= {"tuning", "heldout", "heldout2", "heldout3"}
+    for a in splits:
+        for b in splits:
+            if a < b:
+                for what, x, y in zip(("voice", "espeak voice", "sentence", "noise"), splits[a], splits[b], strict=True):
+                    assert not x & y, f"{a} and {b} share a {what}: {x & y}"
+    assert {kind for sp in heldout.SPLITS.values() for kind, _ in sp.noise_plan} <= set(heldout.HELDOUT_NOISES)

@@ -11,6 +11,11 @@ on, so its figures flatter the policy. This split shares none of its parts:
   percentages ("dim the hallway light ... to 30%"), and complete commands said with short pauses
   inside them (between list items, before a number), which must not end the turn.
 
+The first two splits say each part of a sentence as its own clip, so the words before a pause end
+with the falling pitch of a finished sentence. The third (``heldout3``) says each sentence whole and
+cuts the pauses into it at the word boundaries (:mod:`edge_agent.speechgen.wordcut`), as a speaker
+who stops mid-sentence sounds.
+
 Nothing in the policy or its tuning may read this module: it only feeds ``bench listen``'s
 held-out figures. Items are cached like the other sets (:func:`~edge_agent.speechgen.sets._cached`).
 """
@@ -28,8 +33,18 @@ import numpy as np
 from edge_agent.audio import SAMPLE_RATE
 from edge_agent.audio.wav import read_wav, write_wav
 from edge_agent.errors import ModelError
+from edge_agent.speechgen import wordcut
 from edge_agent.speechgen.sets import _cached
-from edge_agent.speechgen.synth import Utterance, Voice, compose, seeded_rng, speak, talker_bed
+from edge_agent.speechgen.synth import (
+    Segment,
+    Utterance,
+    Voice,
+    compose,
+    seeded_rng,
+    speak,
+    speech_bounds,
+    talker_bed,
+)
 
 HELDOUT_VERSION = 1
 """Part of every held-out cache key: bump when this module's generation changes."""
@@ -104,7 +119,7 @@ HELDOUT_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
 """Complete commands; several are said in parts with a short pause (0.2-0.4 s) between them, as
 people do in lists and before numbers: the turn must end after the last part, never inside."""
 
-HELDOUT_NOISES = ("none", "brown", "hum", "cafe", "street", "music")
+HELDOUT_NOISES = ("none", "brown", "hum", "cafe", "street", "music", "rain", "kitchen")
 CAFE_TEXT = (
     "I told him the parcel would arrive on Wednesday at the latest.",
     "The soup of the day is tomato with a little basil.",
@@ -155,6 +170,57 @@ HELDOUT2_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
     ("Call the office", "and leave a message."),
 )
 
+HELDOUT3_VOICES: tuple[HeldoutVoice, ...] = (
+    Voice("espeak", "en-gb-scotland+m7", 150, 50),
+    ShiftedVoice(Voice("piper", speed=1.05), cents=-220, tempo=1.15),
+    Voice("espeak", "en-us+edward", 155, 45),
+    Voice("espeak", "en-029+Gene", 145, 55),
+    ShiftedVoice(Voice("piper", speed=0.95), cents=330, tempo=0.92),
+    Voice("espeak", "en-gb-x-rp+Michael", 160, 50),
+    Voice("espeak", "en-us-nyc+paul", 150, 40),
+    Voice("espeak", "en+robert", 145, 60),
+)
+"""The third held-out split's voices: other variants and sox shifts again."""
+HELDOUT3_PAUSE_SENTENCES = (
+    ("Can you switch the porch light", "off at midnight?"),
+    ("I need a reminder for my", "doctor's appointment next week."),
+    ("Please lower the temperature in the", "guest bedroom."),
+    ("What's the quickest way to the", "train station from here?"),
+    ("Put coffee, rice and", "washing powder on the list."),
+    ("Could you tell me when the", "library closes tonight?"),
+    ("Set the kitchen timer to", "twelve minutes."),
+    ("I'd really like to listen to", "classical piano music."),
+    ("How many calories are in a", "slice of banana bread?"),
+    ("Remind my husband to", "collect the dry cleaning."),
+    ("Turn the garden sprinklers on for", "fifteen minutes tomorrow morning."),
+    ("Let me know if it's going to", "snow this weekend."),
+    ("Which films are showing at the", "cinema on Friday night?"),
+    ("Change the hallway light to a", "warm yellow colour."),
+    ("Order another box of", "green tea for the office."),
+    ("Read me the first chapter of", "Treasure Island."),
+)
+"""Said whole; the 0.7 s pause is cut in after the first part. The second parts begin on a word
+espeak-ng gives its own word event (it joins an unstressed "the" or "a" to the word before)."""
+HELDOUT3_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
+    ("Set the bathroom fan", "to half speed."),
+    ("Buy carrots,", "onions", "and a bag of potatoes."),
+    ("Turn off the television in the lounge.",),
+    ("What's the forecast for Edinburgh on Monday?",),
+    ("Remind me tomorrow", "at noon", "to phone the bank."),
+    ("Play my workout playlist.",),
+    ("Set the oven", "to 180 degrees."),
+    ("How tall is the Eiffel Tower?",),
+    ("Cancel my alarm for tomorrow morning.",),
+    ("Dim the dining room lights", "to 25%."),
+    ("Text Maria that dinner is at seven.",),
+    ("Add a dentist visit", "on the ninth of March."),
+    ("Skip this song.",),
+    ("Open the garage", "and switch on the driveway light."),
+    ("How many ounces are in a pound?",),
+    ("Lock the back door and the side gate.",),
+)
+"""Said whole; the 0.2-0.4 s pauses are cut in between the parts."""
+
 
 @dataclass(frozen=True)
 class HeldoutSplit:
@@ -165,6 +231,8 @@ class HeldoutSplit:
     pause_sentences: tuple[tuple[str, str], ...]
     complete_sentences: tuple[tuple[str, ...], ...]
     noise_plan: tuple[tuple[str, float | None], ...]
+    whole: bool = False
+    """Each sentence said whole, its pauses cut in (False: each part said as its own clip)."""
 
 
 SPLITS = {
@@ -174,9 +242,12 @@ SPLITS = {
     "heldout2": HeldoutSplit("heldout2", HELDOUT2_VOICES, HELDOUT2_PAUSE_SENTENCES, HELDOUT2_COMPLETE_SENTENCES,
                              (("none", None), ("street", 20.0), ("music", 20.0), ("none", None),
                               ("street", 15.0), ("music", 15.0))),
+    "heldout3": HeldoutSplit("heldout3", HELDOUT3_VOICES, HELDOUT3_PAUSE_SENTENCES, HELDOUT3_COMPLETE_SENTENCES,
+                             (("none", None), ("rain", 20.0), ("kitchen", 20.0), ("none", None),
+                              ("rain", 15.0), ("kitchen", 15.0)), whole=True),
 }
 """``heldout`` was looked at once to decide which of the tuned mechanisms to keep (see
-docs/design/end-of-turn.md); ``heldout2`` is the split nothing was decided on."""
+docs/design/end-of-turn.md); ``heldout2`` and ``heldout3`` are splits nothing is decided on."""
 
 
 def _sox_shift(audio: np.ndarray, cents: int, tempo: float) -> np.ndarray:
@@ -231,6 +302,19 @@ def heldout_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
             seg = t[i:i + step]
             for f0 in rng.choice([196.0, 220.0, 247.0, 262.0, 294.0, 330.0, 349.0, 392.0], size=3, replace=False):
                 x[i:i + step] += np.sin(2 * np.pi * f0 * seg) + 0.3 * np.sin(4 * np.pi * f0 * seg)
+    elif kind == "rain":  # a hiss with drops: short bright clicks at random, a few dozen a second
+        x = np.diff(rng.standard_normal(n + 1))  # tilted towards the highs
+        drops = np.zeros(n)
+        drops[rng.integers(0, n, size=max(1, n * 40 // SAMPLE_RATE))] = rng.uniform(2.0, 12.0)
+        x = x + np.convolve(drops, np.exp(-np.arange(48) / 8.0), mode="same")
+    elif kind == "kitchen":  # a fridge's low drone and the clink of cutlery now and then
+        t = np.arange(n) / SAMPLE_RATE
+        x = 0.5 * np.convolve(rng.standard_normal(n), np.ones(80) / 80, mode="same") * 8
+        for at in rng.integers(0, n, size=max(1, n * 2 // SAMPLE_RATE)):
+            ring = np.arange(min(n - at, SAMPLE_RATE // 4))
+            f = rng.uniform(2500.0, 5000.0)
+            x[at:at + len(ring)] += 6.0 * np.sin(2 * np.pi * f * ring / SAMPLE_RATE) * np.exp(-ring / 800.0)
+        x += 0.2 * np.sin(2 * np.pi * 120.0 * t)
     else:
         raise ValueError(f"unknown held-out noise {kind!r}")
     x = np.asarray(x, np.float32)
@@ -248,6 +332,20 @@ def _mix(audio: np.ndarray, kind: str, snr_db: float | None, rng: np.random.Gene
     return np.clip(np.round(mixed), -32768, 32767).astype(np.int16)
 
 
+def said_whole(parts: tuple[str, ...], gaps_s: list[float], voice: HeldoutVoice,
+               tail_s: float) -> tuple[np.ndarray, tuple[Segment, ...]]:
+    """``parts`` said as one sentence by a held-out voice, ``gaps_s[k]`` of silence cut in after part
+    ``k`` at the word boundary (:mod:`~edge_agent.speechgen.wordcut`), 0.5 s before, ``tail_s`` after."""
+    base = voice.base if isinstance(voice, ShiftedVoice) else voice
+    audio, times = wordcut.boundaries(parts, base)
+    if isinstance(voice, ShiftedVoice):  # sox's tempo stretches every time by the same factor
+        shifted = _sox_shift(audio, voice.cents, voice.tempo)
+        start, end = speech_bounds(shifted)
+        audio, times = shifted[start:end], [t / voice.tempo - start / SAMPLE_RATE for t in times]
+    cuts = [wordcut.quietest_point(audio, t) for t in times]
+    return wordcut.insert_pauses(audio, parts, cuts, gaps_s, 0.5, tail_s)
+
+
 def heldout_pause_sentences(n: int = 32, pause_s: float = 0.7, tail_s: float = 2.5,
                             split: str = "heldout") -> list[Utterance]:
     """Held-out sentences with a ``pause_s`` pause in the middle; fields as in ``pause_sentences``."""
@@ -260,7 +358,10 @@ def heldout_pause_sentences(n: int = 32, pause_s: float = 0.7, tail_s: float = 2
             rng = seeded_rng(f"{split}-pause", i)
             first, second = sp.pause_sentences[i % len(sp.pause_sentences)]
             voice = sp.voices[(i * 3) % len(sp.voices)]
-            audio, segs = compose([0.5, (first, say(first, voice)), pause_s, (second, say(second, voice)), tail_s])
+            if sp.whole:
+                audio, segs = said_whole((first, second), [pause_s], voice, tail_s)
+            else:
+                audio, segs = compose([0.5, (first, say(first, voice)), pause_s, (second, say(second, voice)), tail_s])
             kind, snr = sp.noise_plan[i % len(sp.noise_plan)]
             out.append(Utterance(_mix(audio, kind, snr, rng), f"{first} {second}", "pause", voice.label, kind,
                                  snr, None, segs, segs[-1].end_t, segs[0].end_t, f"{first} {second}"))
@@ -280,12 +381,15 @@ def heldout_complete_sentences(n: int = 32, tail_s: float = 2.5, split: str = "h
             rng = seeded_rng(f"{split}-complete", i)
             parts = sp.complete_sentences[i % len(sp.complete_sentences)]
             voice = sp.voices[(i * 3 + 1) % len(sp.voices)]
-            pieces: list[tuple[str, np.ndarray] | float] = [0.5]
-            for k, part in enumerate(parts):
-                if k:
-                    pieces.append(float(rng.uniform(0.2, 0.4)))
-                pieces.append((part, say(part, voice)))
-            audio, segs = compose([*pieces, tail_s])
+            gaps = [float(rng.uniform(0.2, 0.4)) for _ in parts[1:]]
+            if sp.whole:
+                audio, segs = said_whole(parts, gaps, voice, tail_s)
+            else:
+                pieces: list[tuple[str, np.ndarray] | float] = [0.5]
+                for k, part in enumerate(parts):
+                    pieces += [gaps[k - 1]] if k else []
+                    pieces.append((part, say(part, voice)))
+                audio, segs = compose([*pieces, tail_s])
             kind, snr = sp.noise_plan[(i + 1) % len(sp.noise_plan)]
             text = " ".join(parts)
             out.append(Utterance(_mix(audio, kind, snr, rng), text, "complete", voice.label, kind, snr,

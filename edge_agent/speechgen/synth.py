@@ -126,20 +126,24 @@ def _espeak(text: str, voice: Voice) -> np.ndarray:
     return audio
 
 
-def _trim(audio: np.ndarray) -> np.ndarray:
-    """Cut leading/trailing silence so that timings are those of the words themselves."""
-    if audio.size == 0:
-        return audio
+def speech_bounds(audio: np.ndarray) -> tuple[int, int]:
+    """Where the speech in ``audio`` starts and ends (samples, 10 ms steps): leading and trailing
+    silence excluded, so that timings are those of the words themselves."""
     hop = SAMPLE_RATE // 100
     n = len(audio) // hop
     if n == 0:
-        return audio
+        return 0, len(audio)
     frames = audio[: n * hop].astype(np.float32).reshape(n, hop)
     rms = np.sqrt((frames**2).mean(axis=1))
     loud = np.nonzero(rms > max(rms.max() * 0.02, 30.0))[0]
     if loud.size == 0:
-        return audio[:0]
-    return audio[loud[0] * hop : (loud[-1] + 1) * hop]
+        return 0, 0
+    return int(loud[0]) * hop, (int(loud[-1]) + 1) * hop
+
+
+def _trim(audio: np.ndarray) -> np.ndarray:
+    start, end = speech_bounds(audio)
+    return audio[start:end]
 
 
 def speak(text: str, voice: Voice) -> np.ndarray:

@@ -1,0 +1,214 @@
+"""Pauses cut into a sentence said whole, at a word boundary, so the words before a pause keep the
+prosody of a sentence that goes on.
+
+A sentence synthesized in two halves ends its first half with the falling pitch of a finished
+sentence; a person who stops to think mid-sentence usually does not. Here the sentence is said
+whole and the synthesizer itself says where each word begins: espeak-ng's word events (its library,
+called as the ``espeak-ng`` program calls it: the same samples) and Piper's phoneme durations (the
+word-separating space phoneme). The cut then moves to the quietest 20 ms within 40 ms of that
+boundary, silence is inserted there, and the room noise is mixed in afterwards over the whole clip,
+so it goes on through the pause.
+
+Whisper's forced alignment of the known text was tried first and dropped: on espeak-ng voices its
+word boundaries were off by a syllable ("rice and wa | shing powder").
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from edge_agent.audio import SAMPLE_RATE
+from edge_agent.audio.wav import resample
+from edge_agent.errors import InputDataError, ModelError
+from edge_agent.speechgen.synth import Segment, Voice, models_dir, silence, speech_bounds
+
+WINDOW_S = 0.02
+"""The length of the quiet stretch the cut looks for."""
+SEARCH_S = 0.04
+"""How far either side of the synthesizer's word boundary the cut may move."""
+WORD_LEAD_S = 0.015
+"""espeak-ng's word event is where the word begins: the cut is looked for around a point this much earlier."""
+FADE_S = 0.004
+"""A fade either side of the cut, so the inserted silence does not click."""
+
+
+def part_starts(parts: Sequence[str]) -> list[int]:
+    """Where each part after the first begins in ``" ".join(parts)`` (character index)."""
+    out, pos = [], 0
+    for part in parts[:-1]:
+        pos += len(part) + 1
+        out.append(pos)
+    return out
+
+
+# --- espeak-ng: its word events ---------------------------------------------------------------------
+
+class _EspeakEvent(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent))
+_EVENT_WORD, _EVENT_LIST_END = 1, 0
+_SYNCHRONOUS, _POS_CHARACTER, _CHARS_UTF8 = 2, 1, 1
+_RATE, _PITCH = 1, 3
+
+
+class _Espeak:
+    """libespeak-ng in synchronous mode: the samples and the word events of one text at a time."""
+
+    def __init__(self) -> None:
+        try:
+            self.lib = ctypes.CDLL("libespeak-ng.so.1")
+        except OSError:
+            raise ModelError("libespeak-ng is not installed (apt-get install espeak-ng)") from None
+        self.rate = int(self.lib.espeak_Initialize(_SYNCHRONOUS, 0, None, 0))
+        self.lock = threading.Lock()
+        self.chunks: list[bytes] = []
+        self.words: list[tuple[int, int]] = []
+        self._callback = _CALLBACK(self._collect)  # kept: the library holds only a raw pointer
+        self.lib.espeak_SetSynthCallback(self._callback)
+
+    def _collect(self, wav: Any, n: int, events: Any) -> int:
+        if n > 0 and wav:
+            self.chunks.append(ctypes.string_at(wav, n * 2))
+        i = 0
+        while events[i].type != _EVENT_LIST_END:
+            if events[i].type == _EVENT_WORD:  # text_position counts from 1
+                self.words.append((events[i].text_position - 1, events[i].sample))
+            i += 1
+        return 0
+
+    def say(self, text: str, voice: Voice) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Samples at :attr:`rate` and (character index, first sample) of each word."""
+        with self.lock:
+            self.chunks, self.words = [], []
+            if self.lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
+                raise InputDataError(f"espeak-ng has no voice {voice.name!r}")
+            self.lib.espeak_SetParameter(_RATE, int(voice.speed), 0)
+            self.lib.espeak_SetParameter(_PITCH, int(voice.pitch), 0)
+            data = text.encode()
+            self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            self.lib.espeak_Synchronize()
+            return np.frombuffer(b"".join(self.chunks), np.int16), list(self.words)
+
+
+@lru_cache(maxsize=1)
+def _espeak() -> _Espeak:
+    return _Espeak()
+
+
+def espeak_boundaries(parts: Sequence[str], voice: Voice) -> tuple[np.ndarray, list[float]]:
+    """``parts`` said as one sentence by an espeak-ng voice (16 kHz) and where each part after the
+    first begins (seconds): ``WORD_LEAD_S`` before the word event at the part's first character
+    (the event marks the word's first sample; the gap, if any, is before it)."""
+    engine = _espeak()
+    audio, words = engine.say(" ".join(parts), voice)
+    times = []
+    for start in part_starts(parts):
+        sample = next((s for pos, s in words if pos == start), None)
+        if sample is None:  # it joined the part's first word to the word before ("in the")
+            raise InputDataError(f"espeak-ng ({voice.name}) has no word starting at character {start} of "
+                                 f"{' '.join(parts)!r}: begin the part on a stressed word")
+        times.append(sample / engine.rate - WORD_LEAD_S)
+    return np.asarray(resample(audio, engine.rate, SAMPLE_RATE), np.int16), times
+
+
+# --- Piper: its phoneme durations ----------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _piper_aligned() -> Any:
+    from piper import PiperVoice
+
+    from edge_agent.models import ModelManager
+
+    path = ModelManager(models_dir()).require("piper-joe-medium", "en_US-joe-medium.onnx")
+    return PiperVoice.load(path, include_alignments=True)
+
+
+def piper_boundaries(parts: Sequence[str], voice: Voice) -> tuple[np.ndarray, list[float]]:
+    """``parts`` said as one sentence by a Piper voice (16 kHz, pitch by resampling as
+    :func:`~edge_agent.speechgen.synth.speak` does) and where each part after the first begins
+    (seconds): the middle of the space phoneme after the part's last word (words counted in the
+    phonemes of the parts said alone)."""
+    from piper.config import SynthesisConfig
+
+    tts = _piper_aligned()
+    cfg = SynthesisConfig(length_scale=voice.speed * voice.pitch, noise_scale=0.0, noise_w_scale=0.0)
+    chunks = list(tts.synthesize(" ".join(parts), syn_config=cfg, include_alignments=True))
+    if len(chunks) != 1 or not chunks[0].phoneme_alignments:
+        raise InputDataError(f"Piper gave no single aligned sentence for {' '.join(parts)!r}")
+    spaces, pos = [], 0  # the middle of each space phoneme, in Piper's samples
+    for a in chunks[0].phoneme_alignments:
+        if a.phoneme == " ":
+            spaces.append(pos + int(a.num_samples) // 2)
+        pos += int(a.num_samples)
+    words = np.cumsum([sum(len("".join(s).split()) for s in tts.phonemize(p)) for p in parts])
+    rate = tts.config.sample_rate * voice.pitch
+    times = [spaces[int(n) - 1] / rate for n in words[:-1]]
+    audio = resample(chunks[0].audio_int16_array, int(round(rate)), SAMPLE_RATE)
+    return np.asarray(audio, np.int16), times
+
+
+# --- the cut ------------------------------------------------------------------------------------------
+
+def boundaries(parts: Sequence[str], voice: Voice) -> tuple[np.ndarray, list[float]]:
+    """``parts`` said whole by ``voice``, trimmed of leading and trailing silence, and where each
+    part after the first begins in it (seconds)."""
+    audio, times = (piper_boundaries if voice.engine == "piper" else espeak_boundaries)(parts, voice)
+    start, end = speech_bounds(audio)
+    return audio[start:end], [t - start / SAMPLE_RATE for t in times]
+
+
+def quietest_point(audio: np.ndarray, around_s: float, search_s: float = SEARCH_S) -> int:
+    """The sample at the middle of the quietest ``WINDOW_S`` stretch within ``search_s`` of ``around_s``
+    (5 ms steps; the one nearest ``around_s`` among equals)."""
+    win, hop = int(WINDOW_S * SAMPLE_RATE), SAMPLE_RATE // 200
+    x = audio.astype(np.float64)
+    centre = int(around_s * SAMPLE_RATE)
+    lo = max(win // 2, centre - int(search_s * SAMPLE_RATE))
+    hi = min(len(x) - win // 2, centre + int(search_s * SAMPLE_RATE))
+    best, best_key = centre, (np.inf, 0)
+    for c in range(lo, hi + 1, hop):
+        stretch = x[c - win // 2: c + win // 2]
+        key = (float(np.dot(stretch, stretch)), abs(c - centre))
+        if key < best_key:
+            best, best_key = c, key
+    return best
+
+
+def _faded(audio: np.ndarray, at_end: bool) -> np.ndarray:
+    n = min(len(audio), int(FADE_S * SAMPLE_RATE))
+    out = audio.astype(np.float64)
+    if at_end:
+        out[len(out) - n:] *= np.linspace(1.0, 0.0, n)
+    else:
+        out[:n] *= np.linspace(0.0, 1.0, n)
+    return np.round(out).astype(np.int16)
+
+
+def insert_pauses(audio: np.ndarray, parts: Sequence[str], cuts: Sequence[int], gaps_s: Sequence[float],
+                  lead_s: float, tail_s: float) -> tuple[np.ndarray, tuple[Segment, ...]]:
+    """``audio`` with ``gaps_s[k]`` of silence at ``cuts[k]``, ``lead_s`` before and ``tail_s`` after;
+    a segment per part, ending where its pause begins."""
+    pieces, segs = [silence(lead_s)], []
+    pos = len(pieces[0])
+    edges = [0, *cuts, len(audio)]
+    for k, part in enumerate(parts):
+        chunk = audio[edges[k]: edges[k + 1]]
+        if k:
+            chunk = _faded(chunk, at_end=False)
+        if k < len(cuts):
+            chunk = _faded(chunk, at_end=True)
+        segs.append(Segment(part, pos / SAMPLE_RATE, (pos + len(chunk)) / SAMPLE_RATE))
+        gap = silence(gaps_s[k] if k < len(cuts) else tail_s)
+        pieces += [chunk, gap]
+        pos += len(chunk) + len(gap)
+    return np.concatenate(pieces), tuple(segs)
