@@ -1,11 +1,11 @@
-"""Small talk stays short: a bound on the local model's reply, cut where a sentence ends.
+"""Small talk stays short: a bound on the local model's reply, cut where a sentence or clause ends.
 
 The prompt asks for one short sentence, but a 135M model does not always listen ("Tell me a
-joke." can run to a paragraph). :func:`bounded` passes the streamed text on a whole sentence at a
-time until the reply holds ``max_sentences`` sentences, or the next one would take it past
-``max_words`` words, and then closes the stream, so nothing past the bound is generated,
-synthesised or spoken. A first sentence that is itself too long is ended at its last clause
-boundary (a comma, a semicolon) within the bound, with a full stop."""
+joke." can run to a paragraph). :func:`bounded` passes the streamed text on a clause at a time (the
+voice starts on the first clause, as it would without the bound) until the reply holds
+``max_sentences`` sentences, or the next clause would take it past ``max_words`` words, and then
+closes the stream, so nothing past the bound is generated, synthesised or spoken. A reply with no
+clause end within the bound stops at its last word, with a full stop."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
 """A sentence's end is known once the character after it has come ("3." may become "3.5")."""
-_CLAUSE_END = re.compile(r"[,;:]+(?=\s)")
+_CLAUSE_END = re.compile(r"[,;:]+(?=\s)|\n")
+"""A clause's end, where the voice may start (a line break too, as for the clause splitter)."""
 _WORD = re.compile(r"\S+")
 
 
@@ -43,31 +44,34 @@ def _words(text: str) -> int:
 
 
 def settle(text: str, bound: Bound, final: bool = False) -> Settled:
-    """How much of ``text`` (a reply so far; ``final``: all of it) is complete sentences within ``bound``."""
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-    if final and text.strip() and (not ends or text[ends[-1]:].strip()):
-        ends.append(len(text.rstrip()))
+    """How much of ``text`` (a reply so far; ``final``: all of it) can be passed on: up to its last
+    clause or sentence end within ``bound``, so the voice can start on the first clause."""
+    ends = sorted([(m.end(), True) for m in _SENTENCE_END.finditer(text)]
+                  + [(m.end(), False) for m in _CLAUSE_END.finditer(text)])
+    if final and text.strip() and (not ends or text[ends[-1][0]:].strip()):
+        ends.append((len(text.rstrip()), True))
     upto = 0
-    for count, end in enumerate(ends, start=1):
+    sentences = 0
+    for end, is_sentence in ends:
         if _words(text[:end]) > bound.max_words:
             break
         upto = end
-        if count >= bound.max_sentences:
+        sentences += is_sentence
+        if sentences >= bound.max_sentences:
             return Settled(upto, done=True)
     if _words(text) <= bound.max_words:
-        return Settled(len(text) if final else upto, done=final)
-    if upto:  # the next sentence would pass the bound: stop after the last whole one
+        # with the space after the last end: the clause splitter cuts a clause on seeing it
+        return Settled(len(text) if final else min(upto + 1, len(text)) if upto else 0, done=final)
+    if upto:  # the bound falls inside a sentence: stop at the last sentence or clause end before it
         return Settled(upto, done=True)
-    # the first sentence alone is too long: end it at its last clause boundary within the bound
+    # no end at all within the bound: stop at its last word, with a full stop
     limit = [m.end() for m in _WORD.finditer(text)][bound.max_words - 1]
-    clauses = [m.start() for m in _CLAUSE_END.finditer(text, 0, limit)]
-    stop = clauses[-1] if clauses else limit
-    return Settled(len(text[:stop].rstrip(" -")), closing=".", done=True)
+    return Settled(limit, closing=".", done=True)
 
 
 async def bounded(stream: AsyncIterator[Any], bound: Bound) -> AsyncIterator[Any]:
-    """The deltas of ``stream`` (objects with a ``text``), their text passed on a sentence at a time
-    up to ``bound``; the stream is closed once the bound is reached."""
+    """The deltas of ``stream`` (objects with a ``text``), their text passed on a clause at a time up
+    to ``bound``; the stream is closed once the bound is reached."""
     text = ""
     passed = 0
     last: Any = None
