@@ -73,20 +73,30 @@ def test_a_voice_turn_end_to_end(question_wav: Path, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_the_demo_is_answered_from_the_knowledge_file_without_the_llm(tmp_path: Path) -> None:
+def test_the_demo_is_answered_from_the_knowledge_file_and_makes_a_real_tool_call(tmp_path: Path) -> None:
     from edge_agent.demo import demo_input
+    from edge_agent.demo_light import read_panel
 
     out = tmp_path / "reply.wav"
-    proc = run_agent(["--input", str(demo_input()), "--output", str(out), "--fast", "--events", "-"])
+    panel = tmp_path / "lights.txt"
+    env = {"EDGE_AGENT_ANSWERS__DEMO_TOOL": "true", "EDGE_AGENT_DEMO_LIGHTS": str(panel)}  # as run_demo sets it
+    # paced, as the demo plays it: unpaced, the second wake word would come before the first reply is said
+    proc = run_agent(["--input", str(demo_input()), "--output", str(out), "--events", "-"], env=env, timeout=200)
     assert proc.returncode == 0, proc.stderr
     events = events_of(proc.stdout)
-    routed = next(e for e in events if e["type"] == "answer_routed")
-    assert routed["source"] == "knowledge" and routed["passage"].endswith("#Opening hours"), routed
-    reply = next(e for e in events if e["type"] == "reply_text")["text"]
-    assert "10 am" in reply and "5 pm" in reply, reply  # the file's own words
+    routed = [e for e in events if e["type"] == "answer_routed"]
+    assert routed[0]["source"] == "knowledge" and routed[0]["passage"].endswith("#Opening hours"), routed
+    replies = [e["text"] for e in events if e["type"] == "reply_text"]
+    assert "10 am" in replies[0] and "5 pm" in replies[0], replies  # the file's own words
     assert "llm_first_token" not in [e["type"] for e in events]
     done = next(e for e in events if e["type"] == "turn_done")
     assert {"endpoint", "stt", "tts_first_chunk"} <= set(done["stages"]), done
+    # the second turn: the example tool really runs (the demo's light panel), and only then "done"
+    assert routed[1]["source"] == "intent" and routed[1]["intent"] == "HassTurnOn", routed
+    tool = next(e for e in events if e["type"] == "tool")
+    assert tool["name"] == "set_light" and tool["ok"] and tool["arguments"] == {"state": "ON", "room": "cafe"}
+    assert replies[1] == "Done: the cafe light is on.", replies
+    assert read_panel(panel)["cafe"] == "ON"
     assert "Traceback" not in proc.stderr
 
 
