@@ -410,7 +410,8 @@ class AnswersConfig(Section):
     language: str = "en"
     """Language of the intent templates (``home-assistant-intents``); other text goes to the LLM."""
     demo_tool: bool = False
-    """Declare the example ``set_light`` tool (rooms ``lobby`` and ``cafe``) when ``mqtt.tools`` is empty."""
+    """Declare the example ``set_light`` tool (rooms ``lobby`` and ``cafe``) when ``mqtt.tools`` is empty:
+    an MQTT publish when ``mqtt.enabled``, else the demo's light panel program (no broker needed)."""
 
 
 class LogFormat(StrEnum):
