@@ -25,6 +25,7 @@ def museum() -> KnowledgeBase:
     ("How long is the tour?", Kind.MEASURE),
     ("How much time does it take?", Kind.MEASURE),
     ("How heavy is the bell?", Kind.WEIGHT),
+    ("Who built the lighthouse?", Kind.PERSON),
     ("Where is the cafe?", None),
     ("Is there a lift?", None),
 ])
@@ -41,13 +42,15 @@ def test_the_kind_a_question_asks_for(question: str, kind: Kind | None) -> None:
     ("Visitors may bring their own food.", Kind.PAST, False),  # "may" is not the month
     ("It runs until the end of March.", Kind.MEASURE, True),
     ("It weighs 3 tonnes.", Kind.WEIGHT, True),
+    ("Any member of staff in a blue jacket can call first aid.", Kind.PERSON, True),
+    ("The gift shop sells books, ship models, maps and postcards.", Kind.PERSON, False),
 ])
 def test_what_a_sentence_states(sentence: str, kind: Kind, holds: bool) -> None:
     assert states(sentence, kind) is holds
 
 
 @pytest.mark.parametrize("question", ["How much does a coffee cost?", "How many ships sank in the bay?",
-                                      "How much does the whale skeleton weigh?"])
+                                      "How much does the whale skeleton weigh?", "Who owns the gift shop?"])
 def test_a_passage_sharing_words_but_no_answer_does_not_answer(museum: KnowledgeBase, question: str) -> None:
     hit, why = museum.answer(question)
     assert hit is None and "states no" in why
@@ -55,7 +58,8 @@ def test_a_passage_sharing_words_but_no_answer_does_not_answer(museum: Knowledge
 
 @pytest.mark.parametrize(("question", "fact"), [("How much is the audio guide?", "3 euros"),
                                                 ("How long do you keep lost items?", "30 days"),
-                                                ("When is the lighthouse lens lit up?", "every hour")])
+                                                ("When is the lighthouse lens lit up?", "every hour"),
+                                                ("Who can call first aid?", "member of staff")])
 def test_the_sentence_that_states_the_answer_is_spoken(museum: KnowledgeBase, question: str, fact: str) -> None:
     hit, why = museum.answer(question)
     assert hit is not None and "states a" in why

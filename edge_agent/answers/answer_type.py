@@ -3,9 +3,10 @@
 Sharing words with a question is not answering it: "How much does a coffee cost?" shares *coffee*
 with the cafe passage, which gives no price; "How many ships sank in the bay?" shares *ship*,
 *sank* and *bay* with the shipwreck passage, which counts nothing. A question that asks for a
-price, a count, a time, a date, a measure or a weight is answered only by a sentence that states
-one. Questions of other forms (yes/no, where, what, who) ask for nothing this can check and are
-left to the word overlap alone."""
+price, a count, a time, a date, a measure, a weight or a person is answered only by a sentence
+that states one ("Who built the lighthouse?" is not answered by a passage that names no one).
+Questions of other forms (yes/no, where, what) ask for nothing this can check and are left to the
+word overlap alone."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class Kind(StrEnum):
     MEASURE = "measure"
     """How long, tall, deep, far, big or old: a number with a unit."""
     WEIGHT = "weight"
+    PERSON = "person"
+    """Who: a person, a role or a group of people (staff, a curator, members, children)."""
 
 
 _NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|"
@@ -34,6 +37,12 @@ _MONTHS = r"january|february|march|april|june|july|august|september|october|nove
 _DAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 _YEAR = r"\b(?:1[0-9]{3}|20[0-9]{2})\b"
 _TIME_UNITS = r"seconds?|minutes?|hours?|days?|weeks?|months?|years?"
+_PEOPLE = (r"staff|members?|employees?|guides?|curators?|directors?|managers?|owners?|volunteers?|team|crew|"
+           r"captains?|sailors?|divers?|founders?|architects?|artists?|painters?|designers?|builders?|makers?|"
+           r"authors?|writers?|children|adults?|students?|seniors?|visitors?|families|groups?|classes|people|"
+           r"person|anyone|everyone|nobody|mr|mrs|ms|dr|sir|lady|king|queen")
+"""Words that name a person, a role or a group of people: what a "who" question is answered with (a
+file that names someone calls them by a role too: "our curator, Anna Berg")."""
 _LENGTH_UNITS = r"metres?|meters?|centimetres?|cm|km|kilometres?|kilometers?|feet|foot|miles?|inches|yards?"
 
 ASKS: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern)) for kind, pattern in (
@@ -45,6 +54,7 @@ ASKS: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern
     (Kind.PAST, r"^(when|what year|which year|in what year|in which year) (was|were|did|had)\b"),
     (Kind.TIME, r"^(when|what time|until when|till when|how late|how early|what days?|which days?|"
                 r"at what time|from what time)\b"),
+    (Kind.PERSON, r"^who\b"),
 ))
 """Question forms (lower case, without a leading "and", "so", "please") and the kind each asks for."""
 
@@ -58,6 +68,7 @@ STATES: dict[Kind, re.Pattern[str]] = {kind: re.compile(pattern, re.IGNORECASE) 
     Kind.MEASURE: rf"\b{_NUMBER}[\s-]*(?:{_TIME_UNITS}|{_LENGTH_UNITS})\b|\b(?:ages?|aged) \d|{_YEAR}|"
                   r"\b(?:until|till)\b",  # "how long is it on?": until the end of March
     Kind.WEIGHT: rf"\b{_NUMBER}\s*(?:tonnes?|tons?|kilos?|kilograms?|kg|grams?|pounds?|lbs?)\b",
+    Kind.PERSON: rf"\b(?:{_PEOPLE})\b|\b(?:he|she|his|her)\b",
 }.items()}
 """What a sentence must state to answer each kind (case ignored)."""
 
