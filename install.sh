@@ -649,8 +649,10 @@ system_uninstall() {
     fi
 }
 
+# `exit` on the same line as the dispatch: bash reads a script as it runs it, so a checkout updated
+# during a long install (a `git pull` beside it) must not have its tail run after the install.
 if [ "$MODE" = user ]; then
     if [ "$UNINSTALL" = 1 ]; then user_uninstall; else user_install; fi
 else
     if [ "$UNINSTALL" = 1 ]; then system_uninstall; else system_install; fi
-fi
+fi; exit 0

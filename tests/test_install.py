@@ -282,3 +282,23 @@ def test_jetson_keeps_cpu_builds_without_nvcc(tmp_path: Path) -> None:
     assert "pip install -q" in calls
     assert "onnxruntime-gpu" not in calls  # PyPI's aarch64 build is for CUDA 13 servers, not JetPack
     assert "run on the CPU" in r.stdout
+
+
+def test_no_llama_refuses_dev() -> None:
+    """--no-llama leaves the local LLM out; the development tools need it, so the two do not mix."""
+    r = run("--user", "--dev", "--no-llama", "--skip-pip")
+    assert r.returncode == 1
+    assert "--no-llama does not go with --dev" in r.stderr
+
+
+def test_board_packages_of_the_emulated_check() -> None:
+    """The emulated aarch64 root gets what a plain install wants on arm64: untagged and `arm64`
+    lines, no `dev` and no `amd64` ones."""
+    script = (REPO / "tools/ci_emulated_aarch64.sh").read_text()
+    body = script[script.index("board_packages() {"):]
+    body = body[:body.index("\n}\n") + 3]
+    r = subprocess.run(["bash", "-c", f'SRC="{REPO}"\n{body}\nboard_packages'], capture_output=True, text=True,
+                       timeout=30)
+    wanted = r.stdout.split()
+    assert "python3-venv" in wanted and "portaudio19-dev" in wanted and "g++" in wanted
+    assert not {"mosquitto", "shellcheck", "gcc-aarch64-linux-gnu", "qemu-user-static", "sox"} & set(wanted)

@@ -2,7 +2,8 @@
 """The whole test suite, as the README's second command and CI run it.
 
 Static checks first (ruff, mypy, shellcheck), then the ring buffer under AddressSanitizer and
-UndefinedBehaviorSanitizer, the aarch64 cross-compile, and last pytest with every marker (fast
+UndefinedBehaviorSanitizer, the aarch64 cross-compile, the emulated aarch64 install and engine
+check (a Debian arm64 root under qemu-user), and last pytest with every marker (fast
 unit tests with fakes, then real models, a real broker and real servers), so that pytest's own
 summary line is the last thing printed. Exits non-zero if any step fails."""
 
@@ -42,7 +43,7 @@ def main() -> int:
                      if p.exists()]
     if shutil.which("shellcheck") and shell_scripts:
         checks.append(("shellcheck", ["shellcheck", *shell_scripts]))
-    for script in ("tools/ci_sanitize.sh", "tools/ci_cross_aarch64.sh"):
+    for script in ("tools/ci_sanitize.sh", "tools/ci_cross_aarch64.sh", "tools/ci_emulated_aarch64.sh"):
         if (ROOT / script).exists():
             checks.append((Path(script).stem, ["bash", script]))
     for name, cmd in checks:
