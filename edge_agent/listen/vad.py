@@ -41,7 +41,8 @@ class Vad(Protocol):
     def reset(self) -> None: ...
 
 
-def session_options(threads: int = 1):  # -> onnxruntime.SessionOptions
+def session_options(threads: int = 1, fuse: bool = True):  # -> onnxruntime.SessionOptions
+    """``fuse=False``: only onnxruntime's basic graph rewrites, so a graph runs as written."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -49,6 +50,8 @@ def session_options(threads: int = 1):  # -> onnxruntime.SessionOptions
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3  # the If model logs unused-initializer warnings at load
+    if not fuse:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     return opts
 
 
@@ -61,7 +64,11 @@ class SileroVad:
         import onnxruntime as ort
 
         try:
-            self.session = ort.InferenceSession(str(model_path), sess_options=session_options(threads),
+            # Unfused: onnxruntime's extended rewrite of the int8 LSTM's DynamicQuantizeLinear +
+            # MatMulInteger into one int8 kernel gave a VAD that heard no speech on an aarch64 CPU
+            # with i8mm/SME (qemu's `max`); as written it is right on every CPU tried, at the same
+            # speed here (docs/design/boards.md).
+            self.session = ort.InferenceSession(str(model_path), sess_options=session_options(threads, fuse=False),
                                                 providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"VAD model {model_path} cannot be loaded: {exc}") from None
