@@ -332,17 +332,28 @@ def _mix(audio: np.ndarray, kind: str, snr_db: float | None, rng: np.random.Gene
     return np.clip(np.round(mixed), -32768, 32767).astype(np.int16)
 
 
+SOX_MARGIN_S = 0.02
+"""sox's tempo change moves a moment by up to a few tens of ms from where the factor puts it: the
+cut may go this far outside the stretch between two words."""
+
+
+def _cut_version(sp: HeldoutSplit) -> dict[str, int]:
+    return {"cut": wordcut.VERSION} if sp.whole else {}  # the older splits' cache keys stay as they were
+
+
 def said_whole(parts: tuple[str, ...], gaps_s: list[float], voice: HeldoutVoice,
                tail_s: float) -> tuple[np.ndarray, tuple[Segment, ...]]:
     """``parts`` said as one sentence by a held-out voice, ``gaps_s[k]`` of silence cut in after part
     ``k`` at the word boundary (:mod:`~edge_agent.speechgen.wordcut`), 0.5 s before, ``tail_s`` after."""
     base = voice.base if isinstance(voice, ShiftedVoice) else voice
-    audio, times = wordcut.boundaries(parts, base)
+    audio, spans = wordcut.boundaries(parts, base)
     if isinstance(voice, ShiftedVoice):  # sox's tempo stretches every time by the same factor
         shifted = _sox_shift(audio, voice.cents, voice.tempo)
         start, end = speech_bounds(shifted)
-        audio, times = shifted[start:end], [t / voice.tempo - start / SAMPLE_RATE for t in times]
-    cuts = [wordcut.quietest_point(audio, t) for t in times]
+        lead = start / SAMPLE_RATE
+        audio, spans = shifted[start:end], [(a / voice.tempo - lead, b / voice.tempo - lead) for a, b in spans]
+    margin = wordcut.MARGIN_S if not isinstance(voice, ShiftedVoice) else SOX_MARGIN_S
+    cuts = [wordcut.quietest_point(audio, span, margin) for span in spans]
     return wordcut.insert_pauses(audio, parts, cuts, gaps_s, 0.5, tail_s)
 
 
@@ -350,7 +361,7 @@ def heldout_pause_sentences(n: int = 32, pause_s: float = 0.7, tail_s: float = 2
                             split: str = "heldout") -> list[Utterance]:
     """Held-out sentences with a ``pause_s`` pause in the middle; fields as in ``pause_sentences``."""
     sp = SPLITS[split]
-    params = {"n": n, "pause": pause_s, "tail": tail_s, "v": HELDOUT_VERSION}
+    params = {"n": n, "pause": pause_s, "tail": tail_s, "v": HELDOUT_VERSION, **_cut_version(sp)}
 
     def make() -> list[Utterance]:
         out = []
@@ -373,7 +384,7 @@ def heldout_pause_sentences(n: int = 32, pause_s: float = 0.7, tail_s: float = 2
 def heldout_complete_sentences(n: int = 32, tail_s: float = 2.5, split: str = "heldout") -> list[Utterance]:
     """Held-out complete commands (some in parts with 0.2-0.4 s pauses), then ``tail_s`` of silence."""
     sp = SPLITS[split]
-    params = {"n": n, "tail": tail_s, "v": HELDOUT_VERSION}
+    params = {"n": n, "tail": tail_s, "v": HELDOUT_VERSION, **_cut_version(sp)}
 
     def make() -> list[Utterance]:
         out = []
