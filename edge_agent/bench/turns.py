@@ -277,8 +277,8 @@ def tune(pauses: Sequence[Recorded], completes: Sequence[Recorded], base: Policy
 def hint_variants(base: PolicyConfig, trust: HintTrust) -> Iterable[tuple[dict[str, Any], PolicyConfig, HintTrust]]:
     """The confidence-weighted hint's parameters, swept one group at a time around ``base``/``trust``
     (the configured ones; each group changes only its own): the log-probability bounds, the
-    disagreement wait, the first check (the least silence any end needs), the bounded wait; and
-    all off (the hint as it was)."""
+    disagreement wait, the first check (the least silence any end needs), the bounded wait, the
+    blend's threshold, weight and votes; and all off (the hint as it was)."""
     yield ({"all_off": True}, replace(base, disagree_below=0.0, disagree_wait_ms=0.0, sure_threshold=1.0),
            replace(trust, enabled=False))
     yield {"hint_confidence": "off"}, base, replace(trust, enabled=False)
@@ -298,6 +298,11 @@ def hint_variants(base: PolicyConfig, trust: HintTrust) -> Iterable[tuple[dict[s
         for after in (800.0, 900.0, 1000.0, 1200.0):
             yield ({"sure_threshold": thr, "sure_after_ms": after},
                    replace(base, sure_threshold=thr, sure_after_ms=after), trust)
+    for thr in (0.7, 0.8):  # the blend's own knobs (none saved a pause the two models agree on)
+        yield {"threshold": thr}, replace(base, turn_threshold=thr, early_threshold=thr), trust
+    for weight in (0.5, 0.85):
+        yield {"semantic_weight": weight}, replace(base, semantic_weight=weight), trust
+    yield {"confirm_votes": 2}, replace(base, confirm_votes=2), trust
 
 
 def tune_hint(pauses: Sequence[Recorded], completes: Sequence[Recorded], base: PolicyConfig, cache: TurnCache,
