@@ -80,6 +80,7 @@ def test_missing_model_file_is_a_model_error(tmp_path: Path) -> None:
 
 
 def test_corrupt_gguf_is_a_model_error(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp", reason="an install without the local LLM (--no-llama) cannot load a GGUF")
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(ModelError, match="cannot be loaded"):
