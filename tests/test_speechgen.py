@@ -151,3 +151,17 @@ def test_no_cut_where_espeak_joins_two_words() -> None:
     with pytest.raises(InputDataError):  # espeak-ng says "in the" as one word: no boundary before "the"
         wordcut.espeak_boundaries(("Please lower the temperature in", "the guest bedroom."),
                                   speechgen.Voice("espeak", "en-us+edward", 150, 50))
+
+
+@pytest.mark.real_model
+def test_the_third_held_out_split_has_its_pauses_inside_whole_sentences() -> None:
+    from edge_agent.speechgen import heldout
+
+    for u in heldout.heldout_pause_sentences(2, split="heldout3"):
+        first, second = u.segments
+        assert u.pause_at == first.end_t and second.start_t - first.end_t == pytest.approx(0.7, abs=1e-3)
+        assert u.text == f"{first.text} {second.text}" and u.last_word_t == second.end_t
+    for u in heldout.heldout_complete_sentences(2, split="heldout3"):
+        gaps = [b.start_t - a.end_t for a, b in zip(u.segments, u.segments[1:])]
+        assert len(gaps) >= 1 and all(0.2 - 1e-3 <= g <= 0.4 + 1e-3 for g in gaps)
+        assert u.reference == " ".join(s.text for s in u.segments)
