@@ -164,7 +164,8 @@ def render_listen(r: dict[str, Any]) -> list[str]:
     else:
         rows += _turn_rows("end of turn, audio only", policy, True)
     rows += _turn_rows("end of turn, silence only (500 ms)", policy.get("silence_only_500ms"), False)
-    for key, name in (("turn_policy_heldout", "held-out split"), ("turn_policy_heldout2", "second held-out split")):
+    for key, name in (("turn_policy_heldout", "held-out split"), ("turn_policy_heldout2", "second held-out split"),
+                      ("turn_policy_heldout3", "third held-out split (sentences said whole)")):
         held = r.get(key, {}).get("with_lm_hint", {}).get("hint_after_stt_and_lm_time")
         rows += _heldout_rows(f"end of turn, {name}", held)
     wake = r.get("wake")
@@ -403,6 +404,10 @@ SUMMARY = (
             r"^end of turn, second held-out split: pauses cut", "≤ 5%"),
     Summary("listen", "complete sentences ended ≤ 700 ms (held-out)",
             r"^end of turn, second held-out split: complete sentences ended ≤ 700", "≥ 95%"),
+    Summary("listen", "mid-sentence pauses cut (held-out, sentences said whole)",
+            r"^end of turn, third held-out split.*: pauses cut", "≤ 5%"),
+    Summary("listen", "complete sentences ended before the last word (held-out, said whole)",
+            r"^end of turn, third held-out split.*: complete sentences ended before", "0"),
     Summary("duplex", "self cut-offs by the agent's own echo (AEC on, 3 rooms, -6 to +10 dB)",
             r"^self cut-offs with AEC", "0"),
     Summary("duplex", "wake word over a reply at +6 dB, detected", r"^wake word over a reply", "≥ 90%"),
