@@ -135,3 +135,21 @@ def test_a_wake_phrase_said_again_is_not_part_of_the_request() -> None:
     assert without_leading_keyword("Okay Nabu.", ["okay_nabu"]) == "Okay Nabu."  # nothing after it
     answer = asyncio.run(AnswerRouter(load_settings(None)).answer("Okay Nabu, what time is it?"))
     assert answer.intent == "HassGetCurrentTime"
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("Stop. What time is it?", "What time is it?"),
+    ("Okay, stop. Turn on the cafe light.", "Turn on the cafe light."),
+    ("Wait, what are your opening hours?", "what are your opening hours?"),
+    ("Stop the timer.", "Stop the timer."),  # no break after "stop": it is the request
+    ("Stop.", "Stop."),  # nothing after it: the stop itself is the request
+])
+def test_a_stop_that_began_a_barge_in_is_not_part_of_the_request(router: AnswerRouter, text: str, kept: str) -> None:
+    from edge_agent.answers.competence import without_interruption
+
+    assert without_interruption(text) == kept
+
+
+def test_stop_then_a_question_answers_the_question(router: AnswerRouter) -> None:
+    answer = asyncio.run(router.answer("Stop. What time is it?"))
+    assert answer.intent == "HassGetCurrentTime"

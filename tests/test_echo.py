@@ -112,6 +112,17 @@ def test_disabled_is_pass_through() -> None:
     assert not load_echo_canceller(enabled=False).active
 
 
+def test_no_canceller_where_the_input_cannot_hear_the_output() -> None:
+    """A WAV input hears no echo unless a simulated room feeds the replies back: AEC3 would only
+    thin the user's voice there (its unconverged suppressor ate barge-ins)."""
+    from edge_agent.audio.echo_path import build_echo_path
+    from edge_agent.config import Settings
+
+    assert build_echo_path(Settings(), acoustic=False).echo is None
+    echo = build_echo_path(Settings()).echo
+    assert echo is not None and echo.active
+
+
 def test_library_status_for_doctor() -> None:
     ok, detail = echo_library_status()
     assert ok and "pywebrtc-audio" in detail

@@ -221,6 +221,8 @@ def test_barge_in_through_the_real_pipeline(tmp_path: Path, model_path) -> None:
     assert any(e["type"] == "audio_out_end" and e.get("interrupted") for e in events)
     transcripts = [e["text"].lower() for e in events if e["type"] == "transcript"]
     assert any("time" in t for t in transcripts[1:]), transcripts
+    # "Stop." only interrupted: the question after it is what gets answered
+    assert any(e["type"] == "answer_routed" and e.get("intent") == "HassGetCurrentTime" for e in events), events
 
 
 def _feed_fifo(fifo: Path, audio: np.ndarray, stop: Any) -> None:

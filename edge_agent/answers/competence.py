@@ -38,6 +38,18 @@ IDENTITY = re.compile(r"^(?:(?:hi|hello|hey|and|so|ok|okay) )?(who are you|what 
 makes a name up)."""
 
 
+INTERRUPTION = re.compile(r"^\s*(?:(?:ok|okay|no|oh)[,.!]?\s+)?(?:stop(?: it| that| talking)?|wait|hold on|hang on|"
+                          r"sorry|never ?mind|cancel that|enough|shush|quiet)\s*[.,!;:]+\s+(?=\S)", re.IGNORECASE)
+"""A stop word closed by punctuation before more words: "Stop. What time is it?" (how a barge-in
+often begins). "Stop the timer" has no such break and is left whole."""
+
+
+def without_interruption(text: str) -> str:
+    """``text`` without a leading "stop." or "wait," that only interrupted the reply."""
+    rest = INTERRUPTION.sub("", text, count=1)
+    return rest if rest.strip(" .,!?;:") else text
+
+
 def normalise(text: str) -> str:
     text = text.lower().replace("’", "'")
     text = re.sub(r"[^a-z0-9' ]+", " ", text)

@@ -18,7 +18,7 @@ from typing import Any
 
 from edge_agent.answers.answer import Answer, LlmRequest, Source
 from edge_agent.answers.brevity import Bound
-from edge_agent.answers.competence import asks_identity, is_chitchat
+from edge_agent.answers.competence import asks_identity, is_chitchat, without_interruption
 from edge_agent.answers.devices import DEMO_LOCAL_TOOL, DEMO_TOOL, Device, devices_from_tools
 from edge_agent.answers.handlers import IntentHandler
 from edge_agent.answers.intents import IntentMatcher
@@ -95,7 +95,7 @@ class AnswerRouter:
         once ``before_acting`` returns (a speculative turn awaits its confirmation there: deciding
         has no side effects, acting has). The matching and the search run in a worker thread (a few
         milliseconds each), not on the loop."""
-        text = without_leading_keyword(text, self.settings.wake.keywords)
+        text = without_interruption(without_leading_keyword(text, self.settings.wake.keywords))
         match = await asyncio.to_thread(self.matcher.match, text) if self.matcher is not None else None
         if match is not None:
             if before_acting is not None:

@@ -178,7 +178,9 @@ class Daemon:
     def _open_devices(self, models: ModelManager) -> _Devices:
         opts = self.options
         feed = opts.source or (WavInput(opts.input_wav, paced=not opts.fast) if opts.input_wav else None)
-        echo_path = build_echo_path(self.settings)
+        # A WAV or scripted input hears the replies only through --room: with no echo to cancel, AEC3
+        # would only thin the user's voice while its suppressor is unconverged (barge-ins missed).
+        echo_path = build_echo_path(self.settings, acoustic=feed is None or bool(opts.room and opts.input_wav))
         if opts.room and opts.input_wav:
             feed = room_input(opts.input_wav, opts.room, paced=not opts.fast)
         mic = Microphone(self.settings, self.bus) if feed is None else None

@@ -37,12 +37,14 @@ class EchoPath:
         listener.reference = self.reference
 
 
-def build_echo_path(settings: Settings) -> EchoPath:
+def build_echo_path(settings: Settings, acoustic: bool = True) -> EchoPath:
+    """``acoustic``: the input can hear the output (a microphone, or a WAV through a simulated
+    room); without it there is no echo and no canceller."""
     from edge_agent.listen.listener import HOP
 
     a = settings.audio
     echo = None
-    if a.echo_cancellation:
+    if a.echo_cancellation and acoustic:
         echo = load_echo_canceller(True, max_hop=HOP, noise_suppression=a.echo_noise_suppression,
                                    gain_control=a.echo_gain_control)
     return EchoPath(echo, EchoReference())
