@@ -388,6 +388,37 @@ pull_models() {
     fi
 }
 
+# --- with --dev on x86_64: the emulated aarch64 check's root, made while the host builds ------------
+# tools/ci_emulated_aarch64.sh needs a Debian arm64 root with the project installed in it (about 11
+# minutes, mostly one emulated core and downloads): made beside llama.cpp's compile, it is ready when
+# the tests start. Root only (chroot); its output goes to a log, and a failure is only a warning here:
+# the check itself makes the root again and fails with the reason.
+AARCH64_PID=""
+AARCH64_LOG=""
+start_aarch64_root() {
+    local script="$SRC/tools/ci_emulated_aarch64.sh" work
+    [ "$DEV" = 1 ] && [ "$(uname -m)" = x86_64 ] && is_root && [ -f "$script" ] || return 0
+    command -v mmdebstrap >/dev/null 2>&1 || return 0
+    work="${EDGE_AGENT_AARCH64_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-agent/aarch64}"
+    mkdir -p "$work"
+    AARCH64_LOG="$work/prepare.log"
+    say "making the emulated aarch64 check's arm64 root in the background (log: $AARCH64_LOG)"
+    bash "$script" --prepare </dev/null >"$AARCH64_LOG" 2>&1 &
+    AARCH64_PID=$!
+}
+
+finish_aarch64_root() {
+    [ -n "$AARCH64_PID" ] || return 0
+    say "waiting for the arm64 root (log: $AARCH64_LOG)"
+    if wait "$AARCH64_PID"; then
+        say "$(tail -n 1 "$AARCH64_LOG")"
+    else
+        warn "making the arm64 root failed (tools/ci_emulated_aarch64.sh will try again); the end of $AARCH64_LOG:"
+        tail -n 15 "$AARCH64_LOG" >&2 || true
+    fi
+    AARCH64_PID=""
+}
+
 # --- user mode ---------------------------------------------------------------------------------------
 
 user_install() {
@@ -397,6 +428,7 @@ user_install() {
     check_python
     check_disk "$SRC"
     ensure_apt_packages
+    start_aarch64_root
     make_venv "$venv"
     if [ "$SKIP_PIP" = 0 ]; then
         local what="editable"
@@ -417,6 +449,7 @@ user_install() {
     local models_dir
     models_dir="${EDGE_AGENT_PATHS__MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-agent/models}"
     pull_models "$venv" "$models_dir"
+    finish_aarch64_root
     say "done. Start the agent: $venv/bin/edge-agent run   (check the machine: $venv/bin/edge-agent doctor)"
 }
 
