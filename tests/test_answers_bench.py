@@ -34,3 +34,13 @@ def test_grading() -> None:
 
 def test_synthetic_knowledge_has_200_sections() -> None:
     assert len(parse_markdown(synthetic_knowledge(), "large.md")) == 200
+
+
+def test_every_expected_fact_is_in_the_museum_file() -> None:
+    from edge_agent.answers.router import demo_knowledge_file
+    from edge_agent.bench.answers import _norm
+
+    museum = _norm(demo_knowledge_file().read_text(encoding="utf-8"))
+    missing = [(split, f) for split in SPLITS for q in load_questions(split)["knowledge"] for f in q["facts"]
+               if _norm(f) not in museum]
+    assert not missing
