@@ -153,3 +153,62 @@ def test_a_stop_that_began_a_barge_in_is_not_part_of_the_request(router: AnswerR
 def test_stop_then_a_question_answers_the_question(router: AnswerRouter) -> None:
     answer = asyncio.run(router.answer("Stop. What time is it?"))
     assert answer.intent == "HassGetCurrentTime"
+
+
+@pytest.mark.parametrize("text", [
+    "Good morning to you all.", "Hello everyone, how are you all today?", "How was your weekend?",
+    "How's your morning going?", "How have you been?", "Are you having fun?", "Are you lonely in here?",
+    "I'm feeling great today.", "I feel a bit lonely.", "Do you like the sea?", "Can you tell me something funny?",
+    "Would you like to hear a joke?", "Any jokes?", "Can you sing?", "Nice museum!",
+    "Write me a poem about autumn.", "Tell me a long story about a brave dragon and a little knight.",
+    "Tell me a bedtime story.", "Could you make up a song for my daughter?", "Sing happy birthday to my son.",
+])
+def test_small_talk_is_known_by_its_forms(router: AnswerRouter, text: str) -> None:
+    answer = router.answer_without_intent(text)
+    assert answer.source is Source.CHITCHAT and answer.llm is not None and answer.llm.bound is not None
+
+
+@pytest.mark.parametrize(("text", "source"), [
+    ("Tell me the story of the Mary Ellen.", Source.KNOWLEDGE),  # "the story of": the file's facts
+    ("Tell me about the lighthouse lens.", Source.KNOWLEDGE),
+    ("Can you tell me a story about the whale in the gallery?", Source.KNOWLEDGE),  # a thing the file knows
+    ("Write a poem about the museum.", Source.DECLINE),  # the model would make the museum up
+    ("Can you tell me something interesting about sharks?", Source.DECLINE),  # facts, not a story
+    ("Write me a list of the best beaches nearby.", Source.DECLINE),
+    ("What's your favourite exhibit?", Source.DECLINE),  # the model would name one it made up
+    ("Are you open on Mondays?", Source.KNOWLEDGE),  # "are you" + not a feeling
+    ("Do you have any lockers?", Source.KNOWLEDGE),
+])
+def test_a_question_of_fact_is_not_small_talk(router: AnswerRouter, text: str, source: Source) -> None:
+    assert router.answer_without_intent(text).source is source
+
+
+def test_common_words_alone_do_not_make_a_passage_answer(router: AnswerRouter) -> None:
+    # "day" is in the guided tours' "every day the museum is open": not what these are about
+    assert router.answer_without_intent("Good day to you.").source is Source.CHITCHAT
+    assert router.answer_without_intent("How is your day going?").source is Source.CHITCHAT
+    assert router.answer_without_intent("Is it a good day for sailing?").source is Source.DECLINE
+    answer = router.answer_without_intent("Is the museum open every day?")
+    assert answer.passage == "museum.md#Opening hours"
+
+
+def test_a_creative_requests_topic() -> None:
+    from edge_agent.answers.competence import definite_subject, topic
+
+    assert topic("Write me a poem about autumn.") == "autumn"
+    assert topic("Tell me a story about the whale in the gallery.") == "the whale in the gallery"
+    assert definite_subject(topic("Tell me a story about the whale in the gallery.")) == "whale in the gallery"
+    assert definite_subject(topic("Tell me a story about a whale.")) == ""
+    assert topic("Tell me a joke.") == "" and topic("Tell me about the whale.") == ""
+
+
+@pytest.mark.parametrize(("text", "source"), [
+    ("Hi, where is the cafe?", Source.KNOWLEDGE),  # "hi", a word no passage has, no longer counts against it
+    ("Excuse me, where are the toilets?", Source.KNOWLEDGE),
+    ("Hello, what time is it?", Source.INTENT),
+    ("Good morning! How are you?", Source.CHITCHAT),  # two clauses, each small talk
+    ("Hello!", Source.CHITCHAT),  # a greeting alone is kept
+    ("Hi, what's the weather like?", Source.DECLINE),
+])
+def test_a_greeting_before_a_request_is_not_part_of_it(router: AnswerRouter, text: str, source: Source) -> None:
+    assert asyncio.run(router.answer(text)).source is source

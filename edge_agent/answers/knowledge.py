@@ -36,6 +36,14 @@ STOPWORDS = frozenset(["a", "about", "am", "an", "and", "any", "are", "as", "at"
                        "give", "also", "just", "really", "very", "still", "maybe", "possible", "allowed", "able", "ok",
                        "okay"])
 
+GENERIC = frozenset(["day", "days", "daily", "time", "times", "every", "all", "everyone", "everybody", "week", "weeks",
+                     "weekend", "morning", "afternoon", "evening", "night", "tonight", "tomorrow", "yesterday",
+                     "great", "nice", "lovely", "fine", "fun", "lot", "lots", "feel", "feeling", "bit", "little"])
+"""Words of everyday talk that name no subject: left out of the search terms like the stopwords, so that
+a passage that shares only these ("How is your day going?" and the tours "every day the museum is open")
+is not taken for an answer. What a question is about is said by its other words ("What time do the
+tours start?": tours, start)."""
+
 PEOPLE = frozenset(["mother", "father", "mum", "mom", "dad", "grandmother", "grandfather", "grandma", "grandpa",
                     "granny", "wife", "husband", "partner", "friend", "friends", "son", "daughter", "sister",
                     "brother", "parents", "grandparents"])
@@ -90,7 +98,7 @@ def terms(text: str) -> list[str]:
     out = []
     for raw in _WORD.findall(text.lower().replace("’", "'")):
         word = raw.strip("'-")
-        if not word or word in STOPWORDS or word in PEOPLE:
+        if not word or word in STOPWORDS or word in GENERIC or word in PEOPLE:
             continue
         word = SYNONYMS.get(word, word)
         out.append(word if word in SYNONYMS.values() else stem(word))
@@ -204,6 +212,10 @@ class KnowledgeBase:
                 counts[term] = counts.get(term, 0) + 1
         self._idf = {t: math.log((len(passages) + 1) / c) for t, c in counts.items()}
         self._unknown_idf = math.log(len(passages) + 1) if passages else 1.0
+
+    def knows(self, text: str) -> bool:
+        """Some search term of ``text`` is in the files."""
+        return any(term in self._idf for term in terms(text))
 
     def search(self, question: str, limit: int = 3) -> list[Hit]:
         """The best passages for ``question``, best first (not filtered by the thresholds)."""

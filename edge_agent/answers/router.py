@@ -4,6 +4,10 @@ In order: a local intent (the clock, timers, the volume, the declared devices) �
 the operator's knowledge files → small talk, for the small local model → an open question, for
 the cloud when one is configured and ``llm.policy`` allows it → otherwise a short "I don't
 know that". The small local model is never asked a question of fact: it has no facts to give.
+Small talk is known by its forms (``competence.py``), creative requests too ("tell me a story about a
+dragon"), unless one is about a particular thing the files know ("a story about the whale in the
+gallery": the passage answers, or the agent declines). A greeting before a request ("Hi, where is the
+cafe?") is not part of what is matched or searched.
 Every :class:`~edge_agent.answers.answer.Answer` carries its reason (``Answer.event()`` is the
 ``answer_routed`` event for ``--events``)."""
 
@@ -18,7 +22,14 @@ from typing import Any
 
 from edge_agent.answers.answer import Answer, LlmRequest, Source
 from edge_agent.answers.brevity import Bound
-from edge_agent.answers.competence import asks_identity, is_chitchat, without_interruption
+from edge_agent.answers.competence import (
+    asks_identity,
+    definite_subject,
+    is_chitchat,
+    topic,
+    without_greeting,
+    without_interruption,
+)
 from edge_agent.answers.devices import DEMO_LOCAL_TOOL, DEMO_TOOL, Device, devices_from_tools
 from edge_agent.answers.handlers import IntentHandler
 from edge_agent.answers.intents import IntentMatcher
@@ -96,7 +107,8 @@ class AnswerRouter:
         has no side effects, acting has). The matching and the search run in a worker thread (a few
         milliseconds each), not on the loop."""
         text = without_interruption(without_leading_keyword(text, self.settings.wake.keywords))
-        match = await asyncio.to_thread(self.matcher.match, text) if self.matcher is not None else None
+        request = without_greeting(text)
+        match = await asyncio.to_thread(self.matcher.match, request) if self.matcher is not None else None
         if match is not None:
             if before_acting is not None:
                 await before_acting()
@@ -105,12 +117,13 @@ class AnswerRouter:
 
     def answer_without_intent(self, text: str) -> Answer:
         """The knowledge files, small talk, the cloud or "I don't know" (blocking: it searches)."""
-        chitchat = is_chitchat(text) or asks_identity(text)
+        chitchat = (is_chitchat(text) and not self.about_the_files(text)) or asks_identity(text)
         best = ""
         if not chitchat:
-            hit, why = self.knowledge.answer(text)
+            request = without_greeting(text)
+            hit, why = self.knowledge.answer(request)
             if hit is not None:
-                return Answer(source=Source.KNOWLEDGE, text=self.knowledge.reply(text, hit.passage), reason=why,
+                return Answer(source=Source.KNOWLEDGE, text=self.knowledge.reply(request, hit.passage), reason=why,
                               passage=hit.passage.label, score=round(hit.score, 3))
             best = why
         llm = self.settings.llm
@@ -131,6 +144,13 @@ class AnswerRouter:
         why = "llm.policy is local_only" if cloud_configured(self.settings) else "no cloud configured"
         return Answer(source=Source.DECLINE, text=self.decline_text(),
                       reason=f"question of fact the local stack cannot answer ({best}); {why}")
+
+    def about_the_files(self, text: str) -> bool:
+        """A creative request about a particular thing the knowledge files know ("a story about the whale
+        in the gallery", "a poem about the museum"): a question of fact, so the model does not make up
+        what the files say (the passage answers, or the agent declines)."""
+        subject = definite_subject(topic(text))
+        return bool(subject) and self.knowledge.knows(subject)
 
     def decline_text(self) -> str:
         topics = [p.heading.lower() for p in self.knowledge.passages[:TOPICS_IN_DECLINE]]
