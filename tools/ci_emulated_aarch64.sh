@@ -73,8 +73,8 @@ timed() {
 
 [ "$(id -u)" -eq 0 ] || die "needs root (chroot and mounts); run it as root or with sudo"
 [ "$(uname -m)" = x86_64 ] || die "runs on x86_64 hosts (on an aarch64 board, ./install.sh runs natively)"
-for tool in mmdebstrap chroot; do
-    command -v "$tool" >/dev/null || die "$tool not found. Fix: ./install.sh --user --dev (or apt-get install mmdebstrap qemu-user-static)"
+for tool in mmdebstrap arch-test chroot; do
+    command -v "$tool" >/dev/null || die "$tool not found. Fix: ./install.sh --user --dev (or apt-get install mmdebstrap arch-test qemu-user-static)"
 done
 [ -x /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || [ -x /usr/bin/qemu-aarch64-static ] ||
     die "qemu-user-static is not installed. Fix: apt-get install qemu-user-static"
@@ -114,16 +114,14 @@ make_root() {
         return 0
     fi
     say "making the arm64 root ($SUITE, $packages) in $ROOTFS"
-    rm -rf "$ROOTFS.new"
-    mkdir -p "$WORK"
+    # each step returns on failure by hand: `timed` calls this behind `||`, where set -e does not act
+    rm -rf "$ROOTFS.new" && mkdir -p "$WORK" || return 1
     # no manuals, docs or translations: they cost unpacking time under emulation and are never read
     mmdebstrap --variant=apt --arch=arm64 --include="$packages" \
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
         --dpkgopt='path-exclude=/usr/share/locale/*' \
-        "$SUITE" "$ROOTFS.new" "$MIRROR"
-    echo "$key" >"$ROOTFS.new/.edge-agent-root"
-    rm -rf "$ROOTFS"
-    mv "$ROOTFS.new" "$ROOTFS"
+        "$SUITE" "$ROOTFS.new" "$MIRROR" || return 1
+    echo "$key" >"$ROOTFS.new/.edge-agent-root" && rm -rf "$ROOTFS" && mv "$ROOTFS.new" "$ROOTFS"
 }
 
 # --- running inside ----------------------------------------------------------------------------------
