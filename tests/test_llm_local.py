@@ -207,3 +207,22 @@ def test_history_window_keeps_its_start_until_it_must_jump(llm: LocalLlm) -> Non
                     {"role": "assistant", "content": f"Answer {i}: sunny and warm, with a light breeze."}]
     moves = sum(1 for a, b in zip(firsts[1:], firsts[2:], strict=False) if a != b)
     assert moves <= 40 // 3, firsts
+
+
+@pytest.mark.real_model
+def test_warm_evaluates_the_system_prompt_turns_will_send(llm: LocalLlm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the answer router on, the local model only hears small talk under the router's prompt:
+    that prompt, not the default, is the one worth having in the KV cache."""
+    from edge_agent.app.wiring import local_turns_system_prompt
+    from edge_agent.config import Settings
+
+    seen: list[list[dict[str, str]]] = []
+    real = llm._generate
+    monkeypatch.setattr(llm, "_generate", lambda messages, *a: seen.append(messages) or real(messages, *a))
+    small_talk = local_turns_system_prompt(Settings())
+    assert small_talk is not None and "small talk" in small_talk
+    llm.warm(small_talk)
+    llm.warm()
+    assert seen[0][0] == {"role": "system", "content": small_talk}
+    assert seen[1][0] == {"role": "system", "content": SYSTEM}
+    assert local_turns_system_prompt(Settings(answers={"enabled": False})) is None  # type: ignore[arg-type]

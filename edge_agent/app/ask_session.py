@@ -101,7 +101,8 @@ class AskSession:
 
         self.settings.llm.policy = policy
         if self.model is None:
-            self.model = build_chat_model(self.settings, ModelManager(self.settings.paths.models_dir), self.publish)
+            self.model = build_chat_model(self.settings, ModelManager(self.settings.paths.models_dir), self.publish,
+                                          warm_system=messages[0]["content"] if messages[0]["role"] == "system" else None)
             await self.model.start()
         parts: list[str] = []
         try:

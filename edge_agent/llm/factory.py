@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from edge_agent.models import ModelManager
 
 
-def build_chat_model(settings: Settings, models: ModelManager, on_event: OnEvent | None = None) -> LlmRouter:
+def build_chat_model(settings: Settings, models: ModelManager, on_event: OnEvent | None = None,
+                     warm_system: str | None = None) -> LlmRouter:
+    """``warm_system``: the system prompt the local model's turns will start with, evaluated into
+    its KV cache while it loads (default: ``llm.system_prompt``)."""
     from edge_agent.llm.cloud import CloudRegionModel
     from edge_agent.llm.local import build_local_llm, system_prompt
     from edge_agent.llm.regions import RegionMonitor
@@ -39,7 +42,7 @@ def build_chat_model(settings: Settings, models: ModelManager, on_event: OnEvent
 
         def loader() -> ChatModel:
             local = build_local_llm(settings, models)
-            local.warm()  # the system prompt goes into the KV cache before the first turn
+            local.warm(warm_system)  # the system prompt goes into the KV cache before the first turn
             return local
 
     return LlmRouter(llm, None, monitor, on_event, local_loader=loader)

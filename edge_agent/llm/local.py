@@ -297,12 +297,14 @@ class LocalLlm:
 
     # --- generation ----------------------------------------------------------------------------
 
-    def warm(self) -> float:
-        """Evaluate the system prompt once so the KV cache holds it; returns the milliseconds it took."""
+    def warm(self, system: str | None = None) -> float:
+        """Evaluate a system prompt once so the KV cache holds it (``system``: the one turns will
+        send, e.g. the answer router's small-talk prompt; default: ours); returns the milliseconds it took."""
         t0 = time.perf_counter()
+        first: list[Message] = [{"role": "system", "content": system}] if system else []
         try:
             with self._lock:
-                for _ in self._generate(self.prepare([{"role": "user", "content": "Hello."}]), None, 1,
+                for _ in self._generate(self.prepare([*first, {"role": "user", "content": "Hello."}]), None, 1,
                                         threading.Event()):
                     pass
         except (ValueError, RuntimeError) as exc:  # e.g. the system prompt overflows n_ctx: each turn will say so
