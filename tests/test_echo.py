@@ -153,6 +153,23 @@ def test_guard_follows_the_room_tail_after_the_reference_stops() -> None:
     assert guard.user_possible(0.0, 1.0, hop_s)
 
 
+def test_the_rooms_tail_has_a_floor_of_its_own() -> None:
+    """In a reply's pause the room still rings and AEC3's leftovers stand far above the floor the
+    reply's speech taught (its linear filter has nothing to cancel there): they are not the user. A
+    voice well above the tail's own floor still is."""
+    guard = ResidualEchoGuard(margin_db=25.0, tail_db_per_s=75.0)
+    hop_s = HOP / SAMPLE_RATE
+    ref_p = 3000.0**2
+    for _ in range(30):  # speech: converged to 45 dB under the reference
+        guard.user_possible(ref_p, ref_p * 10 ** -4.5, hop_s)
+    # the pause: the reference falls silent, the tail's leftovers come out 35 dB above the speech floor
+    assert not guard.user_possible(0.0, ref_p * 10 ** -1.0, hop_s)
+    assert not guard.user_possible(0.0, ref_p * 10 ** -1.2, hop_s)
+    assert guard.ratio_db == pytest.approx(-45.0, abs=1.0)  # the speech floor is not moved by the tail
+    # a user 30 dB above the tail's floor, in the same pause
+    assert guard.user_possible(0.0, ref_p * 10 ** 1.8, hop_s)
+
+
 # --- the reference ring ------------------------------------------------------------------------------
 
 

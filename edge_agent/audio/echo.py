@@ -206,7 +206,13 @@ class ResidualEchoGuard:
     (the residual echo ratio) is tracked from below: it falls at once to a new minimum and rises
     slowly (``rise_db_per_s``), so it follows the canceller's converged floor and not the user's
     speech. A hop counts as possibly the user when its cleaned power is ``margin_db`` above
-    ratio x reference power. With no reference playing every hop may be the user."""
+    ratio x reference power. With no reference playing every hop may be the user.
+
+    The room's tail (the reference silent, its envelope still ringing: a reply's pauses and its end)
+    has a floor of its own, learnt the same way: there AEC3's linear filter (tens of milliseconds)
+    has nothing to cancel and its suppressor works from a reverberation model it has yet to learn, so
+    the tail's leftovers stand 30-40 dB above the floor the same reply's speech taught (traced in the
+    hall preset: the first reply cut itself off in its first pause, at every level)."""
 
     def __init__(self, margin_db: float = 25.0, rise_db_per_s: float = 3.0, ref_floor: float = 100.0,
                  initial_ratio_db: float = 0.0, tail_db_per_s: float = 75.0) -> None:
@@ -218,20 +224,29 @@ class ResidualEchoGuard:
         self.ref_floor = ref_floor
         """Reference mean square (int16 scale) below which nothing is playing (about -50 dBFS)."""
         self.ratio = 10 ** (initial_ratio_db / 10)
+        self.tail_ratio = self.ratio
+        """The floor in the room's tail (the reference silent, its envelope not yet)."""
         self.last_excess_db = 0.0
         """How far the last hop's cleaned power stood above the residual floor (dB; 0 with no reference)."""
 
     def user_possible(self, ref_power: float, out_power: float, hop_s: float) -> bool:
         # the room keeps ringing after the reference falls: compare with its decaying envelope
+        tail = ref_power < self.ref_floor
         self._ref_env = max(ref_power, self._ref_env * 10 ** (-self.tail_db_per_s * hop_s / 10))
         ref_power = self._ref_env
         if ref_power < self.ref_floor:
             self.last_excess_db = 0.0
             return True
         r = max(out_power / ref_power, MIN_RATIO)  # a digitally silent output must not zero the floor
-        self.ratio = r if r < self.ratio else self.ratio * 10 ** (self.rise_db_per_s * hop_s / 10)
-        self.last_excess_db = 10 * float(np.log10(max(r / self.ratio, 1e-12)))
-        return out_power > self.margin * self.ratio * ref_power
+        rise = 10 ** (self.rise_db_per_s * hop_s / 10)
+        if tail:
+            self.tail_ratio = r if r < self.tail_ratio else self.tail_ratio * rise
+            floor = self.tail_ratio
+        else:
+            self.ratio = r if r < self.ratio else self.ratio * rise
+            floor = self.ratio
+        self.last_excess_db = 10 * float(np.log10(max(r / floor, 1e-12)))
+        return out_power > self.margin * floor * ref_power
 
     @property
     def ratio_db(self) -> float:
