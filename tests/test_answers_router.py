@@ -212,3 +212,18 @@ def test_a_creative_requests_topic() -> None:
 ])
 def test_a_greeting_before_a_request_is_not_part_of_it(router: AnswerRouter, text: str, source: Source) -> None:
     assert asyncio.run(router.answer(text)).source is source
+
+
+@pytest.mark.parametrize("text", ["Are you a robot?", "Are you a real person?", "Are you human?", "Who made you?",
+                                  "How old are you?", "Hey, are you real?"])
+def test_what_the_agent_is_is_said_plainly_never_by_the_model(router: AnswerRouter, text: str) -> None:
+    """The 135M model answered "Are you a robot?" with "I'm a human.": what the agent is is not small
+    talk for the model to make up."""
+    answer = asyncio.run(router.answer(text))
+    assert answer.source is Source.CHITCHAT and answer.llm is None
+    assert answer.text == "I'm Edge, a voice assistant: a computer program, not a person."
+
+
+@pytest.mark.parametrize("text", ["Are you open on Sundays?", "Are you a member of staff?"])
+def test_questions_that_only_begin_like_it_are_not_about_the_agent(router: AnswerRouter, text: str) -> None:
+    assert asyncio.run(router.answer(text)).text != "I'm Edge, a voice assistant: a computer program, not a person."

@@ -96,6 +96,12 @@ IDENTITY = re.compile(r"^(?:(?:hi|hello|hey|and|so|ok|okay) )?(who are you|what 
 """Questions about the agent's own name: answered from ``llm.persona``, never by the model (which
 makes a name up)."""
 
+NATURE = re.compile(r"^(?:(?:hi|hello|hey|and|so|ok|okay|wait|tell me) )?(?:are you (?:a |an )?(?:real )?"
+                    r"(?:robot|human|human being|real|person|alive|computer|machine|ai|bot|program|man|woman)|"
+                    r"(?:who|what company) (?:made|built|created|programmed) you|how old are you)$")
+"""Questions about what the agent is: answered plainly, never by the model (the 135M model said "I'm a
+human." to "Are you a robot?")."""
+
 
 INTERRUPTION = re.compile(r"^\s*(?:(?:ok|okay|no|oh)[,.!]?\s+)?(?:stop(?: it| that| talking)?|wait|hold on|hang on|"
                           r"sorry|never ?mind|cancel that|enough|shush|quiet)\s*[.,!;:]+\s+(?=\S)", re.IGNORECASE)
@@ -163,3 +169,8 @@ def definite_subject(topic: str) -> str:
 
 def asks_identity(text: str) -> bool:
     return bool(IDENTITY.match(normalise(text)))
+
+
+def asks_nature(text: str) -> bool:
+    """"Are you a robot?", "Who made you?": what the agent is, which only a plain answer gets right."""
+    return bool(NATURE.match(normalise(text)))

@@ -24,6 +24,7 @@ from edge_agent.answers.answer import Answer, LlmRequest, Source
 from edge_agent.answers.brevity import Bound
 from edge_agent.answers.competence import (
     asks_identity,
+    asks_nature,
     definite_subject,
     is_chitchat,
     topic,
@@ -117,7 +118,7 @@ class AnswerRouter:
 
     def answer_without_intent(self, text: str) -> Answer:
         """The knowledge files, small talk, the cloud or "I don't know" (blocking: it searches)."""
-        chitchat = (is_chitchat(text) and not self.about_the_files(text)) or asks_identity(text)
+        chitchat = (is_chitchat(text) and not self.about_the_files(text)) or asks_identity(text) or asks_nature(text)
         best = ""
         if not chitchat:
             request = without_greeting(text)
@@ -130,6 +131,10 @@ class AnswerRouter:
         if asks_identity(text):
             return Answer(source=Source.CHITCHAT, text=f"I'm {llm.persona}, the voice assistant here.",
                           reason="asked who I am: the persona from the config (the model would make up a name)")
+        if asks_nature(text):
+            return Answer(source=Source.CHITCHAT,
+                          text=f"I'm {llm.persona}, a voice assistant: a computer program, not a person.",
+                          reason="asked what I am: said plainly (the model would claim to be human)")
         if chitchat:
             prompt = CHITCHAT_PROMPT.format(persona=llm.persona)
             return Answer(source=Source.CHITCHAT, reason="small talk: the local model may answer",
