@@ -68,3 +68,28 @@ def test_settle_waits_for_the_character_after_a_full_stop_and_passes_whole_claus
     assert settle("It is 3.", BOUND).upto == 0
     assert settle("It is 3. ", BOUND).upto == len("It is 3. ")  # with the space: the splitter cuts there
     assert settle("Well, I think", BOUND).upto == len("Well, ")  # the voice can start on "Well,"
+
+
+NUMBERLESS = Bound(max_sentences=2, max_words=25, no_numbers=True, instead="I'd better not make that up.")
+
+
+@pytest.mark.parametrize(("reply", "said"), [
+    ("Once upon a time a brave dragon lived by the sea. In the 12th century, it met a knight.",
+     "Once upon a time a brave dragon lived by the sea."),
+    ("A dragon, 300 years old, lived by the sea.", "A dragon,"),  # the clause before the number
+    ("In 1204 a dragon lived by the sea.", "I'd better not make that up."),  # nothing before it
+    ("Hello! Nice to see you.", "Hello! Nice to see you."),  # no number: as before
+])
+def test_small_talk_ends_before_its_first_number(reply: str, said: str) -> None:
+    async def collect() -> list[Delta]:
+        return [d async for d in bounded(_stream(reply), NUMBERLESS)]
+
+    deltas = asyncio.run(collect())
+    assert "".join(d.text for d in deltas).strip() == said
+    assert not any(ch.isdigit() for d in deltas for ch in d.text)
+
+
+def test_small_talk_is_bound_to_state_no_number() -> None:
+    from edge_agent.answers.router import CHITCHAT_BOUND
+
+    assert CHITCHAT_BOUND.no_numbers and CHITCHAT_BOUND.instead

@@ -5,7 +5,11 @@ joke." can run to a paragraph). :func:`bounded` passes the streamed text on a cl
 voice starts on the first clause, as it would without the bound) until the reply holds
 ``max_sentences`` sentences, or the next clause would take it past ``max_words`` words, and then
 closes the stream, so nothing past the bound is generated, synthesised or spoken. A reply with no
-clause end within the bound stops at its last word, with a full stop."""
+clause end within the bound stops at its last word, with a full stop.
+
+With ``no_numbers`` the reply also ends at the last clause end before its first digit: the small
+model is never the source of a number (a story it was asked for began "In the 12th century"). When
+nothing comes before it, ``instead`` is said."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
 _CLAUSE_END = re.compile(r"[,;:]+(?=\s)|\n")
 """A clause's end, where the voice may start (a line break too, as for the clause splitter)."""
 _WORD = re.compile(r"\S+")
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,10 @@ class Bound:
 
     max_sentences: int = 2
     max_words: int = 25
+    no_numbers: bool = False
+    """End the reply before the clause that holds its first digit."""
+    instead: str = ""
+    """Said when nothing within the bound can be said (the first clause holds a number)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,9 @@ def settle(text: str, bound: Bound, final: bool = False) -> Settled:
     clause or sentence end within ``bound``, so the voice can start on the first clause."""
     ends = sorted([(m.end(), True) for m in _SENTENCE_END.finditer(text)]
                   + [(m.end(), False) for m in _CLAUSE_END.finditer(text)])
+    digit = _DIGIT.search(text) if bound.no_numbers else None
+    if digit is not None:  # a number: the reply ends at the last clause end before it
+        return _before(text[:digit.start()], [(e, s) for e, s in ends if e <= digit.start()], bound)
     if final and text.strip() and (not ends or text[ends[-1][0]:].strip()):
         ends.append((len(text.rstrip()), True))
     upto = 0
@@ -69,6 +81,17 @@ def settle(text: str, bound: Bound, final: bool = False) -> Settled:
     return Settled(limit, closing=".", done=True)
 
 
+def _before(text: str, ends: list[tuple[int, bool]], bound: Bound) -> Settled:
+    """The reply ends within ``text`` (what came before a number), at its last end within ``bound``."""
+    upto = sentences = 0
+    for end, is_sentence in ends:
+        if _words(text[:end]) > bound.max_words or sentences >= bound.max_sentences:
+            break
+        upto = end
+        sentences += is_sentence
+    return Settled(upto, done=True)
+
+
 async def bounded(stream: AsyncIterator[Any], bound: Bound) -> AsyncIterator[Any]:
     """The deltas of ``stream`` (objects with a ``text``), their text passed on a clause at a time up
     to ``bound``; the stream is closed once the bound is reached."""
@@ -87,6 +110,8 @@ async def bounded(stream: AsyncIterator[Any], bound: Bound) -> AsyncIterator[Any
             if settled.upto > passed or settled.closing:
                 yield _with_text(last, text[passed:settled.upto] + settled.closing)
                 passed = settled.upto
+            elif settled.done and not passed and bound.instead and text.strip():
+                yield _with_text(last, bound.instead)  # nothing before the number: say this instead
             if not piece:
                 yield delta
             if settled.done:
@@ -94,6 +119,8 @@ async def bounded(stream: AsyncIterator[Any], bound: Bound) -> AsyncIterator[Any
         settled = settle(text, bound, final=True)
         if last is not None and (settled.upto > passed or settled.closing):
             yield _with_text(last, text[passed:settled.upto] + settled.closing)
+        elif last is not None and not passed and bound.instead and text.strip():
+            yield _with_text(last, bound.instead)
     finally:
         close = getattr(stream, "aclose", None)
         if close is not None:

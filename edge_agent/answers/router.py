@@ -49,9 +49,10 @@ CHITCHAT_PROMPT = (
     "no lists, no emoji."
 )
 """The system prompt of small talk: the local model is given nothing it could get wrong."""
-CHITCHAT_BOUND = Bound(max_sentences=2, max_words=25)
+CHITCHAT_BOUND = Bound(max_sentences=2, max_words=25, no_numbers=True, instead="I'd better not make that up.")
 """Small talk is cut at a sentence's end once it holds two sentences or would pass 25 words: the
-prompt asks for one short sentence, and the 135M model does not always keep to it."""
+prompt asks for one short sentence, and the 135M model does not always keep to it. It also ends
+before the clause holding its first digit: the model states no number, even in a story."""
 TOPICS_IN_DECLINE = 3
 
 
