@@ -59,8 +59,8 @@ def settle(text: str, bound: Bound, final: bool = False) -> Settled:
                   + [(m.end(), False) for m in _CLAUSE_END.finditer(text)])
     digit = _DIGIT.search(text) if bound.no_numbers else None
     if digit is not None:  # a number: the reply ends at the last clause end before it
-        return _before(text[:digit.start()], [(e, s) for e, s in ends if e <= digit.start()], bound)
-    if final and text.strip() and (not ends or text[ends[-1][0]:].strip()):
+        ends = [(end, is_sentence) for end, is_sentence in ends if end <= digit.start()]
+    elif final and text.strip() and (not ends or text[ends[-1][0]:].strip()):
         ends.append((len(text.rstrip()), True))
     upto = 0
     sentences = 0
@@ -71,6 +71,8 @@ def settle(text: str, bound: Bound, final: bool = False) -> Settled:
         sentences += is_sentence
         if sentences >= bound.max_sentences:
             return Settled(upto, done=True)
+    if digit is not None:
+        return Settled(upto, done=True)
     if _words(text) <= bound.max_words:
         # with the space after the last end: the clause splitter cuts a clause on seeing it
         return Settled(len(text) if final else min(upto + 1, len(text)) if upto else 0, done=final)
@@ -79,17 +81,6 @@ def settle(text: str, bound: Bound, final: bool = False) -> Settled:
     # no end at all within the bound: stop at its last word, with a full stop
     limit = [m.end() for m in _WORD.finditer(text)][bound.max_words - 1]
     return Settled(limit, closing=".", done=True)
-
-
-def _before(text: str, ends: list[tuple[int, bool]], bound: Bound) -> Settled:
-    """The reply ends within ``text`` (what came before a number), at its last end within ``bound``."""
-    upto = sentences = 0
-    for end, is_sentence in ends:
-        if _words(text[:end]) > bound.max_words or sentences >= bound.max_sentences:
-            break
-        upto = end
-        sentences += is_sentence
-    return Settled(upto, done=True)
 
 
 async def bounded(stream: AsyncIterator[Any], bound: Bound) -> AsyncIterator[Any]:

@@ -54,7 +54,6 @@ CHITCHAT_PATTERNS = (
     + _WHEN,
     r"are you " + _SOFT + "(" + FEELINGS + ")" + _WHEN,
     r"do you (ever )?(get|feel) " + _SOFT + "(" + FEELINGS + r")( .*)?",
-    r"(who made you|how old are you|are you (a )?(robot|human|real|a person|alive|a computer|a machine))",
     r"(nice|pleased|good|lovely|great) to (meet|see) you( too| again)?",
     r"(you're|you are|that's|that is|this is|it's|it is) " + _SOFT + r"(awesome|great|cool|funny|helpful|smart|nice|"
     r"kind|amazing|brilliant|lovely|wonderful|the best|fantastic|clever|sweet|fun)",
@@ -115,16 +114,20 @@ GREETING = re.compile(r"^\s*(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|ev
 greeting's word, unknown to the files, would count against every passage)."""
 
 
+def _without_lead(lead: re.Pattern[str], text: str) -> str:
+    """``text`` without what ``lead`` matches at its start, unless nothing would be left."""
+    rest = lead.sub("", text, count=1)
+    return rest if rest.strip(" .,!?;:") else text
+
+
 def without_greeting(text: str) -> str:
     """``text`` without the greetings it begins with, when a request follows them."""
-    rest = GREETING.sub("", text, count=1)
-    return rest if rest.strip(" .,!?;:") else text
+    return _without_lead(GREETING, text)
 
 
 def without_interruption(text: str) -> str:
     """``text`` without a leading "stop." or "wait," that only interrupted the reply."""
-    rest = INTERRUPTION.sub("", text, count=1)
-    return rest if rest.strip(" .,!?;:") else text
+    return _without_lead(INTERRUPTION, text)
 
 
 def normalise(text: str) -> str:

@@ -119,15 +119,6 @@ class AnswerRouter:
 
     def answer_without_intent(self, text: str) -> Answer:
         """The knowledge files, small talk, the cloud or "I don't know" (blocking: it searches)."""
-        chitchat = (is_chitchat(text) and not self.about_the_files(text)) or asks_identity(text) or asks_nature(text)
-        best = ""
-        if not chitchat:
-            request = without_greeting(text)
-            hit, why = self.knowledge.answer(request)
-            if hit is not None:
-                return Answer(source=Source.KNOWLEDGE, text=self.knowledge.reply(request, hit.passage), reason=why,
-                              passage=hit.passage.label, score=round(hit.score, 3))
-            best = why
         llm = self.settings.llm
         if asks_identity(text):
             return Answer(source=Source.CHITCHAT, text=f"I'm {llm.persona}, the voice assistant here.",
@@ -136,6 +127,15 @@ class AnswerRouter:
             return Answer(source=Source.CHITCHAT,
                           text=f"I'm {llm.persona}, a voice assistant: a computer program, not a person.",
                           reason="asked what I am: said plainly (the model would claim to be human)")
+        chitchat = is_chitchat(text) and not self.about_the_files(text)
+        best = ""
+        if not chitchat:
+            request = without_greeting(text)
+            hit, why = self.knowledge.answer(request)
+            if hit is not None:
+                return Answer(source=Source.KNOWLEDGE, text=self.knowledge.reply(request, hit.passage), reason=why,
+                              passage=hit.passage.label, score=round(hit.score, 3))
+            best = why
         if chitchat:
             prompt = CHITCHAT_PROMPT.format(persona=llm.persona)
             return Answer(source=Source.CHITCHAT, reason="small talk: the local model may answer",
