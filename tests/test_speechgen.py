@@ -154,14 +154,15 @@ def test_no_cut_where_espeak_joins_two_words() -> None:
 
 
 @pytest.mark.real_model
-def test_the_third_held_out_split_has_its_pauses_inside_whole_sentences() -> None:
+@pytest.mark.parametrize("split", ["heldout3", "heldout4"])
+def test_the_whole_sentence_held_out_splits_have_their_pauses_inside(split) -> None:
     from edge_agent.speechgen import heldout
 
-    for u in heldout.heldout_pause_sentences(2, split="heldout3"):
+    for u in heldout.heldout_pause_sentences(2, split=split):
         first, second = u.segments
         assert u.pause_at == first.end_t and second.start_t - first.end_t == pytest.approx(0.7, abs=1e-3)
         assert u.text == f"{first.text} {second.text}" and u.last_word_t == second.end_t
-    for u in heldout.heldout_complete_sentences(2, split="heldout3"):
+    for u in heldout.heldout_complete_sentences(2, split=split):
         gaps = [b.start_t - a.end_t for a, b in zip(u.segments[:-1], u.segments[1:], strict=True)]
         assert len(gaps) >= 1 and all(0.2 - 1e-3 <= g <= 0.4 + 1e-3 for g in gaps)
         assert u.reference == " ".join(s.text for s in u.segments)
