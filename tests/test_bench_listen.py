@@ -88,7 +88,8 @@ def test_no_two_splits_share_a_voice_a_noise_or_a_sentence() -> None:
         return {v.name for v in voices if isinstance(v, speechgen.Voice)}
 
     splits = {"tuning": ({v.label for v in speechgen.ALL_VOICES}, names(speechgen.ESPEAK_VOICES),
-                         {" ".join(p) for p in speechgen.PAUSE_SENTENCES} | set(speechgen.COMPLETE_SENTENCES),
+                         {" ".join(p) for p in (*speechgen.PAUSE_SENTENCES, *speechgen.WHOLE_PAUSE_SENTENCES,
+                                                *speechgen.INNER_PAUSE_COMMANDS)} | set(speechgen.COMPLETE_SENTENCES),
                          set(speechgen.NOISES))}
     for name, sp in heldout.SPLITS.items():
         splits[name] = ({v.label for v in sp.voices}, names(sp.voices),

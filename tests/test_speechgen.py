@@ -166,3 +166,14 @@ def test_the_whole_sentence_held_out_splits_have_their_pauses_inside(split) -> N
         gaps = [b.start_t - a.end_t for a, b in zip(u.segments[:-1], u.segments[1:], strict=True)]
         assert len(gaps) >= 1 and all(0.2 - 1e-3 <= g <= 0.4 + 1e-3 for g in gaps)
         assert u.reference == " ".join(s.text for s in u.segments)
+
+
+@pytest.mark.real_model
+def test_the_tuning_sentences_said_whole_have_their_pauses_inside(tmp_path) -> None:
+    for u in speechgen.whole_pause_sentences(2, cache_dir=tmp_path):
+        first, second = u.segments
+        assert u.pause_at == first.end_t and second.start_t - first.end_t == pytest.approx(0.7, abs=1e-3)
+    for u in speechgen.inner_pause_commands(3, cache_dir=tmp_path):
+        gaps = [b.start_t - a.end_t for a, b in zip(u.segments[:-1], u.segments[1:], strict=True)]
+        assert len(gaps) >= 1 and all(0.2 - 1e-3 <= g <= 0.4 + 1e-3 for g in gaps)
+        assert u.kind == "complete" and u.last_word_t == u.segments[-1].end_t

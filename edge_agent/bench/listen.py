@@ -86,6 +86,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                         "time can move a hint across a 32 ms frame and change a clip")
     p.add_argument("--turn-clips", type=int, default=48,
                    help="sentences in each tuning turn set (with a pause / complete; default 48)")
+    p.add_argument("--tuning-whole-clips", type=int, default=24,
+                   help="tuning sentences said whole with their pauses cut in, added to each tuning turn set "
+                        "(0.7 s pauses / complete commands with 0.2-0.4 s inner pauses; default 24)")
     p.add_argument("--heldout-clips", type=int, default=32,
                    help="sentences in each held-out turn set (default 32)")
     p.set_defaults(func=run)
@@ -282,7 +285,10 @@ def turn_splits(args: argparse.Namespace) -> dict[str, tuple[list[Utterance], li
 
     splits = {}
     if args.split in ("all", "tuning"):
-        splits["tuning"] = (speechgen.pause_sentences(args.turn_clips), speechgen.complete_sentences(args.turn_clips))
+        whole = args.tuning_whole_clips
+        splits["tuning"] = (
+            speechgen.pause_sentences(args.turn_clips) + (speechgen.whole_pause_sentences(whole) if whole else []),
+            speechgen.complete_sentences(args.turn_clips) + (speechgen.inner_pause_commands(whole) if whole else []))
     for name in heldout.SPLITS:
         if args.split in ("all", name):
             splits[name] = (heldout.heldout_pause_sentences(args.heldout_clips, split=name),

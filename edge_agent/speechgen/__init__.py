@@ -11,18 +11,22 @@ from edge_agent.speechgen.sets import (
     DRAW_VOICES,
     GENERATOR_VERSION,
     HOMOPHONES,
+    INNER_PAUSE_COMMANDS,
     PAUSE_SENTENCES,
     WAKE_TEXT,
+    WHOLE_PAUSE_SENTENCES,
     cache_root,
     commands,
     complete_sentences,
     confusable_set,
     demo_conversation,
+    inner_pause_commands,
     noise_draws,
     ordinary_sentences,
     ordinary_speech,
     pause_sentences,
     wake_set,
+    whole_pause_sentences,
     write_set,
 )
 from edge_agent.speechgen.synth import (
@@ -44,8 +48,9 @@ from edge_agent.speechgen.synth import (
 
 __all__ = [
     "ALL_VOICES", "COMMANDS", "COMPLETE_SENTENCES", "CONFUSABLE_TEXT", "DRAW_VOICES", "ESPEAK_VOICES",
-    "GENERATOR_VERSION", "HOMOPHONES", "NOISES", "PAUSE_SENTENCES", "PIPER_VOICES", "WAKE_TEXT", "Segment",
-    "Utterance", "Voice", "cache_root", "commands", "complete_sentences", "compose", "confusable_set",
-    "demo_conversation", "mix_noise", "models_dir", "noise", "noise_draws", "ordinary_sentences",
-    "ordinary_speech", "pause_sentences", "seeded_rng", "silence", "speak", "wake_set", "write_set",
+    "GENERATOR_VERSION", "HOMOPHONES", "INNER_PAUSE_COMMANDS", "NOISES", "PAUSE_SENTENCES", "PIPER_VOICES",
+    "WAKE_TEXT", "WHOLE_PAUSE_SENTENCES", "Segment", "Utterance", "Voice", "cache_root", "commands",
+    "complete_sentences", "compose", "confusable_set", "demo_conversation", "inner_pause_commands", "mix_noise",
+    "models_dir", "noise", "noise_draws", "ordinary_sentences", "ordinary_speech", "pause_sentences", "seeded_rng",
+    "silence", "speak", "wake_set", "whole_pause_sentences", "write_set",
 ]

@@ -155,6 +155,37 @@ COMPLETE_SENTENCES = (
     "What is the square root of one hundred and forty four?",
     "Lock the front door please.",
 )
+WHOLE_PAUSE_SENTENCES = (
+    ("Please set the hall thermostat to", "twenty degrees tonight."),
+    ("I'd like to order some", "fresh flowers for my mother."),
+    ("Remind me on Tuesday to", "renew my passport online."),
+    ("Can you dim the kitchen lamp", "just a little?"),
+    ("What's the best way to", "clean a cast iron pan?"),
+    ("Add bread, butter and", "strawberry jam to the list."),
+    ("Turn the speaker up to", "level seven please."),
+    ("Tell me how long it takes to", "walk to the beach."),
+    ("Set an alarm for", "six thirty on Monday."),
+    ("Text my sister that", "dinner will be late."),
+    ("How many teaspoons are in a", "tablespoon?"),
+    ("Move my piano lesson to", "Friday afternoon."),
+)
+"""Tuning sentences said whole, a 0.7 s pause cut in after the first part (the turn is NOT over)."""
+INNER_PAUSE_COMMANDS = (
+    ("Set the hall thermostat", "to 20 degrees."),
+    ("Dim the kitchen lamp", "to 15%."),
+    ("Buy bread,", "butter", "and a jar of honey."),
+    ("Remind me on Tuesday", "at nine", "to renew my passport."),
+    ("Turn the speaker up", "to level seven."),
+    ("Set an alarm", "for six thirty."),
+    ("Add rice,", "beans", "and chopped tomatoes to the list."),
+    ("Move the meeting", "to Friday morning."),
+    ("Set the bedroom light", "to 60%."),
+    ("Text my sister", "that I'm on the way."),
+    ("Put the washing machine", "on a quick wash."),
+    ("Order two pizzas", "for seven o'clock."),
+)
+"""Tuning commands said whole with 0.2-0.4 s pauses cut in between the parts: complete at the end
+only (a value after "set ...", a list, a time and a task)."""
 
 _SUBJECTS = ("My neighbour", "The teacher", "Our dog", "A friend of mine", "The old man next door",
              "My sister", "The manager", "Everyone at work", "The little girl", "Her brother",
@@ -374,6 +405,56 @@ def complete_sentences(n: int = 24, tail_s: float = 2.5, cache_dir: Path | None 
         return out
 
     return _cached("complete", params, make, cache_dir)
+
+
+def whole_pause_sentences(n: int = 24, pause_s: float = 0.7, tail_s: float = 2.5,
+                          cache_dir: Path | None = None) -> list[Utterance]:
+    """:data:`WHOLE_PAUSE_SENTENCES` said whole by the tuning voices, the ``pause_s`` pause cut in at
+    the word boundary (:mod:`~edge_agent.speechgen.wordcut`), in the tuning noises (at most 20 dB);
+    fields as in :func:`pause_sentences`."""
+    from edge_agent.speechgen import wordcut
+
+    params = {"n": n, "pause": pause_s, "tail": tail_s, "cut": wordcut.VERSION}
+
+    def make() -> list[Utterance]:
+        out = []
+        for i in range(n):
+            rng = seeded_rng("whole-pause", i)
+            first, second = WHOLE_PAUSE_SENTENCES[i % len(WHOLE_PAUSE_SENTENCES)]
+            voice = ALL_VOICES[(i * 7 + 3) % len(ALL_VOICES)]
+            audio, segs = wordcut.said_whole((first, second), [pause_s], voice, 0.5, tail_s)
+            kind, snr = _noise_plan(i + 1)
+            snr = snr if snr is None else max(snr, 20.0)
+            out.append(Utterance(_finish(audio, kind, snr, rng), f"{first} {second}", "pause", voice.label, kind,
+                                 snr, None, segs, segs[-1].end_t, segs[0].end_t, f"{first} {second}"))
+        return out
+
+    return _cached("whole-pause", params, make, cache_dir)
+
+
+def inner_pause_commands(n: int = 24, tail_s: float = 2.5, cache_dir: Path | None = None) -> list[Utterance]:
+    """:data:`INNER_PAUSE_COMMANDS` said whole by the tuning voices with 0.2-0.4 s pauses cut in
+    between the parts, then ``tail_s`` of silence: complete sentences whose turn must not end inside."""
+    from edge_agent.speechgen import wordcut
+
+    params = {"n": n, "tail": tail_s, "cut": wordcut.VERSION}
+
+    def make() -> list[Utterance]:
+        out = []
+        for i in range(n):
+            rng = seeded_rng("inner-pause", i)
+            parts = INNER_PAUSE_COMMANDS[i % len(INNER_PAUSE_COMMANDS)]
+            voice = ALL_VOICES[(i * 7) % len(ALL_VOICES)]
+            gaps = [float(rng.uniform(0.2, 0.4)) for _ in parts[1:]]
+            audio, segs = wordcut.said_whole(parts, gaps, voice, 0.5, tail_s)
+            kind, snr = _noise_plan(i + 2)
+            snr = snr if snr is None else max(snr, 20.0)
+            text = " ".join(parts)
+            out.append(Utterance(_finish(audio, kind, snr, rng), text, "complete", voice.label, kind, snr,
+                                 None, segs, segs[-1].end_t, None, text))
+        return out
+
+    return _cached("inner-pause", params, make, cache_dir)
 
 
 def commands(n: int = 16, voices: Sequence[Voice] = ALL_VOICES, noisy: bool = False,

@@ -93,7 +93,9 @@ class _Espeak:
     def say(self, text: str, voice: Voice) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
         """Samples at :attr:`rate` and each word and phoneme event: (type, character index, sample)."""
         self.chunks, self.events = [], []
-        if self.lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
+        base, plus, variant = voice.name.partition("+")
+        name = ("en" if base == "en-gb" else base) + plus + variant  # the program's alias of the voice "en"
+        if self.lib.espeak_SetVoiceByName(name.encode()) != 0:
             raise InputDataError(f"espeak-ng has no voice {voice.name!r}")
         self.lib.espeak_SetParameter(_RATE, int(voice.speed), 0)
         self.lib.espeak_SetParameter(_PITCH, int(voice.pitch), 0)
@@ -240,6 +242,14 @@ def insert_pauses(audio: np.ndarray, parts: Sequence[str], cuts: Sequence[int], 
         pieces += [chunk, gap]
         pos += len(chunk) + len(gap)
     return np.concatenate(pieces), tuple(segs)
+
+
+def said_whole(parts: Sequence[str], gaps_s: Sequence[float], voice: Voice, lead_s: float,
+               tail_s: float) -> tuple[np.ndarray, tuple[Segment, ...]]:
+    """``parts`` said as one sentence by ``voice``, ``gaps_s[k]`` of silence cut in after part ``k``
+    at the word boundary, ``lead_s`` before and ``tail_s`` after."""
+    audio, spans = boundaries(parts, voice)
+    return insert_pauses(audio, parts, [quietest_point(audio, span) for span in spans], gaps_s, lead_s, tail_s)
 
 
 if __name__ == "__main__":
