@@ -20,15 +20,16 @@ log = logging.getLogger(__name__)
 HERE = "__here__"
 """The area the agent itself is in: the context HA's templates need for "set the volume to 50%"."""
 
-ALIASES = {"EdgeTime": "HassGetCurrentTime", "EdgeVolumeUp": "HassSetVolumeRelative",
-           "EdgeVolumeDown": "HassSetVolumeRelative"}
+ALIASES = {"EdgeTime": "HassGetCurrentTime", "EdgeDate": "HassGetCurrentDate", "EdgeTimerStatus": "HassTimerStatus",
+           "EdgeMute": "HassMediaPlayerMute", "EdgeUnmute": "HassMediaPlayerUnmute",
+           "EdgeVolumeUp": "HassSetVolumeRelative", "EdgeVolumeDown": "HassSetVolumeRelative"}
 """Our template intents that are another name for one of HA's."""
 
 SUPPORTED = frozenset({
     "HassGetCurrentTime", "HassGetCurrentDate", "HassStartTimer", "HassCancelTimer", "HassCancelAllTimers",
     "HassTimerStatus", "HassSetVolume", "HassSetVolumeRelative", "HassMediaPlayerMute", "HassMediaPlayerUnmute",
-    "HassNevermind", "HassTurnOn", "HassTurnOff", "EdgeCapabilities", "EdgeStop", "EdgeTime",
-    "EdgeVolumeUp", "EdgeVolumeDown", "EdgeDimUnknown",
+    "HassNevermind", "HassTurnOn", "HassTurnOff", "EdgeCapabilities", "EdgeStop", *ALIASES,
+    "EdgeDimUnknown",
     "EdgeTurnOnUnknown", "EdgeTurnOffUnknown",
 })
 """Intents we answer. HA's others (weather, shopping lists, ...) are not matched at all: the
