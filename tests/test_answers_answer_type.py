@@ -25,6 +25,9 @@ def museum() -> KnowledgeBase:
     ("How long is the tour?", Kind.MEASURE),
     ("How much time does it take?", Kind.MEASURE),
     ("How heavy is the bell?", Kind.WEIGHT),
+    ("How old is the building?", Kind.AGE),
+    ("How deep is the harbour?", Kind.MEASURE),
+    ("How fast is the lift?", Kind.MEASURE),
     ("Who built the lighthouse?", Kind.PERSON),
     ("Where is the cafe?", None),
     ("Is there a lift?", None),
@@ -42,6 +45,9 @@ def test_the_kind_a_question_asks_for(question: str, kind: Kind | None) -> None:
     ("Visitors may bring their own food.", Kind.PAST, False),  # "may" is not the month
     ("It runs until the end of March.", Kind.MEASURE, True),
     ("It weighs 3 tonnes.", Kind.WEIGHT, True),
+    ("It was built in 1856.", Kind.AGE, True),
+    ("A cargo ship sank in the bay in 1894.", Kind.MEASURE, False),  # a year is no depth
+    ("The skeleton is 18 metres long.", Kind.MEASURE, True),
     ("Any member of staff in a blue jacket can call first aid.", Kind.PERSON, True),
     ("The gift shop sells books, ship models, maps and postcards.", Kind.PERSON, False),
 ])
@@ -63,4 +69,25 @@ def test_a_passage_sharing_words_but_no_answer_does_not_answer(museum: Knowledge
 def test_the_sentence_that_states_the_answer_is_spoken(museum: KnowledgeBase, question: str, fact: str) -> None:
     hit, why = museum.answer(question)
     assert hit is not None and "states a" in why
+    assert fact in museum.reply(question, hit.passage)
+
+
+@pytest.mark.parametrize("question", ["Is the museum open on Christmas Day?", "Do you sell tickets for the ferry?",
+                                      "What colour is the glass roof?", "How deep was the wreck of the Mary Ellen?"])
+def test_a_passage_on_the_subject_that_does_not_say_what_is_asked_does_not_answer(museum: KnowledgeBase,
+                                                                                   question: str) -> None:
+    hit, why = museum.answer(question)
+    assert hit is None and ("says anything of" in why or "states no" in why)
+
+
+@pytest.mark.parametrize(("question", "fact"), [
+    ("I lost my umbrella, what should I do?", "front desk"),  # the visitor's own thing: an instance
+    ("Is my service dog welcome?", "assistance dogs"),
+    ("How much do pensioners pay?", "10 euros"),  # the file's own word, through the thesaurus
+    ("When did the Mary Ellen sink?", "1894"),  # "sank"
+    ("Are there toilets upstairs?", "second floor"),
+])
+def test_a_visitors_own_words_still_find_the_answer(museum: KnowledgeBase, question: str, fact: str) -> None:
+    hit, why = museum.answer(question)
+    assert hit is not None, why
     assert fact in museum.reply(question, hit.passage)

@@ -41,6 +41,20 @@ def matcher() -> IntentMatcher:
     ("quieter", "HassSetVolumeRelative", {"direction": "down"}),
     ("turn the volume down a little", "HassSetVolumeRelative", {"direction": "down"}),
     ("dim the cafe light to 30 percent", "EdgeDimUnknown", {"device": "cafe light"}),
+    # everyday phrasings (ours, intents_en.yaml): an embedded question, a request, the agent as "it"
+    ("could you tell me what time it is", "HassGetCurrentTime", {}),
+    ("do you happen to know the time", "HassGetCurrentTime", {}),
+    ("can you tell me today's date", "HassGetCurrentDate", {}),
+    ("what day is it today", "HassGetCurrentDate", {}),
+    ("how long until the timer rings", "HassTimerStatus", {}),
+    ("when will my timer go off", "HassTimerStatus", {}),
+    ("how much time do i have left on the timer", "HassTimerStatus", {}),
+    ("could you make yourself a bit louder", "HassSetVolumeRelative", {"direction": "up"}),
+    ("make the sound softer", "HassSetVolumeRelative", {"direction": "down"}),
+    ("please mute your voice", "HassMediaPlayerMute", {}),
+    ("turn the sound off", "HassMediaPlayerMute", {}),
+    ("unmute yourself", "HassMediaPlayerUnmute", {}),
+    ("switch off the coffee machine", "EdgeTurnOffUnknown", {"device": "coffee machine"}),
 ])
 def test_matches_intent_and_slots(matcher: IntentMatcher, text: str, intent: str, slots: dict) -> None:
     match = matcher.match(text)
@@ -49,7 +63,9 @@ def test_matches_intent_and_slots(matcher: IntentMatcher, text: str, intent: str
 
 
 @pytest.mark.parametrize("text", ["what are your opening hours", "how many minutes are in two hours",
-                                  "what's the weather like today", "wie spät ist es", ""])
+                                  "what's the weather like today", "wie spät ist es", "",
+                                  "when does the museum open", "how long does the tour take",
+                                  "what time does the cafe close"])
 def test_no_intent_for_questions_of_fact(matcher: IntentMatcher, text: str) -> None:
     assert matcher.match(text) is None
 

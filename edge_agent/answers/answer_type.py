@@ -23,7 +23,9 @@ class Kind(StrEnum):
     PAST = "date"
     """When something happened: a year, a month or a date."""
     MEASURE = "measure"
-    """How long, tall, deep, far, big or old: a number with a unit."""
+    """How long, tall, deep, far, big, fast or warm: a number with a unit."""
+    AGE = "age"
+    """How old, how long ago, how long has it been: a year, or a number of years."""
     WEIGHT = "weight"
     PERSON = "person"
     """Who: a person, a role or a group of people (staff, a curator, members, children)."""
@@ -46,7 +48,9 @@ file that names someone calls them by a role too: "our curator, Anna Berg")."""
 _LENGTH_UNITS = r"metres?|meters?|centimetres?|cm|km|kilometres?|kilometers?|feet|foot|miles?|inches|yards?"
 
 ASKS: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern)) for kind, pattern in (
-    (Kind.MEASURE, r"^how (much time|long|tall|high|deep|wide|big|large|far|old)\b"),
+    (Kind.AGE, r"^how (old\b|long ago\b|long (has|have|had)\b)"),
+    (Kind.MEASURE, r"^how (much time|long|tall|high|deep|wide|big|large|far|fast|quick|quickly|slow|hot|cold|warm|"
+                   r"loud|strong)\b"),
     (Kind.WEIGHT, r"\b(weigh|weighs|weight|how heavy)\b"),
     (Kind.PRICE, r"^(how much\b|how expensive\b|what('s| is| are) the (price|cost|fee|charge)s?\b|"
                  r"what do(es)? .* cost\b)"),
@@ -65,8 +69,9 @@ STATES: dict[Kind, re.Pattern[str]] = {kind: re.compile(pattern, re.IGNORECASE) 
                rf"\b(?:{_MONTHS})\b|{_YEAR}|\bevery (?:hour|day|week|morning|evening)|\bon the hour\b|"
                rf"\b{_NUMBER} (?:{_TIME_UNITS}) (?:before|after|ahead|early|late)\b|\bdaily\b|\bweekends?\b",
     Kind.PAST: rf"{_YEAR}|\b(?:{_MONTHS})\b|\bago\b",
-    Kind.MEASURE: rf"\b{_NUMBER}[\s-]*(?:{_TIME_UNITS}|{_LENGTH_UNITS})\b|\b(?:ages?|aged) \d|{_YEAR}|"
-                  r"\b(?:until|till)\b",  # "how long is it on?": until the end of March
+    Kind.MEASURE: rf"\b{_NUMBER}[\s-]*(?:{_TIME_UNITS}|{_LENGTH_UNITS}|degrees?|mbps|km/h|mph|decibels?)(?!\w)|"
+                  r"\b(?:ages?|aged) \d|\b(?:until|till)\b",  # "how long is it on?": until the end of March
+    Kind.AGE: rf"{_YEAR}|\b{_NUMBER}[\s-]*(?:years?|centuries|century|decades?)\b|\b(?:ages?|aged) \d|\bsince\b",
     Kind.WEIGHT: rf"\b{_NUMBER}\s*(?:tonnes?|tons?|kilos?|kilograms?|kg|grams?|pounds?|lbs?)\b",
     Kind.PERSON: rf"\b(?:{_PEOPLE})\b|\b(?:he|she|his|her)\b",
 }.items()}
