@@ -29,6 +29,9 @@ def museum() -> KnowledgeBase:
     ("How deep is the harbour?", Kind.MEASURE),
     ("How fast is the lift?", Kind.MEASURE),
     ("Who built the lighthouse?", Kind.PERSON),
+    ("How long is the exhibition on for?", Kind.END),
+    ("Until when is it on?", Kind.END),
+    ("When will the next exhibition open?", Kind.TIME),
     ("Where is the cafe?", None),
     ("Is there a lift?", None),
 ])
@@ -43,7 +46,13 @@ def test_the_kind_a_question_asks_for(question: str, kind: Kind | None) -> None:
     ("A cargo ship sank in the bay in 1894.", Kind.COUNT, False),  # a year counts nothing
     ("It closes 30 minutes before the museum does.", Kind.TIME, True),
     ("Visitors may bring their own food.", Kind.PAST, False),  # "may" is not the month
-    ("It runs until the end of March.", Kind.MEASURE, True),
+    ("It runs until the end of March.", Kind.END, True),
+    ("It runs until the end of March.", Kind.MEASURE, False),  # "until" is no measure of cold
+    ("It runs until the end of March.", Kind.TIME, False),  # an end is not when it opens
+    ("On Thursdays it stays open late, until 8 pm.", Kind.TIME, True),
+    ("Lockers take a 1 euro coin, which you get back.", Kind.COUNT, False),  # a price counts no lockers
+    ("The car park has 80 spaces.", Kind.COUNT, True),
+    ("Free tours start at 11 am and at 2 pm.", Kind.COUNT, False),
     ("It weighs 3 tonnes.", Kind.WEIGHT, True),
     ("It was built in 1856.", Kind.AGE, True),
     ("A cargo ship sank in the bay in 1894.", Kind.MEASURE, False),  # a year is no depth
@@ -91,3 +100,20 @@ def test_a_visitors_own_words_still_find_the_answer(museum: KnowledgeBase, quest
     hit, why = museum.answer(question)
     assert hit is not None, why
     assert fact in museum.reply(question, hit.passage)
+
+
+@pytest.mark.parametrize(("word", "is_rare"), [
+    ("ask", False), ("down", False), ("city", False), ("age", False), ("add", False),
+    ("ferry", True), ("headphones", True), ("scrimshaw", True), ("gluten-free", True), ("prizes", True),
+    ("Norway", True),  # a name, not the question's first word
+])
+def test_only_uncommon_words_and_names_count_as_unknown(word: str, is_rare: bool) -> None:
+    from edge_agent.answers.knowledge import rare
+
+    assert rare(word) is is_rare
+
+
+def test_a_common_word_the_file_lacks_does_not_decline(museum: KnowledgeBase) -> None:
+    # the file never says "city" or "go down"; the question still asks what it says
+    assert museum.unknown_words("When did the Mary Ellen go down?") == []
+    assert museum.unknown_words("Does the cafe have gluten-free cakes?") == ["gluten-fre"]

@@ -28,6 +28,10 @@ def matcher() -> IntentMatcher:
     ("set a timer for five minutes", "HassStartTimer", {"seconds": 300}),
     ("set a timer for 1 hour and 30 minutes", "HassStartTimer", {"seconds": 5400}),
     ("cancel the timer", "HassCancelTimer", {}),
+    ("Set a timer for two minutes, thanks.", "HassStartTimer", {"seconds": 120}),  # a polite ending
+    ("What day of the week is it?", "HassGetCurrentDate", {}),
+    ("How many minutes are left on the timer?", "HassTimerStatus", {}),
+    ("Forget it.", "HassNevermind", {}),
     ("how much time is left on my timer", "HassTimerStatus", {}),
     ("set the volume to 40 percent", "HassSetVolume", {"volume": 40}),
     ("turn up the volume", "HassSetVolumeRelative", {"direction": "up"}),

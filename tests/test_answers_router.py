@@ -143,6 +143,7 @@ def test_a_wake_phrase_said_again_is_not_part_of_the_request() -> None:
     ("Wait, what are your opening hours?", "what are your opening hours?"),
     ("Stop the timer.", "Stop the timer."),  # no break after "stop": it is the request
     ("Stop.", "Stop."),  # nothing after it: the stop itself is the request
+    ("Stop talking, please.", "Stop talking, please."),  # only a "please" after it: one request
 ])
 def test_a_stop_that_began_a_barge_in_is_not_part_of_the_request(router: AnswerRouter, text: str, kept: str) -> None:
     from edge_agent.answers.competence import without_interruption

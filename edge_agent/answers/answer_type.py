@@ -26,6 +26,8 @@ class Kind(StrEnum):
     """How long, tall, deep, far, big, fast or warm: a number with a unit."""
     AGE = "age"
     """How old, how long ago, how long has it been: a year, or a number of years."""
+    END = "end"
+    """How long something is on, until when: an end ("until the end of March"), a time or a duration."""
     WEIGHT = "weight"
     PERSON = "person"
     """Who: a person, a role or a group of people (staff, a curator, members, children)."""
@@ -45,10 +47,14 @@ _PEOPLE = (r"staff|members?|employees?|guides?|curators?|directors?|managers?|ow
            r"person|anyone|everyone|nobody|mr|mrs|ms|dr|sir|lady|king|queen")
 """Words that name a person, a role or a group of people: what a "who" question is answered with (a
 file that names someone calls them by a role too: "our curator, Anna Berg")."""
+_NOT_COUNTED = r"euros?|cents?|dollars?|pounds?|percent|am|pm|and|or|to|per|a|an|the|of|at|in|on|from"
+"""What follows a number that counts nothing: a price ("a 1 euro coin" is no count of lockers), a clock
+time, a list or a range. A count is a number next to what it counts ("80 spaces", "40 stops")."""
 _LENGTH_UNITS = r"metres?|meters?|centimetres?|cm|km|kilometres?|kilometers?|feet|foot|miles?|inches|yards?"
 
 ASKS: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern)) for kind, pattern in (
     (Kind.AGE, r"^how (old\b|long ago\b|long (has|have|had)\b)"),
+    (Kind.END, r"^(until|till) when\b|^how long (is|are|will|does|do)\b.*\b(on|open|running|run|showing)\b"),
     (Kind.MEASURE, r"^how (much time|long|tall|high|deep|wide|big|large|far|fast|quick|quickly|slow|hot|cold|warm|"
                    r"loud|strong)\b"),
     (Kind.WEIGHT, r"\b(weigh|weighs|weight|how heavy)\b"),
@@ -56,7 +62,7 @@ ASKS: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern
                  r"what do(es)? .* cost\b)"),
     (Kind.COUNT, r"^how many\b"),
     (Kind.PAST, r"^(when|what year|which year|in what year|in which year) (was|were|did|had)\b"),
-    (Kind.TIME, r"^(when|what time|until when|till when|how late|how early|what days?|which days?|"
+    (Kind.TIME, r"^(when|what time|how late|how early|what days?|which days?|"
                 r"at what time|from what time)\b"),
     (Kind.PERSON, r"^who\b"),
 ))
@@ -64,13 +70,14 @@ ASKS: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern
 
 STATES: dict[Kind, re.Pattern[str]] = {kind: re.compile(pattern, re.IGNORECASE) for kind, pattern in {
     Kind.PRICE: rf"{_NUMBER}\s*(?:euros?|cents?|dollars?|pounds?|percent|%)|[€$£]\s*\d|\bfree\b|\bno charge\b",
-    Kind.COUNT: rf"(?<![\d,.])(?!{_YEAR})\b{_NUMBER}\b|\bno\b|\bnone\b",
+    Kind.COUNT: rf"(?<![\d,.])(?!{_YEAR})\b{_NUMBER}\s+(?!(?:{_NOT_COUNTED})\b)[a-z]|\bno\b|\bnone\b",
     Kind.TIME: rf"\b\d{{1,2}}(?::\d\d)?\s*(?:am|pm)\b|o'clock|\bnoon\b|\bmidnight\b|\b(?:{_DAYS})s?\b|"
                rf"\b(?:{_MONTHS})\b|{_YEAR}|\bevery (?:hour|day|week|morning|evening)|\bon the hour\b|"
                rf"\b{_NUMBER} (?:{_TIME_UNITS}) (?:before|after|ahead|early|late)\b|\bdaily\b|\bweekends?\b",
     Kind.PAST: rf"{_YEAR}|\b(?:{_MONTHS})\b|\bago\b",
     Kind.MEASURE: rf"\b{_NUMBER}[\s-]*(?:{_TIME_UNITS}|{_LENGTH_UNITS}|degrees?|mbps|km/h|mph|decibels?)(?!\w)|"
-                  r"\b(?:ages?|aged) \d|\b(?:until|till)\b",  # "how long is it on?": until the end of March
+                  r"\b(?:ages?|aged) \d",
+    Kind.END: r"\b(?:until|till)\b",
     Kind.AGE: rf"{_YEAR}|\b{_NUMBER}[\s-]*(?:years?|centuries|century|decades?)\b|\b(?:ages?|aged) \d|\bsince\b",
     Kind.WEIGHT: rf"\b{_NUMBER}\s*(?:tonnes?|tons?|kilos?|kilograms?|kg|grams?|pounds?|lbs?)\b",
     Kind.PERSON: rf"\b(?:{_PEOPLE})\b|\b(?:he|she|his|her)\b",
@@ -86,6 +93,16 @@ def asked(question: str) -> Kind | None:
     return next((kind for kind, pattern in ASKS if pattern.search(text)), None)
 
 
+_UNTIL_END = re.compile(rf"\b(?:until|till) (?:the )?(?:end|middle|beginning|start) of (?:{_MONTHS})\b", re.I)
+"""An end, not a time: "runs until the end of March" says when something stops, not when it opens or
+starts ("When will the next exhibition open?"); it answers :attr:`Kind.END` questions."""
+
+
 def states(sentence: str, kind: Kind) -> bool:
     """True when ``sentence`` states an answer of ``kind``."""
+    if kind is Kind.END:
+        return bool(STATES[Kind.END].search(sentence) or STATES[Kind.TIME].search(sentence)
+                    or STATES[Kind.MEASURE].search(sentence))
+    if kind is Kind.TIME:
+        sentence = _UNTIL_END.sub(" ", sentence)
     return bool(STATES[kind].search(sentence))

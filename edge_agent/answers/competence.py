@@ -115,9 +115,11 @@ greeting's word, unknown to the files, would count against every passage)."""
 
 
 def _without_lead(lead: re.Pattern[str], text: str) -> str:
-    """``text`` without what ``lead`` matches at its start, unless nothing would be left."""
+    """``text`` without what ``lead`` matches at its start, unless nothing would be left (or only a
+    "please": "Stop talking, please." is one request, not a stop before another)."""
     rest = lead.sub("", text, count=1)
-    return rest if rest.strip(" .,!?;:") else text
+    left = rest.strip(" .,!?;:").lower()
+    return rest if left and left not in ("please", "thanks", "thank you") else text
 
 
 def without_greeting(text: str) -> str:

@@ -9,6 +9,7 @@ slots in plain values: ``seconds`` for timers, ``volume``/``direction`` for the 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -20,7 +21,11 @@ log = logging.getLogger(__name__)
 HERE = "__here__"
 """The area the agent itself is in: the context HA's templates need for "set the volume to 50%"."""
 
-ALIASES = {"EdgeTime": "HassGetCurrentTime", "EdgeDate": "HassGetCurrentDate", "EdgeTimerStatus": "HassTimerStatus",
+_POLITE_END = re.compile(r"[\s,]*\b(?:please|thanks|thank you|if you (?:can|could|would|don't mind))[\s.!?]*$",
+                         re.IGNORECASE)
+
+ALIASES = {"EdgeNevermind": "HassNevermind", "EdgeTime": "HassGetCurrentTime", "EdgeDate": "HassGetCurrentDate",
+           "EdgeTimerStatus": "HassTimerStatus",
            "EdgeMute": "HassMediaPlayerMute", "EdgeUnmute": "HassMediaPlayerUnmute",
            "EdgeVolumeUp": "HassSetVolumeRelative", "EdgeVolumeDown": "HassSetVolumeRelative"}
 """Our template intents that are another name for one of HA's."""
@@ -92,7 +97,16 @@ class IntentMatcher:
         self.match("what time is it")
 
     def match(self, text: str) -> IntentMatch | None:
-        """The best matching supported intent, or None."""
+        """The best matching supported intent, or None. A polite ending ("..., please", "thanks") that
+        the template lacks is not part of the request: without a match, it is tried without it."""
+        found = self._match(text)
+        if found is None:
+            plain = _POLITE_END.sub("", text)
+            if plain != text and plain.strip():
+                found = self._match(plain)
+        return found
+
+    def _match(self, text: str) -> IntentMatch | None:
         from hassil import recognize_best
 
         try:

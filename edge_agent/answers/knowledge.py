@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.answers.answer_type import asked, states
+from edge_agent.answers.common_words import rank as common_rank
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("long", "length", "lasts", "duration"), "long"),
     **dict.fromkeys(("built", "build", "constructed", "founded"), "built"),
     **dict.fromkeys(("car", "cars", "parking", "park", "drive"), "parking"),
-    **dict.fromkeys(("tour", "tours", "guide", "guided"), "tour"),
+    **dict.fromkeys(("tour", "tours", "guided"), "tour"),
+    **dict.fromkeys(("bike", "bikes", "bicycle", "bicycles", "cycle", "cycles", "cycling"), "bicycle"),
     **dict.fromkeys(("language", "languages", "english", "french", "german", "spanish", "italian", "dutch",
                      "chinese", "japanese", "arabic", "portuguese"), "language"),
 }
@@ -108,6 +110,29 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 _OWN = re.compile(r"\b(?:my|our|his|her|their) ((?:[a-z'-]+ )?[a-z'-]+)")
 _HOW = re.compile(r"\W*(?:\w+\W+)?how (\w+)")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly")
+
+
+COMMON_RANK = 1500
+"""A word among the first ``COMMON_RANK`` of :mod:`~edge_agent.answers.common_words` is a common word:
+a file that lacks it may still answer the question ("What *age* is it for?", "When did it go *down*?",
+"Who do I *ask*?"). Chosen on the tuning split."""
+
+
+def rare(word: str, first: bool = False) -> bool:
+    """``word`` (as the question has it) is uncommon in English, or a name (capitalised, and not the
+    question's first word): naming it asks about something in particular ("the *ferry*", "on
+    *Christmas* Day", "*gluten*-free"), so a file that lacks it does not say what the question asks."""
+    if not first and word[:1].isupper() and not word.isupper():
+        return True
+    for part in word.lower().strip("'-").split("-"):
+        part = part.split("'")[0]
+        if not part or part.isdigit():
+            continue
+        ranks = [r for r in (common_rank(part), common_rank(part[:-1]) if part.endswith("s") else None)
+                 if r is not None]
+        if not ranks or min(ranks) >= COMMON_RANK:
+            return True
+    return False
 
 
 def stem(word: str) -> str:
@@ -268,13 +293,20 @@ class KnowledgeBase:
         which the kind of answer checks) and the visitor's own things ("I lost *my umbrella*", "is *my
         service dog* welcome": particulars of what a passage says in general). A question on a passage's subject that names something no file
         knows ("Is the museum open on Christmas Day?", "Do you sell tickets for the ferry?") asks what the
-        files do not say: the passage is about its subject, but does not answer it."""
+        files do not say: the passage is about its subject, but does not answer it. Only an uncommon word
+        or a name counts (:func:`rare`): a file does not have every everyday word a visitor says around a
+        question it answers ("Who do I *ask* for first aid?", "When did the Mary Ellen go *down*?")."""
         text = question.lower().replace("’", "'")
         form = _HOW.match(text)
         skip = set(terms(form.group(1))) if form else set()
         for own in _OWN.findall(text):
             skip.update(terms(own))
-        return [w for w in dict.fromkeys(terms(question)) if w not in self._idf and w not in skip]
+        unknown: dict[str, None] = {}
+        for raw in _WORD.findall(question.replace("’", "'")):
+            for term in terms(raw):
+                if term not in self._idf and term not in skip and rare(raw, first=question.lstrip().startswith(raw)):
+                    unknown[term] = None
+        return list(unknown)
 
     def answers(self, hit: Hit) -> bool:
         """The passage matches the question well enough: its score and its coverage of the question."""
