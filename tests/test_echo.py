@@ -128,6 +128,115 @@ def test_library_status_for_doctor() -> None:
     assert ok and "pywebrtc-audio" in detail
 
 
+# --- AEC3 with its linear output (our shim, built by `edge-agent models pull webrtc-aec3`) -----------
+
+
+@pytest.fixture
+def aec3_library(model_path) -> str:  # type: ignore[no-untyped-def]
+    return str(model_path(echo_module.AEC3_LIBRARY_MODEL, echo_module.AEC3_LIBRARY_FILE))
+
+
+def _erle(mic: np.ndarray, out: np.ndarray, a: int, b: int) -> float:
+    return float(10 * np.log10(np.sum(mic[a:b].astype(float) ** 2) / np.sum(out[a:b].astype(float) ** 2)))
+
+
+def test_linear_aec3_cancels_and_gives_its_linear_output(aec3_library: str) -> None:
+    """Reference only, the image-source kiosk at 0 dB: both outputs at >= 20 dB ERLE after 3 s (the
+    linear filter covers 160 ms of the room's response)."""
+    ref = _speechlike(8.0, 1)
+    room = RoomSimulator(room_spec("kiosk", echo_db=0.0, noise_db=-80.0), image_source=True, echo_rms=3000)
+    mic = np.concatenate([room.mix(ref[i : i + HOP], np.zeros(HOP, np.int16)) for i in range(0, len(ref), HOP)])
+    c = echo_module.Aec3LinearEchoCanceller(aec3_library, max_hop=HOP)
+    assert c.active and c.has_linear
+    out = np.zeros(len(mic) // HOP * HOP, np.int16)
+    lin = np.zeros_like(out)
+    for i in range(0, len(out), HOP):
+        out[i : i + HOP] = c.process(mic[i : i + HOP], ref[i : i + HOP])
+        lin[i : i + HOP] = c.linear
+    a = 3 * SAMPLE_RATE
+    assert _erle(mic, out, a, len(out)) >= 20.0
+    assert _erle(mic, lin, a, len(out)) >= 20.0
+    assert not np.array_equal(out, lin)
+
+
+def test_linear_aec3_keeps_more_of_the_user_under_double_talk(aec3_library: str) -> None:
+    """The reason for the shim: with the echo 6 dB over the user, the linear output is closer to the
+    user's own signal than the suppressed one (the wake word and the STT read it)."""
+    ref = _speechlike(10.0, 3)
+    user = np.zeros_like(ref)
+    user[5 * SAMPLE_RATE :] = (_speechlike(5.0, 4) // 2)[: len(ref) - 5 * SAMPLE_RATE]
+    room = RoomSimulator(room_spec("kiosk", echo_db=6.0, noise_db=-80.0), image_source=True, echo_rms=3000)
+    mic = np.concatenate([room.mix(ref[i : i + HOP], user[i : i + HOP]) for i in range(0, len(ref), HOP)])
+    c = echo_module.Aec3LinearEchoCanceller(aec3_library, max_hop=HOP)
+    out = np.zeros(len(mic) // HOP * HOP, np.int16)
+    lin = np.zeros_like(out)
+    for i in range(0, len(out), HOP):
+        out[i : i + HOP] = c.process(mic[i : i + HOP], ref[i : i + HOP])
+        lin[i : i + HOP] = c.linear
+
+    def match(x: np.ndarray) -> float:
+        """The best correlation with the user's signal over 0-40 ms of lag (frame, AEC3 and room delays)."""
+        a, b = 5 * SAMPLE_RATE, len(x) - 700
+        u = user[a:b].astype(float)
+        return max(float(np.dot(u, x[a + lag : b + lag]) / np.sqrt(np.dot(u, u) * np.dot(x[a + lag : b + lag].astype(float),
+                                                                                        x[a + lag : b + lag]) + 1e-9))
+                   for lag in range(0, 640, 2))
+
+    assert match(lin) > match(out) + 0.05, (match(lin), match(out))
+
+
+def test_linear_is_the_cleaned_hop_without_a_linear_filter_output() -> None:
+    c = PassThroughEchoCanceller(max_hop=HOP)
+    out = c.process(np.full(HOP, 7, np.int16), np.zeros(HOP, np.int16))
+    assert c.linear is out
+
+
+def test_linear_aec3_bypassed_while_idle_gives_the_microphone_on_both_outputs(aec3_library: str) -> None:
+    mic = np.arange(HOP * 6, dtype=np.int64).astype(np.int16)
+    c = echo_module.Aec3LinearEchoCanceller(aec3_library, max_hop=HOP)
+    outs, lins = [], []
+    for i in range(0, len(mic), HOP):
+        outs.append(c.process(mic[i : i + HOP], np.zeros(HOP, np.int16)).copy())
+        lins.append(c.linear.copy())
+    assert np.array_equal(np.concatenate(outs), np.concatenate(lins))
+    assert np.array_equal(np.concatenate(outs)[FRAME:], mic[: len(mic) - FRAME])
+
+
+def test_a_linear_library_that_does_not_load_falls_back_to_pywebrtc(caplog: pytest.LogCaptureFixture,
+                                                                    tmp_path) -> None:  # type: ignore[no-untyped-def]
+    broken = tmp_path / "libedge_aec3.so"
+    broken.write_bytes(b"not a library")
+    with caplog.at_level(logging.WARNING):
+        c = load_echo_canceller(max_hop=HOP, linear_library=str(broken))
+    assert isinstance(c, WebRtcEchoCanceller) and c.active and not c.has_linear
+    assert any("models pull --force webrtc-aec3" in r.getMessage() for r in caplog.records)
+
+
+def test_noise_suppression_asks_for_the_apm_canceller(aec3_library: str) -> None:
+    c = load_echo_canceller(max_hop=HOP, noise_suppression=True, linear_library=aec3_library)
+    assert isinstance(c, WebRtcEchoCanceller)
+    assert isinstance(load_echo_canceller(max_hop=HOP, linear_library=aec3_library), echo_module.Aec3LinearEchoCanceller)
+
+
+def test_linear_aec3_delay_hint_and_reset(aec3_library: str) -> None:
+    c = echo_module.Aec3LinearEchoCanceller(aec3_library, max_hop=HOP, delay_ms=40)
+    assert c.delay_ms == 40
+    c.process(_speechlike(0.1, 5)[:HOP], _speechlike(0.1, 6)[:HOP])
+    c.reset()
+    out = c.process(np.zeros(HOP, np.int16), np.ones(HOP, np.int16))
+    assert len(out) == HOP and not out[:FRAME].any()
+
+
+def test_the_recipe_refuses_a_changed_sdist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edge_agent.errors import ModelError
+    from edge_agent.models.recipes import aec3
+
+    fake = tmp_path / "pywebrtc_audio-0.2.0.tar.gz"
+    fake.write_bytes(b"something else")
+    with pytest.raises(ModelError, match="sha256"):
+        aec3._unpack_vendor(fake, tmp_path / "src")
+
+
 def test_guard_learns_the_residual_floor_and_lets_louder_speech_through() -> None:
     guard = ResidualEchoGuard(margin_db=25.0)
     hop_s = HOP / SAMPLE_RATE
@@ -217,7 +326,7 @@ def test_sequential_reads_zero_fill_and_drop_a_lead_beyond_max() -> None:
 def test_idle_reference_bypasses_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
     c = WebRtcEchoCanceller(max_hop=HOP, idle_s=0.1)
     calls = []
-    monkeypatch.setattr(c, "_frame", lambda m, r, o: calls.append(1))
+    monkeypatch.setattr(c, "_frame", lambda m, r, o, lin: calls.append(1))
     silent = np.zeros(HOP, np.int16)
     for _ in range(10):  # 320 ms of silence from the speaker: bypassed from the start (nothing ever played)
         c.process(silent, silent)
@@ -231,7 +340,7 @@ def test_doctor_names_the_fix_when_the_library_is_missing(monkeypatch: pytest.Mo
     from edge_agent.config import Settings
 
     assert check_echo(Settings())[0].status == "ok"
-    monkeypatch.setattr(echo_module, "echo_library_status", lambda: (False, "pywebrtc-audio does not load (x)"))
+    monkeypatch.setattr(echo_module, "echo_library_status", lambda *a: (False, "pywebrtc-audio does not load (x)"))
     (check,) = check_echo(Settings())
     assert check.status == "warn" and "half duplex" in check.detail
     assert check.fix is not None and "pip install 'pywebrtc-audio" in check.fix

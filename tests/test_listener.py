@@ -265,6 +265,34 @@ def test_listener_reads_a_reference_hop_beside_each_microphone_hop() -> None:
     assert not seen[0].any() and (seen[1] == 7).all() and not seen[2].any()
 
 
+def test_vad_reads_the_suppressed_output_and_the_history_the_linear_one() -> None:
+    """With a canceller that has a linear output, the VAD hears the suppressed signal (is it speech?)
+    and the history, hence the STT and the turn model, gets the linear one (what was said)."""
+    from edge_agent.audio.echo import PassThroughEchoCanceller
+
+    class TwoOutputs(PassThroughEchoCanceller):
+        has_linear = True
+
+        def _frame(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray, linear: np.ndarray) -> None:
+            out[:] = 0  # the suppressor took everything
+            linear[:] = mic
+
+    heard: list[float] = []
+
+    class RecordingVad(FakeVad):
+        def process(self, frame: np.ndarray) -> float:
+            heard.append(super().process(frame))
+            return heard[-1]
+
+    core = ListenerCore(RecordingVad(), None, None, lambda e: None, PolicyConfig(), echo=TwoOutputs(HOP))
+    core.start_listening()
+    loud = np.full(HOP, LOUD, np.int16)
+    for _ in range(4):
+        core.process_hop(loud, np.ones(HOP, np.int16))
+    assert heard and max(heard) < 0.5  # the VAD got the suppressed (silent) output
+    assert (core.audio_between(2 * HOP / 16000) == LOUD).all()  # the history: the microphone's words
+
+
 def _closed_loop(core: ListenerCore, reply: np.ndarray, user: np.ndarray | None, echo_db: float) -> Any:
     """The reply through the simulated kiosk into the listener, the user 1 s in; a barge-in stops
     the reply (closed loop). A first reply lets the AEC converge, as in a conversation."""
@@ -292,8 +320,9 @@ def _real_core(model_path, aec: bool) -> ListenerCore:
     policy = PolicyConfig()
     if aec:
         policy = dataclasses.replace(policy, playback_threshold=0.5, barge_in_ms=96)
+    library = str(model_path("webrtc-aec3", "libedge_aec3.so"))  # the canceller the daemon uses
     return ListenerCore(SileroVad(model_path("silero-vad-int8", "silero_vad_16k_int8.onnx")), None, None,
-                        lambda e: None, policy, echo=load_echo_canceller(aec, HOP) if aec else None)
+                        lambda e: None, policy, echo=load_echo_canceller(aec, HOP, linear_library=library) if aec else None)
 
 
 @pytest.mark.real_model

@@ -9,9 +9,14 @@ FIFOs and the result are preallocated, and ``process`` returns a view of the res
 valid until the next call.
 
 Implementations:
+  - :class:`Aec3LinearEchoCanceller`: WebRTC's AEC3 through our own C shim, built from source by
+    ``edge-agent models pull webrtc-aec3``: a longer linear filter, a suppressor that leaves more of
+    the user, and the linear filter's output (``linear``) beside the suppressed one. The listener
+    tells speech from echo on the suppressed output and gives the linear one to the wake word, the
+    turn model and the STT, whose words the suppressor thins under double talk;
   - :class:`WebRtcEchoCanceller`: WebRTC's AEC3 through ``pywebrtc-audio`` (chosen by measurement,
-    see ``docs/design/echo-cancellation.md``); the stream delay hint comes from the reference
-    timestamps and AEC3's own delay estimator refines it;
+    see ``docs/design/echo-cancellation.md``), the fallback when the shim is not built; the stream
+    delay hint comes from the reference timestamps and AEC3's own delay estimator refines it;
   - :class:`PassThroughEchoCanceller`: the microphone unchanged, for when no AEC library loads
     (``active`` is False: the listener then runs half duplex, with barge-in off while the agent
     speaks).
@@ -45,6 +50,8 @@ class EchoCanceller:
 
     active = False
     """True when echo is really cancelled (full duplex is possible)."""
+    has_linear = False
+    """True when ``linear`` is the linear filter's own output (else it is the cleaned hop)."""
     name = "pass-through"
 
     def __init__(self, max_hop: int = 2048, idle_s: float = 1.5) -> None:
@@ -56,6 +63,12 @@ class EchoCanceller:
         self._ref_in = np.zeros(cap, np.int16)
         self._n_in = 0
         self._out = np.zeros(cap, np.int16)
+        self._lin_out = np.zeros(cap, np.int16)
+        self._lin_result = np.zeros(max_hop, np.int16)
+        self.linear: np.ndarray = self._lin_result[:0]
+        """The last hop's linear-filter output (the echo taken out, no suppressor), same timing as
+        the cleaned hop; for a canceller without one, the cleaned hop itself. A view, valid until the
+        next call."""
         self._n_out = FRAME  # primed with one frame of silence: the fixed 10 ms delay
         self._result = np.zeros(max_hop, np.int16)
         self._scratch = np.zeros(max_hop, np.float32)
@@ -70,6 +83,7 @@ class EchoCanceller:
         """Forget the adaptive state and the queued samples (a new stream)."""
         self._n_in = 0
         self._out[:FRAME] = 0
+        self._lin_out[:FRAME] = 0
         self._n_out = FRAME
 
     def set_delay_ms(self, delay_ms: int) -> None:
@@ -81,13 +95,14 @@ class EchoCanceller:
         np.copyto(s, x, casting="unsafe")
         return float(np.dot(s, s)) / max(1, len(x))
 
-    def _frame(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray) -> None:
-        """Cancel one 10 ms frame into ``out``."""
+    def _frame(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray, linear: np.ndarray) -> None:
+        """Cancel one 10 ms frame into ``out`` (and, with ``has_linear``, the linear output into ``linear``)."""
         out[:] = mic
 
-    @staticmethod
-    def _bypass(mic: np.ndarray, ref: np.ndarray, out: np.ndarray) -> None:
+    def _bypass(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray, linear: np.ndarray) -> None:
         out[:] = mic
+        if self.has_linear:
+            linear[:] = mic
 
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         """The cleaned hop for ``mic`` given ``ref`` (same length, int16, at most ``max_hop``).
@@ -104,7 +119,8 @@ class EchoCanceller:
         k = 0
         while self._n_in - k >= FRAME:
             frame = self._frame if cancel else self._bypass
-            frame(self._mic_in[k : k + FRAME], self._ref_in[k : k + FRAME], self._out[self._n_out : self._n_out + FRAME])
+            frame(self._mic_in[k : k + FRAME], self._ref_in[k : k + FRAME], self._out[self._n_out : self._n_out + FRAME],
+                  self._lin_out[self._n_out : self._n_out + FRAME])
             self._n_out += FRAME
             k += FRAME
         left = self._n_in - k  # < FRAME <= k: the move does not overlap
@@ -116,6 +132,12 @@ class EchoCanceller:
         result[:] = self._out[:n]
         rest = self._n_out - n
         self._out[:rest] = self._out[n : self._n_out]
+        if self.has_linear:
+            self.linear = self._lin_result[:n]
+            self.linear[:] = self._lin_out[:n]
+            self._lin_out[:rest] = self._lin_out[n : self._n_out]
+        else:
+            self.linear = result
         self._n_out = rest
         self.mic_power = self._power(mic)
         self.ref_power = self._power(ref)
@@ -157,20 +179,102 @@ class WebRtcEchoCanceller(EchoCanceller):
         super().reset()
         self._apm.reset()
 
-    def _frame(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray) -> None:
+    def _frame(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray, linear: np.ndarray) -> None:
         out[:] = self._apm.process(mic, ref)
+
+
+
+AEC3_LIBRARY_MODEL = "webrtc-aec3"
+AEC3_LIBRARY_FILE = "libedge_aec3.so"
+AEC3_INTERFACE = 1
+"""``edge_aec3_version()`` this code was written for (edge_agent/audio/aec3_shim.cc)."""
+FILTER_BLOCKS = 40
+"""The linear filter's length in 4 ms blocks: 160 ms of the room's response (AEC3's default, 13, is
+52 ms; 80 diverged in the hall). Chosen on the duplex bench's rooms (docs/design/echo-cancellation.md)."""
+SUPPRESSOR_MASKS = (0.6, 0.8, 0.15, 0.3)
+"""AEC3's normal-tuning masking thresholds (low band enr transparent / suppress, high band the same;
+defaults 0.3 / 0.4 / 0.07 / 0.1): a suppressor that leaves more of the user under double talk."""
+
+
+class Aec3LinearEchoCanceller(EchoCanceller):
+    """WebRTC AEC3 through our own C shim (``libedge_aec3.so``, built by ``edge-agent models pull
+    webrtc-aec3``): the suppressed output, and the linear filter's output as ``linear``.
+
+    The shim writes into our buffers: nothing is allocated per frame."""
+
+    active = True
+    has_linear = True
+    name = "webrtc-aec3-linear"
+
+    def __init__(self, library: str, max_hop: int = 2048, delay_ms: int = 0, idle_s: float = 1.5,
+                 filter_blocks: int = FILTER_BLOCKS, masks: tuple[float, float, float, float] | None = SUPPRESSOR_MASKS) -> None:
+        super().__init__(max_hop, idle_s)
+        import ctypes
+
+        lib = ctypes.CDLL(library)
+        version = lib.edge_aec3_version()
+        if version != AEC3_INTERFACE:
+            raise RuntimeError(f"{library} has interface {version}, this edge-agent needs {AEC3_INTERFACE}")
+        lib.edge_aec3_new.restype = ctypes.c_void_p
+        lib.edge_aec3_new.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        lib.edge_aec3_free.argtypes = [ctypes.c_void_p]
+        lib.edge_aec3_set_delay.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.edge_aec3_process.argtypes = [ctypes.c_void_p] * 5
+        self._lib = lib
+        self._config = (filter_blocks, None if masks is None else (ctypes.c_float * 4)(*masks))
+        self._handle: int | None = None
+        self._new()
+        self.set_delay_ms(delay_ms)
+
+    def _new(self) -> None:
+        if self._handle is not None:
+            self._lib.edge_aec3_free(self._handle)
+        blocks, masks = self._config
+        handle = self._lib.edge_aec3_new(blocks, masks)
+        if not handle:
+            raise RuntimeError(f"AEC3 refused its configuration (filter {blocks} blocks)")
+        self._handle = handle
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None) is not None:
+            self._lib.edge_aec3_free(self._handle)
+            self._handle = None
+
+    def set_delay_ms(self, delay_ms: int) -> None:
+        super().set_delay_ms(delay_ms)
+        self._lib.edge_aec3_set_delay(self._handle, self.delay_ms)
+
+    def reset(self) -> None:
+        super().reset()
+        self._new()
+        self._lib.edge_aec3_set_delay(self._handle, self.delay_ms)
+
+    def _frame(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray, linear: np.ndarray) -> None:
+        # the frames are contiguous int16 slices of our own buffers: the shim reads and writes them in place
+        self._lib.edge_aec3_process(self._handle, mic.ctypes.data, ref.ctypes.data, out.ctypes.data, linear.ctypes.data)
 
 
 _warned = False
 
 
 def load_echo_canceller(enabled: bool = True, max_hop: int = 2048, noise_suppression: bool = False,
-                        gain_control: bool = False, delay_ms: int = 0) -> EchoCanceller:
-    """The AEC when ``enabled`` and the library loads; else the pass-through (half duplex), with
-    one clear warning per process naming the fix."""
+                        gain_control: bool = False, delay_ms: int = 0, linear_library: str | None = None) -> EchoCanceller:
+    """The AEC when ``enabled`` and a library loads; else the pass-through (half duplex), with
+    one clear warning per process naming the fix.
+
+    ``linear_library``: the built ``libedge_aec3.so`` (AEC3 with its linear output), preferred when
+    given; without it, or with noise suppression or gain control (which only the APM of
+    ``pywebrtc-audio`` has), the ``pywebrtc-audio`` canceller."""
     global _warned
     if not enabled:
         return PassThroughEchoCanceller(max_hop)
+    if linear_library and not (noise_suppression or gain_control):
+        try:
+            return Aec3LinearEchoCanceller(linear_library, max_hop, delay_ms)
+        except (OSError, AttributeError, RuntimeError) as exc:
+            log.warning("the AEC3 library %s does not load (%s: %s): using %s's AEC3 without its linear output. "
+                        "Fix: edge-agent models pull --force %s", linear_library, type(exc).__name__, exc, LIBRARY,
+                        AEC3_LIBRARY_MODEL)
     try:
         return WebRtcEchoCanceller(max_hop, noise_suppression, gain_control, delay_ms)
     except (ImportError, OSError, RuntimeError) as exc:
@@ -181,8 +285,9 @@ def load_echo_canceller(enabled: bool = True, max_hop: int = 2048, noise_suppres
         return PassThroughEchoCanceller(max_hop)
 
 
-def echo_library_status() -> tuple[bool, str]:
-    """(loads, detail) for ``edge-agent doctor``."""
+def echo_library_status(linear_library: str | None = None) -> tuple[bool, str]:
+    """(loads, detail) for ``edge-agent doctor``: the ``pywebrtc-audio`` fallback, and the built
+    linear-output library when its path is given."""
     try:
         import pywebrtc_audio
 
@@ -191,7 +296,14 @@ def echo_library_status() -> tuple[bool, str]:
         return False, f"{LIBRARY} does not load ({exc}); fix: pip install '{LIBRARY}>=0.2,<0.3'"
     from importlib.metadata import version
 
-    return True, f"{LIBRARY} {version(LIBRARY)} (WebRTC AEC3)"
+    fallback = f"{LIBRARY} {version(LIBRARY)} (WebRTC AEC3)"
+    if linear_library is None:
+        return True, fallback
+    try:
+        Aec3LinearEchoCanceller(linear_library)
+    except (OSError, AttributeError, RuntimeError) as exc:
+        return False, f"{linear_library} does not load ({exc}); {fallback} is used instead"
+    return True, f"WebRTC AEC3 with its linear output ({linear_library}); fallback {fallback}"
 
 
 MIN_RATIO = 1e-9

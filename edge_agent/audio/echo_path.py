@@ -8,6 +8,7 @@ three; nothing else about echo cancellation is wired elsewhere.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,8 @@ from edge_agent.audio.echo_reference import EchoReference
 
 if TYPE_CHECKING:
     from edge_agent.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,5 +49,25 @@ def build_echo_path(settings: Settings, acoustic: bool = True) -> EchoPath:
     echo = None
     if a.echo_cancellation and acoustic:
         echo = load_echo_canceller(True, max_hop=HOP, noise_suppression=a.echo_noise_suppression,
-                                   gain_control=a.echo_gain_control)
+                                   gain_control=a.echo_gain_control, linear_library=linear_library(settings))
     return EchoPath(echo, EchoReference())
+
+
+_told = False
+
+
+def linear_library(settings: Settings) -> str | None:
+    """The built AEC3-with-linear-output library, or None (said once) when it is not built."""
+    global _told
+    from edge_agent.audio.echo import AEC3_LIBRARY_FILE, AEC3_LIBRARY_MODEL
+    from edge_agent.errors import ModelError
+    from edge_agent.models import ModelManager
+
+    try:
+        return str(ModelManager(settings.paths.models_dir).require(AEC3_LIBRARY_MODEL, AEC3_LIBRARY_FILE))
+    except ModelError as exc:
+        if not _told:
+            _told = True
+            log.warning("%s; until then pywebrtc-audio's AEC3 is used, whose suppressor leaves the wake word and the "
+                        "STT less of the user over a reply", exc.message)
+        return None

@@ -170,7 +170,13 @@ def check_echo(settings: Settings) -> list[Check]:  # issue 17 (aec)
     if not settings.audio.echo_cancellation:
         return [Check("echo cancellation", "skip", "audio.echo_cancellation = false (barge-in by the VAD's "
                                                    "playback threshold alone)")]
-    ok, detail = echo_library_status()
+    from edge_agent.audio.echo_path import linear_library
+
+    linear = linear_library(settings)
+    ok, detail = echo_library_status(linear)
+    if ok and linear is None:
+        return [Check("echo cancellation", "warn", detail + ", without the linear output the wake word and the STT "
+                      "use over a reply", fix="edge-agent models pull webrtc-aec3 (needs cmake and g++)")]
     if ok:
         return [Check("echo cancellation", "ok", detail)]
     return [Check("echo cancellation", "warn", detail + ": half duplex (no barge-in while the agent speaks)",

@@ -16,9 +16,11 @@ written once per hop, so it is aligned with the sample clock in both modes).
   - ``turn_audio()``: the current (or just-ended) turn, from ``pre_roll_ms`` before its speech start
     to its end (or now);
   - ``audio_between(t0, t1)``: any span by ``audio_t``.
-Both may be called from any thread. With an echo canceller (``echo``) everything downstream, the
-history and so the STT's audio included, is the cleaned signal, 10 ms behind the microphone (the
-canceller's frame). While the agent speaks, a hop's VAD probability counts for barge-in only when
+Both may be called from any thread. With an echo canceller (``echo``) everything downstream is
+cancelled, 10 ms behind the microphone (the canceller's frame): the VAD and the residual-echo guard
+read the suppressed output; the wake word and the history (the turn model's and the STT's audio)
+read the canceller's ``linear`` output, which is the suppressed one unless the canceller has a
+linear filter output of its own (AEC3's suppressor thins the user's words under double talk). While the agent speaks, a hop's VAD probability counts for barge-in only when
 the residual-echo guard says the cleaned signal could be the user; with the pass-through canceller
 (no AEC library) barge-in is off while the agent speaks (half duplex). Without ``echo`` the VAD's
 playback threshold alone guards barge-in, as before.
@@ -163,17 +165,21 @@ class ListenerCore:
         """The next ``HOP`` int16 samples of the stream, with what the speaker played meanwhile
         (``ref``, aligned with ``hop``; None: nothing)."""
         user_possible = True
+        words = hop
         if self.echo is not None:
             hop = self.echo.process(hop, self._silent_ref if ref is None else ref)
+            # the suppressed output says whether it is speech; the linear output (as much of the user as
+            # the echo allows: the suppressor thins words under double talk) is what is said
+            words = self.echo.linear
             if self.policy.playback:
                 user_possible = self.echo.active and self.echo_guard.user_possible(
                     self.echo.ref_power, self.echo.out_power, len(hop) / SAMPLE_RATE)
         with self._history_lock:
-            self._history.write(hop)
+            self._history.write(words)
             self.samples += len(hop)
         hop_s = len(hop) / SAMPLE_RATE
         if not self.policy.listening and self.wake is not None:
-            det = self.wake.process(hop)
+            det = self.wake.process(words)
             if det is not None:
                 talking = self._speaking_since(self.t - TALKING_LOOKBACK_S)
                 self._emit(Wake(audio_t=self.t, keyword=det.keyword, score=det.score, user_talking=talking))

@@ -402,21 +402,27 @@ def exclusive(lock_path: Path, name: str, progress: bool) -> Iterator[None]:
 
 def download_wheel(requirement: str, dest: Path, progress: bool = True) -> Path:
     """Fetch one wheel with pip (so the user's index, mirror and proxy settings apply)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+    return download_package(requirement, dest, progress)
+
+
+def download_package(requirement: str, dest: Path, progress: bool = True, sdist: bool = False) -> Path:
+    """Fetch one wheel, or with ``sdist`` the source archive, with pip."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
+           "--no-binary=:all:" if sdist else "--only-binary=:all:",
            "--disable-pip-version-check", "--dest", str(dest), requirement]
     if not progress:
         cmd.insert(4, "--quiet")
     result = subprocess.run(cmd, stdout=sys.stderr if progress else subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, check=False)
-    wheels = sorted(dest.glob("*.whl"))
-    if result.returncode != 0 or not wheels:
+    got = sorted(dest.glob("*.tar.gz" if sdist else "*.whl"))
+    if result.returncode != 0 or not got:
         err = (result.stderr or "").strip().splitlines()
         last = next((line for line in reversed(err) if line.startswith("ERROR")), err[-1] if err else "no output")
         raise NetworkError(
             f"cannot download {requirement} from the package index: {last}. "
             "Check the network connection (or pip's index settings) and run the command again."
         )
-    return wheels[0]
+    return got[0]
 
 
 def _safe_relative(path: str) -> bool:

@@ -51,7 +51,9 @@ class ModelSpec:
             return f"pypi:{self.pypi}"
         if self.url:
             return self.url
-        return f"derived from {', '.join(self.inputs)} by {self.derive}"
+        if self.inputs:
+            return f"derived from {', '.join(self.inputs)} by {self.derive}"
+        return f"built by the recipe {self.derive}"
 
 
 @dataclass
