@@ -209,6 +209,14 @@ class TurnConfig(Section):
     says, so a transcript that looks unfinished cannot hold it to ``max_silence_ms``. 1.0 = off."""
     sure_after_ms: int = Field(1000, ge=0, le=30000)
     """Silence before Smart Turn alone may end the turn against the text (see ``sure_threshold``)."""
+    quick_hint: float = Field(0.985, ge=0.0, le=1.0)
+    """A text hint below this cannot end the turn before ``lead_on_wait_ms`` of silence. The LM hint
+    keeps its top 2% for P(end) past 0.2 (``listen.semantic.hint_from_probability``): 0.985 is P(end)
+    0.25. A command cut at a short inner pause ("Set the oven | to 180 degrees") looks finished, but
+    less surely than most finished commands (docs/design/end-of-turn.md)."""
+    lead_on_wait_ms: int = Field(416, ge=0, le=5000)
+    """Silence before a turn whose text is not sure it ended may end (0 = off; checks fall every
+    ``recheck_ms`` from ``first_check_ms``: 416 is the third)."""
 
 
 class SttConfig(Section):

@@ -1,5 +1,6 @@
-"""The confidence-weighted text hint and the two rules that bound it (models disagree: wait a little;
-Smart Turn sure: end whatever the text says), on synthetic VAD sequences and scripted models."""
+"""The confidence-weighted text hint and the rules that bound it (models disagree: wait a little;
+Smart Turn sure: end whatever the text says; a hint short of sure: wait out a short inner pause), on
+synthetic VAD sequences and scripted models."""
 
 from __future__ import annotations
 
@@ -123,3 +124,24 @@ def test_finished_mode_discounts_only_a_hint_that_says_finished() -> None:
     s = load_settings(None, turn={"hint_confidence": "finished"})
     assert PolicyConfig.from_settings(s).doubt_both_ways is False
     assert PolicyConfig.from_settings(load_settings(None)).doubt_both_ways is True
+
+
+def test_a_hint_short_of_sure_waits_out_a_short_inner_pause() -> None:
+    # "Set the oven" (0.98: P(end) at full_at, finished-looking) with Smart Turn sure: no end before 416 ms
+    reason, silence = end_after(policy(0.95, Hint(0.98, 1.0), quick_hint=0.985, lead_on_wait_ms=416))
+    assert reason == "model" and 416 <= silence < 480
+    # a text the LM is sure of ends at the first check, as before
+    reason, silence = end_after(policy(0.95, Hint(1.0, 1.0), quick_hint=0.985, lead_on_wait_ms=416))
+    assert silence < 250
+    cfg = PolicyConfig.from_settings(load_settings(None, turn={"quick_hint": 0.99, "lead_on_wait_ms": 480}))
+    assert (cfg.quick_hint, cfg.lead_on_wait_ms) == (0.99, 480)
+
+
+def test_the_lm_hint_keeps_its_top_band_for_how_sure_it_is() -> None:
+    from edge_agent.listen.semantic import hint_from_probability
+
+    assert hint_from_probability(0.0) == 0.0
+    assert hint_from_probability(0.1) == pytest.approx(0.49)
+    assert hint_from_probability(0.2) == pytest.approx(0.98)
+    assert hint_from_probability(0.25) == pytest.approx(0.985)
+    assert hint_from_probability(0.4) == hint_from_probability(0.9) == pytest.approx(1.0)

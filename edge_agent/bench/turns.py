@@ -277,10 +277,11 @@ def tune(pauses: Sequence[Recorded], completes: Sequence[Recorded], base: Policy
 def hint_variants(base: PolicyConfig, trust: HintTrust) -> Iterable[tuple[dict[str, Any], PolicyConfig, HintTrust]]:
     """The confidence-weighted hint's parameters, swept one group at a time around ``base``/``trust``
     (the configured ones; each group changes only its own): the log-probability bounds, the
-    disagreement wait, the first check (the least silence any end needs), the bounded wait, the
-    blend's threshold, weight and votes; and all off (the hint as it was)."""
-    yield ({"all_off": True}, replace(base, disagree_below=0.0, disagree_wait_ms=0.0, sure_threshold=1.0),
-           replace(trust, enabled=False))
+    disagreement wait, the lead-on wait (a hint short of sure waits out a short inner pause), the
+    first check (the least silence any end needs), the bounded wait, the blend's threshold, weight
+    and votes; and all off (the hint as it was)."""
+    yield ({"all_off": True}, replace(base, disagree_below=0.0, disagree_wait_ms=0.0, sure_threshold=1.0,
+                                      lead_on_wait_ms=0.0), replace(trust, enabled=False))
     yield {"hint_confidence": "off"}, base, replace(trust, enabled=False)
     for mode in ("both", "finished"):
         for doubt in (-1.5, -1.2, -1.0, -0.8):
@@ -292,6 +293,10 @@ def hint_variants(base: PolicyConfig, trust: HintTrust) -> Iterable[tuple[dict[s
         for wait in (300.0, 400.0, 500.0):
             yield ({"disagree_below": below, "disagree_wait_ms": wait},
                    replace(base, disagree_below=below, disagree_wait_ms=wait), trust)
+    for quick in (0.98, 0.985, 0.99):  # the LM hint's top band: P(end) 0.2, 0.25, 0.3
+        for wait in (0.0, 352.0, 416.0, 480.0):
+            yield ({"quick_hint": quick, "lead_on_wait_ms": wait},
+                   replace(base, quick_hint=quick, lead_on_wait_ms=wait), trust)
     for first in (160.0, 224.0, 288.0, 352.0, 416.0, 480.0):
         yield {"first_check_ms": first}, replace(base, first_check_ms=first), trust
     for thr in (1.0, 0.6, 0.7, 0.8, 0.9):

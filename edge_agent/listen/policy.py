@@ -41,6 +41,9 @@ before that much silence while no hint has arrived. Two rules bound what the hin
   - when the blend says complete but Smart Turn alone is below ``disagree_below`` (the words look
     finished, the voice does not: a pause inside "dim the light ... to 30%", or a misheard
     transcript), the turn does not end before ``disagree_wait_ms`` of silence;
+  - when the hint is below ``quick_hint`` (the words may well go on: "Set the oven" before "to 180
+    degrees"), the turn does not end before ``lead_on_wait_ms`` of silence, which outlasts most
+    short pauses inside a command;
   - when Smart Turn alone is at or above ``sure_threshold`` after ``sure_after_ms`` of silence,
     the turn ends whatever the text says (reason ``model_sure``): a transcript that looks
     unfinished cannot hold the turn to the maximum silence.
@@ -85,7 +88,8 @@ class PolicyConfig:
     """Defaults are the config file's (``vad``/``turn`` sections), except the turn model's decision
     (``turn_threshold`` .. ``recheck_ms``, ``semantic_wait_ms``), which defaults to the audio-only
     setting (no semantic hint) that ``TurnConfig`` documents, and the rules that bound the hint
-    (``disagree_*``, ``sure_*``), off; the daemon uses :meth:`from_settings`."""
+    (``disagree_*``, ``sure_*``, ``quick_hint``/``lead_on_wait_ms``), off; the daemon uses
+    :meth:`from_settings`."""
 
     threshold: float = _VAD.threshold
     speech_start_ms: float = _VAD.speech_start_ms
@@ -110,6 +114,10 @@ class PolicyConfig:
     """Smart Turn at or above this ends the turn whatever the text says (1.0: never) ..."""
     sure_after_ms: float = math.inf
     """... once there has been this much silence."""
+    quick_hint: float = 0.0
+    """A text hint (as weighed) below this cannot end the turn before ``lead_on_wait_ms`` of silence."""
+    lead_on_wait_ms: float = 0.0
+    """Silence before a turn whose text is not sure it ended may end (0: no such wait)."""
     doubt_both_ways: bool = True
     """A doubtful hint is pulled towards 0.5 either way (False: only one that says finished)."""
     use_turn_model: bool = _TURN.enabled
@@ -129,6 +137,7 @@ class PolicyConfig:
             semantic_wait_ms=t.semantic_wait_ms, quiet_drop_db=v.quiet_drop_db,
             disagree_below=t.disagree_below, disagree_wait_ms=t.disagree_wait_ms,
             sure_threshold=t.sure_threshold, sure_after_ms=t.sure_after_ms,
+            quick_hint=t.quick_hint, lead_on_wait_ms=t.lead_on_wait_ms,
             doubt_both_ways=t.hint_confidence != "finished",
             quiet_window_frames=_vad_frames_in(v.quiet_window_ms),
         )
@@ -338,6 +347,9 @@ class TurnPolicy:
             if blended and hint is not None and p_model < self.cfg.disagree_below \
                     and silence_ms < self.cfg.disagree_wait_ms - 1e-6:
                 blended = False  # the words look finished, the voice does not: wait a little
+            if blended and hint is not None and silence_ms < self.cfg.lead_on_wait_ms - 1e-6 \
+                    and effective_hint(hint, self.cfg.doubt_both_ways) < self.cfg.quick_hint:
+                blended = False  # the words may well go on ("Set the oven | to 180"): wait out a short pause
             sure = p_model >= self.cfg.sure_threshold and silence_ms >= self.cfg.sure_after_ms - 1e-6
             self._votes = self._votes + 1 if blended or sure else 0
             if self._votes >= self.cfg.confirm_votes:

@@ -4,7 +4,11 @@
 transcript ends here: the next-token mass on sentence ends (``.``, ``?``, ``!``, newline, end of
 text) after the text with its trailing punctuation removed (Whisper punctuates everything), so
 "I would like to order" scores far lower than "Set a timer for twenty minutes".
-``hint(text)`` maps that to [0, 1] for :meth:`TurnPolicy.set_semantic_hint`.
+``hint(text)`` maps that to [0, 1] for :meth:`TurnPolicy.set_semantic_hint`: up to
+:data:`TOP_BAND` below 1 for P(end) up to ``full_at``, and the top band for how far P(end) goes past
+it, up to ``sure_at``: the policy ends a turn at the first checks only on a hint in that band
+(``turn.quick_hint``), since a command cut at a short inner pause ("Set the oven | to 180 degrees")
+often looks finished, but less so than most finished commands.
 
 It costs one LM forward pass over the transcript (~10-20 tokens). Given the daemon's chat model
 it shares its weights and adds only a small context of its own, instead of a second copy of the
@@ -20,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+TOP_BAND = 0.02
+"""The top of the hint's scale, kept for how sure the LM is past ``full_at`` (the blend with Smart
+Turn hardly changes: the hint at ``full_at`` is 0.98 instead of 1)."""
 END_STRINGS = (".", "?", "!", "\n", '."', ".\n", "?\n")
 TRAILING = re.compile(r"[\s.,!?;:…\-]+$")
 
@@ -33,7 +40,8 @@ def _spoken(text: str) -> str:
 
 
 class LmCompleteness:
-    def __init__(self, model: str | Path | Any, threads: int = 1, full_at: float = 0.2, n_ctx: int = 128) -> None:
+    def __init__(self, model: str | Path | Any, threads: int = 1, full_at: float = 0.2, n_ctx: int = 128,
+                 sure_at: float = 0.4) -> None:
         """``model``: a GGUF path, or an already loaded ``llama_cpp.Llama`` (the chat model): then
         its weights are shared and only a small context of our own is added (its KV cache and
         the chat model's stay apart).
@@ -60,7 +68,7 @@ class LmCompleteness:
             if len(toks) == 1:
                 ends.add(toks[0])
         self.end_tokens = np.array(sorted(ends))
-        self.full_at = full_at
+        self.full_at, self.sure_at = full_at, max(sure_at, full_at + 1e-6)
         self._lock = threading.Lock()  # one context: hints for two quick pauses must not overlap
 
     def probability(self, text: str) -> float | None:
@@ -80,6 +88,13 @@ class LmCompleteness:
         return float(p[self.end_tokens].sum() / p.sum())
 
     def hint(self, text: str) -> float | None:
-        """0 (surely unfinished) .. 1 (could well end here): P(end) / ``full_at``, capped at 1."""
+        """0 (surely unfinished) .. 1 (surely ends here): see :func:`hint_from_probability`."""
         p = self.probability(text)
-        return None if p is None else min(1.0, p / self.full_at)
+        return None if p is None else hint_from_probability(p, self.full_at, self.sure_at)
+
+
+def hint_from_probability(p: float, full_at: float = 0.2, sure_at: float = 0.4) -> float:
+    """P(end) as a hint: ``1 - TOP_BAND`` times P / ``full_at`` (capped at 1), plus :data:`TOP_BAND`
+    times how far P is from ``full_at`` to ``sure_at`` (0 .. 1): 0.98 at ``full_at``, 1 at ``sure_at``."""
+    past = min(1.0, max(0.0, (p - full_at) / (sure_at - full_at)))
+    return (1.0 - TOP_BAND) * min(1.0, p / full_at) + TOP_BAND * past
