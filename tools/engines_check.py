@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load each engine the listening and speaking path uses, through the project's own loaders, and run
 it once on a short input: onnxruntime (the int8 VAD and Smart Turn), microWakeWord, openWakeWord,
-CTranslate2 (Whisper) and Piper. With ``--speech WAV``, also the int8 VAD against the fp32 one on
+CTranslate2 (Whisper), Piper, and the echo canceller (our AEC3 shim and pywebrtc-audio's). With ``--speech WAV``, also the int8 VAD against the fp32 one on
 that speech: both must hear it, and agree on nearly every frame (an int8 kernel that computes wrong
 on some CPU shows up here). Prints one line per engine with its time; exits 1 naming the engine that
 failed. tools/ci_emulated_aarch64.sh runs it inside the emulated arm64 root, where a wheel built for
@@ -79,6 +79,42 @@ def piper() -> str:
     return f"Piper: {len(audio) / tts.sample_rate:.2f} s of speech"
 
 
+def echo_canceller(linear: bool) -> str:
+    """Four seconds of a speech-like reference and its echo (40 ms late, one reflection): ERLE over
+    the last two seconds, from AEC3 through our shim (the daemon's) or through pywebrtc-audio (its
+    fallback)."""
+    from edge_agent.audio.echo import Aec3LinearEchoCanceller, EchoCanceller, WebRtcEchoCanceller
+    from edge_agent.audio.echo_path import linear_library
+
+    rng = np.random.default_rng(0)
+    n = 4 * SAMPLE_RATE
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 3.0 * np.arange(n) / SAMPLE_RATE) ** 2
+    ref = (np.convolve(rng.standard_normal(n), np.ones(6) / 6, mode="same") * env * 8000).astype(np.int16)
+    echo = 0.5 * np.roll(ref.astype(float), 640) + 0.2 * np.roll(ref.astype(float), 900)
+    mic = np.clip(echo + rng.standard_normal(n) * 30, -32768, 32767).astype(np.int16)
+    c: EchoCanceller
+    if linear:
+        library = linear_library(settings)
+        if library is None:
+            raise RuntimeError("libedge_aec3.so is not built: edge-agent models pull webrtc-aec3")
+        c = Aec3LinearEchoCanceller(library, max_hop=512)
+    else:
+        c = WebRtcEchoCanceller(max_hop=512)
+    out = np.zeros(n // 512 * 512, np.int16)
+    lin = np.zeros_like(out)
+    for i in range(0, len(out), 512):
+        out[i:i + 512] = c.process(mic[i:i + 512], ref[i:i + 512])
+        lin[i:i + 512] = c.linear
+    a = 2 * SAMPLE_RATE
+
+    def erle(x: np.ndarray) -> float:
+        return float(10 * np.log10(np.sum(mic[a:len(x)].astype(float) ** 2) / max(1.0, np.sum(x[a:].astype(float) ** 2))))
+
+    if erle(out) < 20 or (linear and erle(lin) < 10):
+        raise RuntimeError(f"{c.name} cancels too little: ERLE {erle(out):.1f} dB (linear {erle(lin):.1f} dB)")
+    return f"{c.name}: ERLE {erle(out):.1f} dB" + (f", linear output {erle(lin):.1f} dB" if linear else "")
+
+
 def vad_agreement(wav: str) -> str:
     from edge_agent.audio.wav import read_wav
     from edge_agent.listen.vad import load_vad
@@ -100,6 +136,7 @@ def vad_agreement(wav: str) -> str:
 ENGINES: list[tuple[str, Callable[[], str]]] = [
     ("onnxruntime", onnxruntime_models), ("microWakeWord", micro_wake_word), ("openWakeWord", open_wake_word),
     ("CTranslate2", ctranslate2_whisper), ("Piper", piper),
+    ("AEC3 shim", lambda: echo_canceller(True)), ("pywebrtc-audio", lambda: echo_canceller(False)),
 ]
 
 

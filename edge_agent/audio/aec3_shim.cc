@@ -54,10 +54,10 @@ void* edge_aec3_new(int filter_blocks, const float* masks) {
   webrtc::EchoCanceller3Config config;
   config.filter.export_linear_aec_output = true;
   if (filter_blocks > 0) {
+    // the initial phase keeps AEC3's short filter: a long one converges later, and the first reply
+    // after start cut itself off in rooms whose echo came late
     config.filter.main.length_blocks = filter_blocks;
     config.filter.shadow.length_blocks = filter_blocks;
-    config.filter.main_initial.length_blocks = filter_blocks;
-    config.filter.shadow_initial.length_blocks = filter_blocks;
   }
   if (masks != nullptr) {
     auto& tuning = config.suppressor.normal_tuning;

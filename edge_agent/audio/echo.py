@@ -10,8 +10,8 @@ valid until the next call.
 
 Implementations:
   - :class:`Aec3LinearEchoCanceller`: WebRTC's AEC3 through our own C shim, built from source by
-    ``edge-agent models pull webrtc-aec3``: a longer linear filter, a suppressor that leaves more of
-    the user, and the linear filter's output (``linear``) beside the suppressed one. The listener
+    ``edge-agent models pull webrtc-aec3``: a longer linear filter (160 ms) and the linear filter's
+    output (``linear``) beside the suppressed one. The listener
     tells speech from echo on the suppressed output and gives the linear one to the wake word, the
     turn model and the STT, whose words the suppressor thins under double talk;
   - :class:`WebRtcEchoCanceller`: WebRTC's AEC3 through ``pywebrtc-audio`` (chosen by measurement,
@@ -191,9 +191,11 @@ AEC3_INTERFACE = 1
 FILTER_BLOCKS = 40
 """The linear filter's length in 4 ms blocks: 160 ms of the room's response (AEC3's default, 13, is
 52 ms; 80 diverged in the hall). Chosen on the duplex bench's rooms (docs/design/echo-cancellation.md)."""
-SUPPRESSOR_MASKS = (0.6, 0.8, 0.15, 0.3)
-"""AEC3's normal-tuning masking thresholds (low band enr transparent / suppress, high band the same;
-defaults 0.3 / 0.4 / 0.07 / 0.1): a suppressor that leaves more of the user under double talk."""
+SUPPRESSOR_MASKS: tuple[float, float, float, float] | None = None
+"""AEC3's normal-tuning masking thresholds (low band enr transparent / suppress, high band the same),
+None for AEC3's own (0.3 / 0.4 / 0.07 / 0.1). Looser masks (0.6 / 0.8 / 0.15 / 0.3) stopped replies
+sooner under a loud echo in the bench's rooms but let a long room's tail cut replies off; see
+docs/design/echo-cancellation.md."""
 
 
 class Aec3LinearEchoCanceller(EchoCanceller):

@@ -65,16 +65,62 @@ def _unpack_vendor(sdist: Path, dest: Path) -> Path:
 
 def build(inputs: dict[str, Path], out_dir: Path) -> None:
     """The model manager's ``derive`` hook (no inputs: the sources come from the sdist)."""
-    missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
+    build_library(Path(out_dir))
+
+
+CROSS = {"aarch64": "aarch64-linux-gnu-"}
+"""``--cross`` targets: the GNU cross toolchain's prefix (Debian's g++-aarch64-linux-gnu)."""
+
+
+def build_library(out_dir: Path, cross: str | None = None) -> Path:
+    """Compile ``libedge_aec3.so`` into ``out_dir``: natively, or for ``cross`` (a key of CROSS) with
+    the cross compiler (the emulated aarch64 check builds the board's library on the host this way)."""
+    prefix = CROSS[cross] if cross else ""
+    compiler = f"{prefix}g++" if cross else "c++"
+    missing = [tool for tool in ("cmake", compiler) if shutil.which(tool) is None]
     if missing:
         raise ModelError(f"building the AEC3 library needs {' and '.join(missing)}: "
-                         "sudo apt-get install cmake g++ (install.sh does it)")
+                         f"sudo apt-get install cmake {f'g++-{cross}-linux-gnu' if cross else 'g++'} (install.sh does it)")
+    toolchain = [] if not cross else [
+        "-DCMAKE_SYSTEM_NAME=Linux", f"-DCMAKE_SYSTEM_PROCESSOR={cross}",
+        f"-DCMAKE_C_COMPILER={prefix}gcc", f"-DCMAKE_CXX_COMPILER={prefix}g++"]
     with tempfile.TemporaryDirectory(prefix="edge-agent-aec3-") as tmp:
         work = Path(tmp)
         sdist = download_package(SDIST, work / "sdist", progress=False, sdist=True)
         src = _unpack_vendor(sdist, work / "src")
         (work / "CMakeLists.txt").write_text(CMAKE_LISTS)
         _run(["cmake", "-S", str(work), "-B", str(work / "build"), "-DCMAKE_BUILD_TYPE=Release",
-              f"-DWEBRTC_SRC={src}", f"-DSHIM_SRC={SHIM}"], work)
+              f"-DWEBRTC_SRC={src}", f"-DSHIM_SRC={SHIM}", *toolchain], work)
         _run(["cmake", "--build", str(work / "build"), "--parallel", str(os.cpu_count() or 1)], work)
-        shutil.copy2(work / "build" / OUTPUT_FILE, Path(out_dir) / OUTPUT_FILE)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(work / "build" / OUTPUT_FILE, out_dir / OUTPUT_FILE)
+    return out_dir / OUTPUT_FILE
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build libedge_aec3.so (edge-agent models pull webrtc-aec3 does it "
+                                                 "natively; this also cross-compiles).")
+    parser.add_argument("--out", type=Path, required=True, help="directory for the library")
+    parser.add_argument("--cross", choices=sorted(CROSS), help="cross-compile for this architecture")
+    parser.add_argument("--as-model", action="store_true",
+                        help="also write the model manager's pin file, so that --out can be the model's directory")
+    args = parser.parse_args(argv)
+    library = build_library(args.out, args.cross)
+    if args.as_model:
+        import json
+
+        from edge_agent.models.manager import BUILD_KEY, PIN_FILE
+        from edge_agent.models.manifest import Manifest
+
+        build = Manifest.load().get("webrtc-aec3").build
+        pin = {BUILD_KEY: build, OUTPUT_FILE: {"sha256": hashlib.sha256(library.read_bytes()).hexdigest(),
+                                               "size": library.stat().st_size}}
+        (args.out / PIN_FILE).write_text(json.dumps(pin, indent=1, sort_keys=True))
+    print(library)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
