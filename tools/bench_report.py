@@ -165,7 +165,8 @@ def render_listen(r: dict[str, Any]) -> list[str]:
         rows += _turn_rows("end of turn, audio only", policy, True)
     rows += _turn_rows("end of turn, silence only (500 ms)", policy.get("silence_only_500ms"), False)
     for key, name in (("turn_policy_heldout", "held-out split"), ("turn_policy_heldout2", "second held-out split"),
-                      ("turn_policy_heldout3", "third held-out split (sentences said whole)")):
+                      ("turn_policy_heldout3", "third held-out split (sentences said whole)"),
+                      ("turn_policy_heldout4", "fourth held-out split (said whole, inner pauses; clean)")):
         held = r.get(key, {}).get("with_lm_hint", {}).get("hint_after_stt_and_lm_time")
         rows += _heldout_rows(f"end of turn, {name}", held)
     wake = r.get("wake")

@@ -412,7 +412,7 @@ def whole_pause_sentences(n: int = 24, pause_s: float = 0.7, tail_s: float = 2.5
     """:data:`WHOLE_PAUSE_SENTENCES` said whole by the tuning voices, the ``pause_s`` pause cut in at
     the word boundary (:mod:`~edge_agent.speechgen.wordcut`), in the tuning noises (at most 20 dB);
     fields as in :func:`pause_sentences`."""
-    from edge_agent.speechgen import wordcut
+    import edge_agent.speechgen.wordcut as wordcut
 
     params = {"n": n, "pause": pause_s, "tail": tail_s, "cut": wordcut.VERSION}
 
@@ -435,7 +435,7 @@ def whole_pause_sentences(n: int = 24, pause_s: float = 0.7, tail_s: float = 2.5
 def inner_pause_commands(n: int = 24, tail_s: float = 2.5, cache_dir: Path | None = None) -> list[Utterance]:
     """:data:`INNER_PAUSE_COMMANDS` said whole by the tuning voices with 0.2-0.4 s pauses cut in
     between the parts, then ``tail_s`` of silence: complete sentences whose turn must not end inside."""
-    from edge_agent.speechgen import wordcut
+    import edge_agent.speechgen.wordcut as wordcut
 
     params = {"n": n, "tail": tail_s, "cut": wordcut.VERSION}
 
