@@ -73,9 +73,14 @@ class AudioConfig(Section):
     reconnect_max_s: float = Field(30.0, gt=0)
     """Longest backoff between attempts to reopen a device that disappeared (e.g. unplugged USB)."""
     echo_cancellation: bool = True
-    """Cancel the agent's own voice in what the microphone hears (WebRTC AEC3 from ``pywebrtc-audio``),
-    before the wake word, VAD and STT: full duplex, barge-in over the reply. Off: the VAD's playback
-    threshold alone guards barge-in. If the library does not load, the agent runs half duplex."""
+    """Cancel the agent's own voice in what the microphone hears (WebRTC AEC3: the ``webrtc-aec3`` build,
+    else ``pywebrtc-audio``'s), before the wake word, VAD and STT: full duplex, barge-in over the reply.
+    Off: the VAD's playback threshold alone guards barge-in. If no library loads, half duplex."""
+    echo_filter_ms: int = Field(160, ge=52, le=400)
+    """The ``webrtc-aec3`` canceller's linear echo filter, in ms (rounded to 4 ms blocks). 160 covers more
+    of a room's response (the wake word and STT hear the user better over a reply); 52 is AEC3's own and
+    copes better when the microphone and speaker are separate devices whose clocks drift apart
+    (docs/design/echo-cancellation.md measures both)."""
     echo_noise_suppression: bool = False
     """WebRTC noise suppression on the cleaned signal (off: the duplex bench showed no gain)."""
     echo_gain_control: bool = False

@@ -352,3 +352,15 @@ def test_guard_survives_a_digitally_silent_output() -> None:
     assert not guard.user_possible(3000.0**2, 0.0, hop_s)
     assert not guard.user_possible(3000.0**2, 0.0, hop_s)
     assert guard.user_possible(3000.0**2, 3000.0**2, hop_s)
+
+
+def test_the_filter_length_setting_reaches_the_shim(aec3_library: str) -> None:
+    """``audio.echo_filter_ms``: 160 ms by default (40 blocks of 4 ms), 52 ms (AEC3's own) for a
+    microphone and a speaker on separate clocks."""
+    from edge_agent.audio.echo_path import build_echo_path
+    from edge_agent.config import Settings
+
+    default = build_echo_path(Settings()).echo
+    short = build_echo_path(Settings(audio={"echo_filter_ms": 52})).echo  # type: ignore[arg-type]
+    assert isinstance(default, echo_module.Aec3LinearEchoCanceller) and default._config[0] == 40
+    assert isinstance(short, echo_module.Aec3LinearEchoCanceller) and short._config[0] == 13

@@ -260,19 +260,21 @@ _warned = False
 
 
 def load_echo_canceller(enabled: bool = True, max_hop: int = 2048, noise_suppression: bool = False,
-                        gain_control: bool = False, delay_ms: int = 0, linear_library: str | None = None) -> EchoCanceller:
+                        gain_control: bool = False, delay_ms: int = 0, linear_library: str | None = None,
+                        filter_blocks: int = 0) -> EchoCanceller:
     """The AEC when ``enabled`` and a library loads; else the pass-through (half duplex), with
     one clear warning per process naming the fix.
 
     ``linear_library``: the built ``libedge_aec3.so`` (AEC3 with its linear output), preferred when
     given; without it, or with noise suppression or gain control (which only the APM of
-    ``pywebrtc-audio`` has), the ``pywebrtc-audio`` canceller."""
+    ``pywebrtc-audio`` has), the ``pywebrtc-audio`` canceller. ``filter_blocks``: the shim's linear
+    filter in 4 ms blocks (0: :data:`FILTER_BLOCKS`)."""
     global _warned
     if not enabled:
         return PassThroughEchoCanceller(max_hop)
     if linear_library and not (noise_suppression or gain_control):
         try:
-            return Aec3LinearEchoCanceller(linear_library, max_hop, delay_ms)
+            return Aec3LinearEchoCanceller(linear_library, max_hop, delay_ms, filter_blocks=filter_blocks or FILTER_BLOCKS)
         except (OSError, AttributeError, RuntimeError) as exc:
             log.warning("the AEC3 library %s does not load (%s: %s): using %s's AEC3 without its linear output. "
                         "Fix: edge-agent models pull --force %s", linear_library, type(exc).__name__, exc, LIBRARY,

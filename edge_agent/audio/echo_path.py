@@ -49,7 +49,8 @@ def build_echo_path(settings: Settings, acoustic: bool = True) -> EchoPath:
     echo = None
     if a.echo_cancellation and acoustic:
         echo = load_echo_canceller(True, max_hop=HOP, noise_suppression=a.echo_noise_suppression,
-                                   gain_control=a.echo_gain_control, linear_library=linear_library(settings))
+                                   gain_control=a.echo_gain_control, linear_library=linear_library(settings),
+                                   filter_blocks=max(1, round(a.echo_filter_ms / 4)))
     return EchoPath(echo, EchoReference())
 
 

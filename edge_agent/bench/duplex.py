@@ -185,13 +185,13 @@ def _trials(replies: list[np.ndarray], commands: list[tuple[str, np.ndarray]],
 def condition(settings: Settings, models: ModelManager, room_name: str, level_db: float, aec: bool,
               trials: dict[str, list[Trial]], stt: Any, drift_ppm: float) -> dict[str, Any]:
     """Every trial in one room at one level, AEC on or off."""
-    from edge_agent.audio.echo import load_echo_canceller
-    from edge_agent.audio.echo_path import linear_library
+    from edge_agent.audio.echo_path import build_echo_path
     from edge_agent.audio.room import RoomSimulator, room_spec
     from edge_agent.bench.latency import word_error_rate
     from edge_agent.listen.listener import HOP, build_listener_core
 
-    timed = TimedEcho(load_echo_canceller(True, max_hop=HOP, linear_library=linear_library(settings))) if aec else None
+    echo = build_echo_path(settings).echo if aec else None  # the daemon's canceller, with its settings
+    timed = TimedEcho(echo) if echo is not None else None
     core = build_listener_core(settings, models, lambda e: None, echo=timed)  # type: ignore[arg-type]
     room = RoomSimulator(room_spec(room_name, echo_db=level_db, drift_ppm=drift_ppm), echo_rms=REPLY_RMS)
     cut_offs = 0
