@@ -362,5 +362,5 @@ def test_the_filter_length_setting_reaches_the_shim(aec3_library: str) -> None:
 
     default = build_echo_path(Settings()).echo
     short = build_echo_path(Settings(audio={"echo_filter_ms": 52})).echo  # type: ignore[arg-type]
-    assert isinstance(default, echo_module.Aec3LinearEchoCanceller) and default._config[0] == 40
-    assert isinstance(short, echo_module.Aec3LinearEchoCanceller) and short._config[0] == 13
+    assert isinstance(default, echo_module.Aec3LinearEchoCanceller) and default._filter_blocks == 40
+    assert isinstance(short, echo_module.Aec3LinearEchoCanceller) and short._filter_blocks == 13

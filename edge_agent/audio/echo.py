@@ -191,25 +191,20 @@ AEC3_INTERFACE = 1
 FILTER_BLOCKS = 40
 """The linear filter's length in 4 ms blocks: 160 ms of the room's response (AEC3's default, 13, is
 52 ms; 80 diverged in the hall). Chosen on the duplex bench's rooms (docs/design/echo-cancellation.md)."""
-SUPPRESSOR_MASKS: tuple[float, float, float, float] | None = None
-"""AEC3's normal-tuning masking thresholds (low band enr transparent / suppress, high band the same),
-None for AEC3's own (0.3 / 0.4 / 0.07 / 0.1). Looser masks (0.6 / 0.8 / 0.15 / 0.3) stopped replies
-sooner under a loud echo in the bench's rooms but let a long room's tail cut replies off; see
-docs/design/echo-cancellation.md."""
 
 
 class Aec3LinearEchoCanceller(EchoCanceller):
     """WebRTC AEC3 through our own C shim (``libedge_aec3.so``, built by ``edge-agent models pull
     webrtc-aec3``): the suppressed output, and the linear filter's output as ``linear``.
 
-    The shim writes into our buffers: nothing is allocated per frame."""
+    The shim reads and writes our preallocated buffers in place: no audio buffer is made per frame."""
 
     active = True
     has_linear = True
     name = "webrtc-aec3-linear"
 
     def __init__(self, library: str, max_hop: int = 2048, delay_ms: int = 0, idle_s: float = 1.5,
-                 filter_blocks: int = FILTER_BLOCKS, masks: tuple[float, float, float, float] | None = SUPPRESSOR_MASKS) -> None:
+                 filter_blocks: int = FILTER_BLOCKS) -> None:
         super().__init__(max_hop, idle_s)
         import ctypes
 
@@ -223,7 +218,7 @@ class Aec3LinearEchoCanceller(EchoCanceller):
         lib.edge_aec3_set_delay.argtypes = [ctypes.c_void_p, ctypes.c_int]
         lib.edge_aec3_process.argtypes = [ctypes.c_void_p] * 5
         self._lib = lib
-        self._config = (filter_blocks, None if masks is None else (ctypes.c_float * 4)(*masks))
+        self._filter_blocks = filter_blocks
         self._handle: int | None = None
         self._new()
         self.set_delay_ms(delay_ms)
@@ -231,10 +226,11 @@ class Aec3LinearEchoCanceller(EchoCanceller):
     def _new(self) -> None:
         if self._handle is not None:
             self._lib.edge_aec3_free(self._handle)
-        blocks, masks = self._config
-        handle = self._lib.edge_aec3_new(blocks, masks)
+        # AEC3's own suppressor masks (null): looser ones let long rooms' tails cut replies off
+        # (docs/design/echo-cancellation.md)
+        handle = self._lib.edge_aec3_new(self._filter_blocks, None)
         if not handle:
-            raise RuntimeError(f"AEC3 refused its configuration (filter {blocks} blocks)")
+            raise RuntimeError(f"AEC3 refused its configuration (filter {self._filter_blocks} blocks)")
         self._handle = handle
 
     def __del__(self) -> None:

