@@ -16,7 +16,9 @@ with the falling pitch of a finished sentence. The third (``heldout3``) says eac
 cuts the pauses into it at the word boundaries (:mod:`edge_agent.speechgen.wordcut`), as a speaker
 who stops mid-sentence sounds. The fourth (``heldout4``) is made the same way with other voices,
 noises (a vacuum cleaner, a washing machine) and sentences, nine of its sixteen commands said in
-parts; it was written before the inner-pause work it measures.
+parts; it was written before the inner-pause work it measures. The fifth (``heldout5``) is made the
+same way again (other voices, a keyboard and a television as noises, other sentences), written before
+the trained completeness decision of 2026-12-07 and the split that decision is judged on.
 
 Nothing in the policy or its tuning may read this module: it only feeds ``bench listen``'s
 held-out figures. Items are cached like the other sets (:func:`~edge_agent.speechgen.sets._cached`).
@@ -121,7 +123,8 @@ HELDOUT_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
 """Complete commands; several are said in parts with a short pause (0.2-0.4 s) between them, as
 people do in lists and before numbers: the turn must end after the last part, never inside."""
 
-HELDOUT_NOISES = ("none", "brown", "hum", "cafe", "street", "music", "rain", "kitchen", "vacuum", "washer")
+HELDOUT_NOISES = ("none", "brown", "hum", "cafe", "street", "music", "rain", "kitchen", "vacuum", "washer",
+                  "typing", "tv")
 CAFE_TEXT = (
     "I told him the parcel would arrive on Wednesday at the latest.",
     "The soup of the day is tomato with a little basil.",
@@ -276,6 +279,65 @@ HELDOUT4_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
 """Said whole; the 0.2-0.4 s pauses are cut in between the parts (9 of the 16 are said in parts:
 a value after "set/turn/change ...", a list, a time and a task)."""
 
+HELDOUT5_VOICES: tuple[HeldoutVoice, ...] = (
+    Voice("espeak", "en-us+Belinda", 150, 55),
+    ShiftedVoice(Voice("piper", speed=0.9), cents=-80, tempo=1.12),
+    Voice("espeak", "en-gb-x-gbclan+Max", 155, 45),
+    Voice("espeak", "en-gb-x-rp+Benjamin", 150, 50),
+    ShiftedVoice(Voice("piper", speed=1.1), cents=280, tempo=0.9),
+    Voice("espeak", "en-us-nyc+Caleb", 160, 45),
+    Voice("espeak", "en-gb-scotland+Alex", 150, 50),
+    Voice("espeak", "en-029+Adam", 145, 50),
+)
+"""The fifth held-out split's voices: other variants and sox shifts again (written before the trained
+completeness decision of 2026-12-07, and never tuned on)."""
+HELDOUT5_PAUSE_SENTENCES = (
+    ("Could you check whether my package", "has been delivered yet?"),
+    ("Lower the lounge speaker volume to", "twenty percent."),
+    ("I'd like to order", "two large pizzas for delivery."),
+    ("Tell me how long it takes to boil", "eggs for breakfast."),
+    ("Set a reminder for", "my sister's birthday on Friday."),
+    ("Turn the hallway lamp", "blue for the evening."),
+    ("What's the weather going to be like in", "Dublin tomorrow?"),
+    ("Add sugar, coffee filters and", "paper towels to the list."),
+    ("Can you open the", "garage door for me?"),
+    ("Please remind me to water", "my tomato plants tonight."),
+    ("How many teaspoons are in", "three tablespoons?"),
+    ("Switch off every light upstairs except", "my son's bedroom."),
+    ("Text my landlord that", "rent is coming on Monday."),
+    ("Put some relaxing", "ocean sounds on in the nursery."),
+    ("Find out when", "Heathrow airport opens tomorrow."),
+    ("Warm the living room up before", "six this evening."),
+)
+"""Said whole; the 0.7 s pause is cut in after the first part (each second part begins on a word
+espeak-ng gives its own word event)."""
+HELDOUT5_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
+    ("Set the fridge", "to four degrees."),
+    ("Buy apples,", "pears", "and a loaf of rye bread."),
+    ("Mute the television.",),
+    ("Remind me at nine", "to feed the cat."),
+    ("What's the capital of Portugal?",),
+    ("Turn the patio lights", "to 80%."),
+    ("Order more coffee pods.",),
+    ("Move the dentist call", "to Friday", "at four."),
+    ("Switch on the porch fan.",),
+    ("Add rice,", "lentils", "and chopped tomatoes to my basket."),
+    ("How old is the Colosseum?",),
+    ("Set the hot water", "for half an hour."),
+    ("Unlock the front door.",),
+    ("Dim the study lamp", "to 15%."),
+    ("Start the robot vacuum", "in the hallway."),
+    ("Call mum.",),
+)
+"""Said whole; the 0.2-0.4 s pauses are cut in between the parts (9 of the 16 are said in parts)."""
+TV_TEXT = (
+    "Good evening, and welcome to the late news from our studio in the capital.",
+    "Heavy snow is expected across the northern hills by the end of the week.",
+    "The museum reopens next month after a long and expensive restoration.",
+    "Shares in the airline fell sharply after the announcement this morning.",
+)
+TV_VOICES = (Voice("espeak", "en-gb+Hugo", 165, 50), Voice("espeak", "en-us+Andrea", 160, 55))
+
 
 @dataclass(frozen=True)
 class HeldoutSplit:
@@ -303,11 +365,15 @@ SPLITS = {
     "heldout4": HeldoutSplit("heldout4", HELDOUT4_VOICES, HELDOUT4_PAUSE_SENTENCES, HELDOUT4_COMPLETE_SENTENCES,
                              (("none", None), ("vacuum", 20.0), ("washer", 20.0), ("none", None),
                               ("vacuum", 15.0), ("washer", 15.0)), whole=True),
+    "heldout5": HeldoutSplit("heldout5", HELDOUT5_VOICES, HELDOUT5_PAUSE_SENTENCES, HELDOUT5_COMPLETE_SENTENCES,
+                             (("none", None), ("typing", 20.0), ("tv", 20.0), ("none", None),
+                              ("typing", 15.0), ("tv", 15.0)), whole=True),
 }
 """``heldout`` was looked at once to decide which of the tuned mechanisms to keep (see
 docs/design/end-of-turn.md); ``heldout2`` and ``heldout3`` were measured once each and then looked
 at (validation splits since 2026-12-07); ``heldout4`` (written before the inner-pause work of
-2026-12-07) is the split nothing is decided on."""
+2026-12-07) was measured once and is a validation split since; ``heldout5`` (written before the
+trained completeness decision of 2026-12-07) is the split nothing is decided on."""
 
 
 def _sox_shift(audio: np.ndarray, cents: int, tempo: float) -> np.ndarray:
@@ -333,6 +399,14 @@ def say(text: str, voice: HeldoutVoice) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _cafe_bed() -> np.ndarray:
     return talker_bed([say(t, CAFE_VOICES[i % len(CAFE_VOICES)]) for i, t in enumerate(CAFE_TEXT)], 4111)
+
+
+@lru_cache(maxsize=1)
+def _tv_speech() -> np.ndarray:
+    """One newsreader at a time (two voices taking turns), with short gaps, as a television sounds."""
+    gap = np.zeros(SAMPLE_RATE // 4, np.int16)
+    said = [say(t, TV_VOICES[i % len(TV_VOICES)]) for i, t in enumerate(TV_TEXT)]
+    return np.concatenate([x for s in said for x in (s, gap)]).astype(np.float32)
 
 
 def heldout_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -389,6 +463,24 @@ def heldout_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
         for at in range(int(rng.integers(0, SAMPLE_RATE)), n, int(SAMPLE_RATE * float(rng.uniform(0.9, 1.3)))):
             ring = np.arange(min(n - at, SAMPLE_RATE // 5))
             x[at:at + len(ring)] += 4.0 * np.sin(2 * np.pi * 60.0 * ring / SAMPLE_RATE) * np.exp(-ring / 900.0)
+    elif kind == "typing":  # a keyboard: sharp clicks in bursts of typing, over a quiet room's hiss
+        x = 0.25 * np.convolve(rng.standard_normal(n), np.ones(6) / 6, mode="same")
+        at = int(rng.integers(0, SAMPLE_RATE // 3))
+        while at < n:
+            for _ in range(int(rng.integers(3, 12))):  # a word's worth of keys, 6-12 a second
+                click = np.arange(min(n - at, 160))
+                x[at:at + len(click)] += float(rng.uniform(3.0, 8.0)) * rng.standard_normal(len(click)) * np.exp(-click / 25.0)
+                at += int(SAMPLE_RATE / float(rng.uniform(6.0, 12.0)))
+                if at >= n:
+                    break
+            at += int(SAMPLE_RATE * float(rng.uniform(0.2, 0.9)))
+    elif kind == "tv":  # a television in the room: a newsreader over a soft music bed, through a small speaker
+        speech = _tv_speech()
+        speech = speech / (np.sqrt((speech**2).mean()) + 1e-9)
+        talk = np.resize(np.roll(speech, -int(rng.integers(0, len(speech)))), n)
+        t = np.arange(n) / SAMPLE_RATE
+        bed = np.sum([np.sin(2 * np.pi * f * t + rng.uniform(0, 6.28)) for f in (110.0, 165.0, 220.0, 277.0)], axis=0)
+        x = np.diff(np.concatenate([[0.0], talk + 0.15 * bed]))  # a thin speaker: less of the lows
     else:
         raise ValueError(f"unknown held-out noise {kind!r}")
     x = np.asarray(x, np.float32)
