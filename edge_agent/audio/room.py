@@ -69,11 +69,18 @@ PRESETS: dict[str, RoomSpec] = {
 }
 """The built-in rooms (3, as the duplex bench uses): a small kiosk booth, a living room, a hall."""
 
+HELDOUT_ROOMS: dict[str, RoomSpec] = {
+    "garage": RoomSpec("garage", rt60_s=0.9, size_m=(6.0, 5.0, 3.0), direct_m=0.2, delay_ms=70.0, seed=41),
+    "washroom": RoomSpec("washroom", rt60_s=1.0, size_m=(2.5, 2.0, 2.5), direct_m=0.1, delay_ms=50.0, seed=42),
+    "cafe": RoomSpec("cafe", rt60_s=0.55, size_m=(10.0, 8.0, 3.2), direct_m=0.12, delay_ms=45.0, seed=43),
+}
+"""Rooms the duplex bench's settings are never tuned on (``bench duplex --split heldout``)."""
+
 
 def room_spec(spec: str, **overrides: float | str | None) -> RoomSpec:
     """A preset by name, or a WAV impulse response by path, with field ``overrides``."""
-    if spec in PRESETS:
-        base = PRESETS[spec]
+    if spec in PRESETS or spec in HELDOUT_ROOMS:
+        base = PRESETS.get(spec) or HELDOUT_ROOMS[spec]
     elif Path(spec).suffix.lower() == ".wav":
         if not Path(spec).is_file():
             raise InputDataError(f"room impulse response {spec} does not exist")

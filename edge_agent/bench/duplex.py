@@ -56,7 +56,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--replies", type=int, default=20, help="replies per trial kind, room and level (default 20)")
-    p.add_argument("--rooms", default=",".join(ROOMS), help=f"comma-separated presets (default {','.join(ROOMS)})")
+    p.add_argument("--split", choices=("tuning", "heldout"), default="tuning",
+                   help="tuning: the rooms and replies settings are chosen on; heldout: rooms and replies never "
+                   "tuned on (judge on these)")
+    p.add_argument("--rooms", default=None, help=f"comma-separated presets (default: the split's; tuning "
+                   f"{','.join(ROOMS)})")
     p.add_argument("--levels", default=",".join(f"{x:g}" for x in LEVELS_DB), help="echo levels in dB vs the user")
     p.add_argument("--drift-ppm", type=float, default=0.0, help="speaker clock offset vs the microphone's")
     p.add_argument("--no-wer", action="store_true", help="skip the STT (WER) part")
@@ -239,11 +243,19 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
     }
 
 
-def material(n: int, keyword: str) -> tuple[list[np.ndarray], list[tuple[str, np.ndarray]], list[np.ndarray]]:
+HELDOUT_SEED = 4017
+"""The held-out split's replies: sentences drawn past the tuning split's (another seed)."""
+
+
+def material(n: int, keyword: str, split: str = "tuning",
+             ) -> tuple[list[np.ndarray], list[tuple[str, np.ndarray]], list[np.ndarray]]:
     """Replies (Piper), user commands and wake phrases (espeak voices), at bench levels."""
     from edge_agent import speechgen
 
     sentences = speechgen.ordinary_sentences(n, seed=17)
+    if split != "tuning":  # none of the tuning split's replies (its first sentences are fixed chatter)
+        seen = set(speechgen.ordinary_sentences(n + 100, seed=17))
+        sentences = [s for s in speechgen.ordinary_sentences(2 * n + 200, seed=HELDOUT_SEED) if s not in seen][:n]
     replies = [at_rms(speechgen.speak(s + " " + s, speechgen.Voice("piper")), REPLY_RMS) for s in sentences]
     voices = speechgen.ESPEAK_VOICES
     commands = [(("Stop. " if i % 2 == 0 else "") + speechgen.COMMANDS[i % len(speechgen.COMMANDS)], voices[i % len(voices)])
@@ -268,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"turn": settings.turn.model_copy(update={"enabled": False})})
     models = manager_from_settings(settings)
     log(f"making {args.replies} replies, commands and wake phrases...")
-    replies, commands, wakes = material(args.replies, settings.wake.keywords[0])
+    replies, commands, wakes = material(args.replies, settings.wake.keywords[0], args.split)
     trials = _trials(replies, commands, wakes)
     stt = None
     if not args.no_wer:
@@ -277,14 +289,17 @@ def run(args: argparse.Namespace) -> int:
         stt = create_stt(settings, models)
     rows = []
     modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.aec]
-    for room_name in args.rooms.split(","):
+    from edge_agent.audio.room import HELDOUT_ROOMS
+
+    rooms = args.rooms or ",".join(ROOMS if args.split == "tuning" else HELDOUT_ROOMS)
+    for room_name in rooms.split(","):
         for level in (float(x) for x in args.levels.split(",")):
             for aec in modes:
                 t = time.monotonic()
                 row = condition(settings, models, room_name, level, aec, trials, stt, args.drift_ppm)
                 log(f"{room_name} {level:+g} dB AEC {'on' if aec else 'off'}: {row} ({time.monotonic() - t:.0f} s)")
                 rows.append(row)
-    result = {"replies": args.replies, "drift_ppm": args.drift_ppm, "rows": rows}
+    result = {"split": args.split, "replies": args.replies, "drift_ppm": args.drift_ppm, "rows": rows}
     if args.json:
         print(json.dumps(result, indent=1))
     else:
