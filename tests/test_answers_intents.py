@@ -59,6 +59,13 @@ def matcher() -> IntentMatcher:
     ("turn the sound off", "HassMediaPlayerMute", {}),
     ("unmute yourself", "HassMediaPlayerUnmute", {}),
     ("switch off the coffee machine", "EdgeTurnOffUnknown", {"device": "coffee machine"}),
+    # general grammar (2026-12-07): who the timer is for, a contraction of "is", two stop words, what to ask
+    ("set up a timer for 25 minutes", "HassStartTimer", {"seconds": 1500}),
+    ("could you make me a timer for 3 minutes", "HassStartTimer", {"seconds": 180}),
+    ("how much time's left on my timer", "HassTimerStatus", {}),
+    ("okay, that will do", "EdgeStop", {}),
+    ("what kind of stuff can I ask you about", "EdgeCapabilities", {}),
+    ("switch the speaker back on", "HassMediaPlayerUnmute", {}),
 ])
 def test_matches_intent_and_slots(matcher: IntentMatcher, text: str, intent: str, slots: dict) -> None:
     match = matcher.match(text)
@@ -72,6 +79,13 @@ def test_matches_intent_and_slots(matcher: IntentMatcher, text: str, intent: str
                                   "what time does the cafe close"])
 def test_no_intent_for_questions_of_fact(matcher: IntentMatcher, text: str) -> None:
     assert matcher.match(text) is None
+
+
+@pytest.mark.parametrize("text", ["put on a timer for 4 minutes", "switch the alarm on", "turn your voice back on",
+                                  "turn on the speaker"])
+def test_the_wildcard_device_is_never_the_agents_own_thing(matcher: IntentMatcher, text: str) -> None:
+    match = matcher.match(text)
+    assert match is None or match.name not in ("EdgeTurnOnUnknown", "EdgeTurnOffUnknown")
 
 
 def test_language_without_templates_matches_nothing() -> None:

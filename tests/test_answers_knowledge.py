@@ -89,3 +89,26 @@ def test_reload_picks_up_an_edited_file(tmp_path: Path) -> None:
     f.write_text("## Parking\nThe car park has 120 spaces.\n", encoding="utf-8")
     kb.reload()
     assert "120" in kb.reply("parking", kb.search("parking")[0].passage)
+
+
+@pytest.mark.parametrize(("question", "why"), [
+    ("Is the car park open at night?", "says nothing of open"),  # a yes/no question's predicate
+    ("Is the picnic area covered?", "says nothing of covered"),
+    ("Is the audio guide available in Italian?", "names no italian"),  # one language of several
+])
+def test_a_passage_that_mentions_the_subject_but_does_not_say_it(museum: KnowledgeBase, question: str,
+                                                                 why: str) -> None:
+    hit, reason = museum.answer(question)
+    assert hit is None and why in reason
+
+
+@pytest.mark.parametrize(("question", "fact"), [
+    ("Are guide dogs allowed?", "assistance dogs"),  # "guide" only qualifies "dogs", which the passage has
+    ("Does the museum have an elevator?", "lift"),  # the venue's own word (the file's # title)
+    ("Is the audio guide available in French?", "French"),
+    ("Do you have maps in large print?", "large-print maps"),  # a compound is its parts
+])
+def test_a_yes_no_question_the_passage_answers(museum: KnowledgeBase, question: str, fact: str) -> None:
+    hit, why = museum.answer(question)
+    assert hit is not None, why
+    assert fact in museum.reply(question, hit.passage)

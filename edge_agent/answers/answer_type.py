@@ -23,7 +23,20 @@ class Kind(StrEnum):
     PAST = "date"
     """When something happened: a year, a month or a date."""
     MEASURE = "measure"
-    """How long, tall, deep, far, big, fast or warm: a number with a unit."""
+    """How long (a length or a duration), how loud or strong: a number with a unit."""
+    LENGTH = "length"
+    """How tall, high, deep, wide or thick: a number with a unit of length (a year or "five minutes" is
+    no height)."""
+    DISTANCE = "distance"
+    """How far: a length, or a time to get there ("two minutes on foot")."""
+    DURATION = "duration"
+    """How much time, how quickly, how long does it take, how far ahead: a number of seconds to years."""
+    SIZE = "size"
+    """How big or large: a length, an area or a count ("80 spaces"), never a duration."""
+    SPEED = "speed"
+    """How fast or slow: a speed (km/h, Mbps, knots) or the time something takes."""
+    TEMPERATURE = "temperature"
+    """How hot, cold or warm: degrees."""
     AGE = "age"
     """How old, how long ago, how long has it been: a year, or a number of years."""
     END = "end"
@@ -55,8 +68,14 @@ _LENGTH_UNITS = r"metres?|meters?|centimetres?|cm|km|kilometres?|kilometers?|fee
 ASKS: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern)) for kind, pattern in (
     (Kind.AGE, r"^how (old\b|long ago\b|long (has|have|had)\b)"),
     (Kind.END, r"^(until|till) when\b|^how long (is|are|will|does|do)\b.*\b(on|open|running|run|showing)\b"),
-    (Kind.MEASURE, r"^how (much time|long|tall|high|deep|wide|big|large|far|fast|quick|quickly|slow|hot|cold|warm|"
-                   r"loud|strong)\b"),
+    (Kind.DURATION, r"^how (much time|quick|quickly|far (ahead|in advance|before|beforehand)|"
+                    r"long (do|does|did|will|would|can|could|should|must|may)\b)"),
+    (Kind.LENGTH, r"^how (tall|high|deep|wide|thick)\b"),
+    (Kind.DISTANCE, r"^how far\b"),
+    (Kind.SIZE, r"^how (big|large)\b"),
+    (Kind.SPEED, r"^how (fast|slow)\b"),
+    (Kind.TEMPERATURE, r"^how (hot|cold|warm)\b"),
+    (Kind.MEASURE, r"^how (long|loud|strong)\b"),
     (Kind.WEIGHT, r"\b(weigh|weighs|weight|how heavy)\b"),
     (Kind.PRICE, r"^(how much\b|how expensive\b|what('s| is| are) the (price|cost|fee|charge)s?\b|"
                  r"what do(es)? .* cost\b)"),
@@ -77,6 +96,14 @@ STATES: dict[Kind, re.Pattern[str]] = {kind: re.compile(pattern, re.IGNORECASE) 
     Kind.PAST: rf"{_YEAR}|\b(?:{_MONTHS})\b|\bago\b",
     Kind.MEASURE: rf"\b{_NUMBER}[\s-]*(?:{_TIME_UNITS}|{_LENGTH_UNITS}|degrees?|mbps|km/h|mph|decibels?)(?!\w)|"
                   r"\b(?:ages?|aged) \d",
+    Kind.LENGTH: rf"\b{_NUMBER}[\s-]*(?:{_LENGTH_UNITS})(?!\w)",
+    Kind.DISTANCE: rf"\b{_NUMBER}[\s-]*(?:{_LENGTH_UNITS})(?!\w)|\b{_NUMBER}[\s-]*(?:{_TIME_UNITS})(?!\w)"
+                   r"(?: \w+)? (?:on foot|walk|walking|away|drive|driving|by (?:car|bus|train|bike|bicycle|boat))\b",
+    Kind.DURATION: rf"\b{_NUMBER}[\s-]*(?:{_TIME_UNITS})(?!\w)",
+    Kind.SIZE: rf"\b{_NUMBER}[\s-]*(?:square |cubic )?(?:{_LENGTH_UNITS})(?!\w)",
+    Kind.SPEED: rf"\b{_NUMBER}[\s-]*(?:km/h|kph|mph|mbps|gbps|knots?|(?:{_LENGTH_UNITS}) (?:per|an|a) "
+                rf"(?:second|hour))(?!\w)|\b{_NUMBER}[\s-]*(?:{_TIME_UNITS})(?!\w)",
+    Kind.TEMPERATURE: rf"\b{_NUMBER}[\s-]*(?:degrees?|°)",
     Kind.END: r"\b(?:until|till)\b",
     Kind.AGE: rf"{_YEAR}|\b{_NUMBER}[\s-]*(?:years?|centuries|century|decades?)\b|\b(?:ages?|aged) \d|\bsince\b",
     Kind.WEIGHT: rf"\b{_NUMBER}\s*(?:tonnes?|tons?|kilos?|kilograms?|kg|grams?|pounds?|lbs?)\b",
@@ -98,11 +125,26 @@ _UNTIL_END = re.compile(rf"\b(?:until|till) (?:the )?(?:end|middle|beginning|sta
 starts ("When will the next exhibition open?"); it answers :attr:`Kind.END` questions."""
 
 
-def states(sentence: str, kind: Kind) -> bool:
-    """True when ``sentence`` states an answer of ``kind``."""
+_DIMENSIONS = {"tall": "high", "high": "high", "deep": "deep", "wide": "wide", "broad": "wide", "thick": "thick",
+               "long": "long"}
+_ASKED_DIMENSION = re.compile(r"\bhow (tall|high|deep|wide|broad|thick|long)\b")
+_STATED_DIMENSION = re.compile(rf"\b{_NUMBER}[\s-]*(?:{_LENGTH_UNITS})[\s-]+(tall|high|deep|wide|broad|thick|long)\b",
+                               re.IGNORECASE)
+
+
+def states(sentence: str, kind: Kind, question: str = "") -> bool:
+    """True when ``sentence`` states an answer of ``kind`` (to ``question``, when given: a length that
+    names its dimension must be the one asked, "18 metres long" is no height)."""
+    if kind in (Kind.LENGTH, Kind.MEASURE) and question:
+        asked_dim = _ASKED_DIMENSION.search(question.lower())
+        stated_dims = [_DIMENSIONS[d.lower()] for d in _STATED_DIMENSION.findall(sentence)]
+        if asked_dim and stated_dims and _DIMENSIONS[asked_dim.group(1)] not in stated_dims:
+            sentence = _STATED_DIMENSION.sub(" ", sentence)
     if kind is Kind.END:
         return bool(STATES[Kind.END].search(sentence) or STATES[Kind.TIME].search(sentence)
                     or STATES[Kind.MEASURE].search(sentence))
     if kind is Kind.TIME:
         sentence = _UNTIL_END.sub(" ", sentence)
+    if kind is Kind.SIZE and STATES[Kind.COUNT].search(STATES[Kind.DURATION].sub(" ", sentence)):
+        return True  # "80 spaces" is a car park's size; "two hours" is not
     return bool(STATES[kind].search(sentence))

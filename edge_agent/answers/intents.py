@@ -21,8 +21,18 @@ log = logging.getLogger(__name__)
 HERE = "__here__"
 """The area the agent itself is in: the context HA's templates need for "set the volume to 50%"."""
 
-_POLITE_END = re.compile(r"[\s,]*\b(?:please|thanks|thank you|if you (?:can|could|would|don't mind))[\s.!?]*$",
+_POLITE_END = re.compile(r"[\s,]*\b(?:please|thanks|thank you|if you (?:can|could|would|don't mind)|for me)[\s.!?]*$",
                          re.IGNORECASE)
+_IS = re.compile(r"\b([a-z]+)'s\b", re.IGNORECASE)
+"""A contraction of *is* the templates spell out ("how long's left" is "how long is left"); not a
+possessive ("today's date"), which the templates have as it is."""
+
+_WILDCARD_INTENTS = frozenset({"EdgeTurnOnUnknown", "EdgeTurnOffUnknown", "EdgeDimUnknown"})
+OWN_THINGS = re.compile(r"\b(?:timers?|alarms?|sound|volume|voice|speakers?|audio|mute|yourself|you|your)\b",
+                        re.IGNORECASE)
+"""What the agent has itself (its timers, its sound): never an undeclared device for the wildcard
+"turn on {device}" ("put on a timer for 90 seconds", "turn the sound back on" are not requests for a
+tool nobody declared); another template, or none, answers them."""
 
 ALIASES = {"EdgeNevermind": "HassNevermind", "EdgeTime": "HassGetCurrentTime", "EdgeDate": "HassGetCurrentDate",
            "EdgeTimerStatus": "HassTimerStatus",
@@ -100,21 +110,21 @@ class IntentMatcher:
         """The best matching supported intent, or None. A polite ending ("..., please", "thanks") that
         the template lacks is not part of the request: without a match, it is tried without it."""
         found = self._match(text)
-        if found is None:
-            plain = _POLITE_END.sub("", text)
-            if plain != text and plain.strip():
-                found = self._match(plain)
+        for variant in (_POLITE_END.sub("", text), _IS.sub(r"\1 is", text)):
+            if found is None and variant != text and variant.strip():
+                found = self._match(variant)
         return found
 
     def _match(self, text: str) -> IntentMatch | None:
-        from hassil import recognize_best
+        from hassil.recognize import recognize_ranked
 
         try:
-            result = recognize_best(text, self._intents, slot_lists=self._slot_lists,
-                                    intent_context={"area": HERE}, language=self.language)
+            ranked = recognize_ranked(text, self._intents, slot_lists=self._slot_lists,
+                                      intent_context={"area": HERE}, language=self.language)
         except Exception:  # hassil raises its own errors for odd input; a miss is the honest result
             log.debug("hassil failed on %r", text[:80], exc_info=True)
             return None
+        result = next((r for r in ranked if not _own_thing(r)), None)
         if result is None:
             return None
         entities = {name: entity.value for name, entity in result.entities.items()}
@@ -122,6 +132,14 @@ class IntentMatcher:
         if result.intent.name in ("EdgeVolumeUp", "EdgeVolumeDown"):
             entities["volume_step"] = "up" if result.intent.name == "EdgeVolumeUp" else "down"
         return IntentMatch(name=name, slots=_normalise(name, entities, result.entities))
+
+
+def _own_thing(result: Any) -> bool:
+    """A wildcard device that is one of the agent's own things (:data:`OWN_THINGS`)."""
+    if result.intent.name not in _WILDCARD_INTENTS:
+        return False
+    device = result.entities.get("device")
+    return device is not None and bool(OWN_THINGS.search(str(device.value)))
 
 
 def _number(value: Any) -> float:

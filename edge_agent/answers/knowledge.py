@@ -58,6 +58,13 @@ PEOPLE = frozenset(["mother", "father", "mum", "mom", "dad", "grandmother", "gra
 left out of the search terms like the stopwords (children are kept: they have tickets and rooms; and
 "people" too: "how many people visit" is not about group visits)."""
 
+LANGUAGES = ("english", "french", "german", "spanish", "italian", "dutch", "chinese", "mandarin", "cantonese",
+             "japanese", "korean", "arabic", "portuguese", "russian", "polish", "ukrainian", "swedish", "danish",
+             "norwegian", "finnish", "greek", "turkish", "hindi", "hebrew", "czech", "hungarian", "romanian", "irish",
+             "welsh")
+"""Language names: folded onto *language* for the search, and each checked against the passage
+(:meth:`KnowledgeBase.unnamed_languages`)."""
+
 SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("toilet", "toilets", "bathroom", "bathrooms", "loo", "wc", "restroom", "restrooms"), "restroom"),
     **dict.fromkeys(("kid", "kids", "child", "children", "family", "families"), "child"),
@@ -89,8 +96,7 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("car", "cars", "parking", "park", "drive"), "parking"),
     **dict.fromkeys(("tour", "tours", "guided"), "tour"),
     **dict.fromkeys(("bike", "bikes", "bicycle", "bicycles", "cycle", "cycles", "cycling"), "bicycle"),
-    **dict.fromkeys(("language", "languages", "english", "french", "german", "spanish", "italian", "dutch",
-                     "chinese", "japanese", "arabic", "portuguese"), "language"),
+    **dict.fromkeys(("language", "languages", *LANGUAGES), "language"),
 }
 """Everyday words a visitor says → the term the passages are indexed under (both sides folded)."""
 
@@ -109,6 +115,9 @@ _WORD = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9'’-]*")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 _OWN = re.compile(r"\b(?:my|our|his|her|their) ((?:[a-z'-]+ )?[a-z'-]+)")
 _HOW = re.compile(r"\W*(?:\w+\W+)?how (\w+)")
+_YES_NO = re.compile(r"^(?!(?:can|could|would|will|do|did) you (?:tell|give|show|say|know|read)\b)"
+                     r"(?:is|are|was|were|am|do|does|did|can|could|may|might|will|would|should|has|have|had)\b")
+"""A yes/no question, but not an embedded one ("can you tell me where ...", "do you know when ...")."""
 _SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly")
 
 
@@ -148,12 +157,15 @@ def terms(text: str) -> list[str]:
     """The search terms of ``text``: lower case, stopwords out, synonyms folded, stemmed."""
     out = []
     for raw in _WORD.findall(text.lower().replace("’", "'")):
-        word = raw.strip("'-")
-        word = IRREGULAR.get(word, word)
-        if not word or word in STOPWORDS or word in GENERIC or word in PEOPLE:
-            continue
-        word = SYNONYMS.get(word, word)
-        out.append(word if word in SYNONYMS.values() else stem(word))
+        whole = raw.strip("'-")
+        # a compound is its parts ("large-print maps" / "maps in large print"), unless the thesaurus
+        # knows it whole ("wi-fi", "grown-up")
+        for word in [whole] if whole in SYNONYMS or "-" not in whole else whole.split("-"):
+            word = IRREGULAR.get(word, word)
+            if not word or word in STOPWORDS or word in GENERIC or word in PEOPLE:
+                continue
+            word = SYNONYMS.get(word, word)
+            out.append(word if word in SYNONYMS.values() else stem(word))
     return out
 
 
@@ -227,6 +239,7 @@ class KnowledgeBase:
         """Re-read every file and rebuild the index (``reload`` / SIGHUP)."""
         passages: list[Passage] = []
         problems: list[str] = []
+        venue: set[str] = set()
         for path in self.files:
             try:
                 text = path.read_text(encoding="utf-8")
@@ -243,6 +256,7 @@ class KnowledgeBase:
                                 "permissions; the agent's user must be able to read it)")
                 continue
             found = parse_markdown(text, path.name)
+            venue.update(t for line in text.splitlines() if line.startswith("# ") for t in terms(line[2:]))
             if not found:
                 problems.append(f"knowledge file {path} has no `## heading` sections (fix: put a `## ` heading "
                                 "above each topic)")
@@ -263,6 +277,8 @@ class KnowledgeBase:
             for term in passage_terms:
                 counts[term] = counts.get(term, 0) + 1
         self._idf = {t: math.log((len(passages) + 1) / c) for t, c in counts.items()}
+        self._index = {p: i for i, p in enumerate(passages)}
+        self._venue = venue
         self._unknown_idf = math.log(len(passages) + 1) if passages else 1.0
 
     def knows(self, text: str) -> bool:
@@ -308,6 +324,37 @@ class KnowledgeBase:
                     unknown[term] = None
         return list(unknown)
 
+    def unsaid(self, question: str, passage: Passage) -> list[str]:
+        """What a yes/no question asks of its subject that ``passage`` does not say: its terms the
+        passage lacks, but for a word that only qualifies the next one, which the passage has ("*guide*
+        dogs", "*large* groups"), the visitor's own things, and the venue itself (the words of a file's
+        ``#`` title: *museum*). Word overlap cannot tell an answer from a mention: "Is the car park open at
+        night?" shares the car park with the passage that gives its spaces and price, which says
+        nothing of *open*; "Is the picnic area covered?" and "Is the scrimshaw for sale?" the same."""
+        text = " ".join(question.lower().replace("’", "'").split())
+        if not _YES_NO.match(text):
+            return []
+        has = self._terms[self._index[passage]]
+        skip = {t for own in _OWN.findall(text) for t in terms(own)}
+        raw = _WORD.findall(text)
+        words = [terms(w) for w in raw]
+        out: dict[str, None] = {}
+        for i, found in enumerate(words):
+            following = words[i + 1] if i + 1 < len(words) else []
+            if following and following[0] in has:
+                continue
+            if any(t not in has and t not in skip and t not in self._venue for t in found):
+                out[raw[i]] = None
+        return list(out)
+
+    @staticmethod
+    def unnamed_languages(question: str, passage: Passage) -> list[str]:
+        """The languages ``question`` names that ``passage`` does not. Language names are folded onto
+        *language* for the search (so "is it in German" finds the passage that lists the languages), but
+        each is one of several: a passage that lists English and French does not say "in Italian"."""
+        said = {w.lower() for w in _WORD.findall(f"{passage.heading} {passage.body}")}
+        return [w for w in dict.fromkeys(_WORD.findall(question.lower())) if w in LANGUAGES and w not in said]
+
     def answers(self, hit: Hit) -> bool:
         """The passage matches the question well enough: its score and its coverage of the question."""
         if hit.score < self.min_score or hit.coverage < MIN_COVERAGE:
@@ -328,12 +375,19 @@ class KnowledgeBase:
         if not self.answers(best):
             return None, f"best passage {best.passage.label} scored {best.score:.2f}, covers {best.coverage:.0%}"
         kind = asked(question)
-        if kind is not None and not any(states(s, kind) for s in best.passage.sentences()):
+        if kind is not None and not any(states(s, kind, question) for s in best.passage.sentences()):
             return None, f"best passage {best.passage.label} matches but states no {kind}"
         unknown = self.unknown_words(question)
         if unknown:
             return None, (f"best passage {best.passage.label} is on its subject but no file says anything of "
                           f"{', '.join(unknown)}")
+        missing = self.unnamed_languages(question, best.passage)
+        if missing:
+            return None, f"best passage {best.passage.label} names no {', '.join(missing)}"
+        unsaid = self.unsaid(question, best.passage)
+        if unsaid:
+            return None, (f"best passage {best.passage.label} is on its subject but says nothing of "
+                          f"{', '.join(unsaid)}")
         return best, (f"passage scored {best.score:.2f} (>= {self.min_score}), covers {best.coverage:.0%} of the "
                       f"question" + (f" and states a {kind}" if kind else ""))
 
@@ -350,7 +404,7 @@ class KnowledgeBase:
                   for w in wanted}
         # a sentence that states what the question asks for (a price, a time...) comes first
         kind = asked(question)
-        stated = [kind is not None and states(s, kind) for s in sentences]
+        stated = [kind is not None and states(s, kind, question) for s in sentences]
         scored = [(sum(weight[w] for w in wanted & t), i) for i, t in enumerate(sentence_terms)]
         best = [i for n, i in sorted(scored, key=lambda s: (-(s[0] > 0 and stated[s[1]]), -s[0], s[1]))
                 if n > 0][: self.max_sentences]
