@@ -95,6 +95,8 @@ def test_reload_picks_up_an_edited_file(tmp_path: Path) -> None:
     ("Is the car park open at night?", "says nothing of open"),  # a yes/no question's predicate
     ("Is the picnic area covered?", "says nothing of covered"),
     ("Is the audio guide available in Italian?", "names no italian"),  # one language of several
+    ("What is the password for the staff room?", "says nothing of password"),  # the attribute asked for
+    ("What is the email address for lost property?", "says nothing of email"),
 ])
 def test_a_passage_that_mentions_the_subject_but_does_not_say_it(museum: KnowledgeBase, question: str,
                                                                  why: str) -> None:
@@ -107,6 +109,8 @@ def test_a_passage_that_mentions_the_subject_but_does_not_say_it(museum: Knowled
     ("Does the museum have an elevator?", "lift"),  # the venue's own word (the file's # title)
     ("Is the audio guide available in French?", "French"),
     ("Do you have maps in large print?", "large-print maps"),  # a compound is its parts
+    ("What is the name of the cafe?", "Galley Cafe"),  # a name is stated without the word
+    ("What is the centrepiece of the Whaling Gallery?", "fin whale"),
 ])
 def test_a_yes_no_question_the_passage_answers(museum: KnowledgeBase, question: str, fact: str) -> None:
     hit, why = museum.answer(question)

@@ -45,11 +45,12 @@ what more: the passage's sentences say it, never these words."""
 GENERIC = frozenset(["day", "days", "daily", "time", "times", "every", "all", "everyone", "everybody", "week", "weeks",
                      "weekend", "morning", "afternoon", "evening", "night", "tonight", "tomorrow", "yesterday",
                      "great", "nice", "lovely", "fine", "fun", "lot", "lots", "feel", "feeling", "bit", "little",
-                     "number"])
+                     "number", "name", "names"])
 """Words of everyday talk that name no subject: left out of the search terms like the stopwords, so that
 a passage that shares only these ("How is your day going?" and the tours "every day the museum is open")
 is not taken for an answer. What a question is about is said by its other words ("What time do the
-tours start?": tours, start)."""
+tours start?": tours, start). *Name* is one too: a passage states a name without the word ("the Galley
+Cafe"), so "what is the name of the cafe" asks about the cafe."""
 
 PEOPLE = frozenset(["mother", "father", "mum", "mom", "dad", "grandmother", "grandfather", "grandma", "grandpa",
                     "granny", "wife", "husband", "partner", "friend", "friends", "son", "daughter", "sister",
@@ -118,6 +119,15 @@ _HOW = re.compile(r"\W*(?:\w+\W+)?how (\w+)")
 _YES_NO = re.compile(r"^(?!(?:can|could|would|will|do|did) you (?:tell|give|show|say|know|read)\b)"
                      r"(?:is|are|was|were|am|do|does|did|can|could|may|might|will|would|should|has|have|had)\b")
 """A yes/no question, but not an embedded one ("can you tell me where ...", "do you know when ...")."""
+_ATTRIBUTE = re.compile(r"^(?:what|which)(?:'s| is| are| was| were) (?:the|your) ((?:[a-z'-]+ ){0,2}?[a-z'-]+) "
+                        r"(?:of|for|in|at|on|to)\b")
+"""A question for a thing's attribute ("what is the *email address* for ...", "the *password* for ..."):
+the passage must name the attribute, unless it is one a passage states without naming it
+(:data:`STATED_UNNAMED`)."""
+STATED_UNNAMED = frozenset(["name", "names", "size", "length", "height", "width", "depth", "weight", "age", "date",
+                            "year", "time", "times", "price", "prices", "cost", "number", "colour", "color"])
+"""Attributes a passage states without their word: "the Galley Cafe" is the cafe's name, "18 metres long"
+the whale's size."""
 _SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly")
 
 
@@ -325,16 +335,22 @@ class KnowledgeBase:
         return list(unknown)
 
     def unsaid(self, question: str, passage: Passage) -> list[str]:
-        """What a yes/no question asks of its subject that ``passage`` does not say: its terms the
+        """What a question asks that ``passage`` does not say. For a thing's attribute ("what is the
+        *password* for the staff room"), the attribute's words (:data:`_ATTRIBUTE`). For a yes/no
+        question, what it asks of its subject: its terms the
         passage lacks, but for a word that only qualifies the next one, which the passage has ("*guide*
         dogs", "*large* groups"), the visitor's own things, and the venue itself (the words of a file's
         ``#`` title: *museum*). Word overlap cannot tell an answer from a mention: "Is the car park open at
         night?" shares the car park with the passage that gives its spaces and price, which says
         nothing of *open*; "Is the picnic area covered?" and "Is the scrimshaw for sale?" the same."""
         text = " ".join(question.lower().replace("’", "'").split())
+        has = self._terms[self._index[passage]]
+        attribute = _ATTRIBUTE.match(text)
+        if attribute:
+            return [w for w in _WORD.findall(attribute.group(1)) if w not in STATED_UNNAMED
+                    and any(t not in has and t not in self._venue for t in terms(w))]
         if not _YES_NO.match(text):
             return []
-        has = self._terms[self._index[passage]]
         skip = {t for own in _OWN.findall(text) for t in terms(own)}
         raw = _WORD.findall(text)
         words = [terms(w) for w in raw]
