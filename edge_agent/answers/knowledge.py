@@ -32,7 +32,7 @@ this share (one word of two found, the other unknown to the files) the found wor
 the heading: "I lost my umbrella" is about *Lost property*; "Why is the sky blue?" is not about the
 first-aid passage that mentions a blue jacket."""
 
-STOPWORDS = frozenset(["a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "can", "could", "do", "does", "did", "for", "from", "get", "got", "had", "has", "have", "here", "how", "i", "i'd", "i'm", "if", "in", "into", "is", "it", "it's", "its", "me", "my", "of", "on", "or", "our", "please", "should", "so", "tell", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "us", "was", "we", "what", "what's", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "yours", "want", "like", "know", "need", "there's", "anything", "some", "much", "many", "way", "take", "go", "goes", "going", "leave", "left", "nearest", "closest", "near", "best", "good", "something", "thing", "things", "today", "now",
+STOPWORDS = frozenset(["a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "by", "can", "could", "do", "does", "did", "for", "from", "get", "got", "had", "has", "have", "here", "how", "i", "i'd", "i'm", "if", "in", "into", "is", "it", "it's", "its", "me", "my", "of", "on", "or", "our", "please", "should", "so", "tell", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "us", "was", "we", "what", "what's", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "yours", "want", "like", "know", "need", "there's", "anything", "some", "much", "many", "way", "take", "go", "goes", "going", "leave", "left", "nearest", "closest", "near", "best", "good", "something", "thing", "things", "today", "now",
                        "somewhere", "anywhere", "someone", "anyone", "bring", "come", "comes", "came", "put", "use", "used",
                        "give", "also", "just", "really", "very", "still", "maybe", "possible", "allowed", "able", "ok",
                        "okay", "gets", "getting", "he", "she", "him", "her", "his", "hers", "else", "besides", "kind",
@@ -107,7 +107,9 @@ IRREGULAR: dict[str, str] = {
     "held": "hold", "began": "begin", "begun": "begin", "brought": "bring", "told": "tell", "found": "find",
     "ate": "eat", "eaten": "eat", "met": "meet", "paid": "pay", "spent": "spend", "stood": "stand", "sat": "sit",
     "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
-    "ten": "10", "eleven": "11", "twelve": "12", "fifteen": "15", "twenty": "20", "thirty": "30",
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
+    "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20", "thirty": "30",
+    "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100",
 }
 """Past forms the crude stemmer cannot fold ("when did the Mary Ellen sink?" / "it sank"), and number
 words, which the files write in digits ("children under six" / "under 6"). Folded before the thesaurus."""
