@@ -163,6 +163,7 @@ def test_stop_then_a_question_answers_the_question(router: AnswerRouter) -> None
     "Would you like to hear a joke?", "Any jokes?", "Can you sing?", "Nice museum!",
     "Write me a poem about autumn.", "Tell me a long story about a brave dragon and a little knight.",
     "Tell me a bedtime story.", "Could you make up a song for my daughter?", "Sing happy birthday to my son.",
+    "We're having a wonderful visit.",
 ])
 def test_small_talk_is_known_by_its_forms(router: AnswerRouter, text: str) -> None:
     answer = router.answer_without_intent(text)
@@ -179,6 +180,7 @@ def test_small_talk_is_known_by_its_forms(router: AnswerRouter, text: str) -> No
     ("What's your favourite exhibit?", Source.DECLINE),  # the model would name one it made up
     ("Are you open on Mondays?", Source.KNOWLEDGE),  # "are you" + not a feeling
     ("Do you have any lockers?", Source.KNOWLEDGE),
+    ("We're spending the day here, where is the cafe?", Source.KNOWLEDGE),  # a question after it
 ])
 def test_a_question_of_fact_is_not_small_talk(router: AnswerRouter, text: str, source: Source) -> None:
     assert router.answer_without_intent(text).source is source

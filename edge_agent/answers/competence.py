@@ -68,6 +68,8 @@ CHITCHAT_PATTERNS = (
     r"do you (like|love|enjoy) [a-z ]+",
     r"(i'?m|i am)( feeling)? " + _SOFT + "(" + FEELINGS + ")" + _WHEN,
     r"i feel " + _SOFT + "(" + FEELINGS + ")" + _WHEN,
+    r"(i'?m|i am|we'?re|we are) (having|enjoying|spending) (a|an|my|our|the|such a) " + _SOFT
+    + r"([a-z]+ )?(" + _PART_OF_DAY + r"|time|visit|trip|holiday|outing)" + _WHEN,
     r"(ok|okay|cool|great|nice|wow|awesome|alright|sure|yes|no|yeah|nope)",
 )
 _CHITCHAT = re.compile(r"^(?:(?:hi|hello|hey|oh|well|ok|okay)(?: there| everyone| everybody| all)? )?(?:"
