@@ -180,7 +180,7 @@ def test_small_talk_is_known_by_its_forms(router: AnswerRouter, text: str) -> No
     ("What's your favourite exhibit?", Source.DECLINE),  # the model would name one it made up
     ("Are you open on Mondays?", Source.KNOWLEDGE),  # "are you" + not a feeling
     ("Do you have any lockers?", Source.KNOWLEDGE),
-    ("We're spending the day here, where is the cafe?", Source.KNOWLEDGE),  # a question after it
+    ("We're having a great time, where is the cafe?", Source.DECLINE),  # a question after it: not small talk
 ])
 def test_a_question_of_fact_is_not_small_talk(router: AnswerRouter, text: str, source: Source) -> None:
     assert router.answer_without_intent(text).source is source
