@@ -222,6 +222,14 @@ class TurnConfig(Section):
     lead_on_wait_ms: int = Field(416, ge=0, le=5000)
     """Silence before a turn whose text is not sure it ended may end (0 = off; checks fall every
     ``recheck_ms`` from ``first_check_ms``: 416 is the third)."""
+    settled_after_ms: int = Field(1000, ge=0, le=30000)
+    """Silence that ends the turn once the speculative transcript of this silence is in, whatever the
+    models say (the words cannot change unless the user speaks again); ``max_silence_ms`` stays for
+    silence with no transcript. Above the 0.7 s pauses the bench keeps. 0 = off."""
+    decision: Literal["blend", "trained"] = "blend"
+    """``blend``: Smart Turn and the text hint, weighed (``semantic_weight``, ``threshold``) and bounded
+    by the disagreement and lead-on waits; ``trained``: a logistic regression over the text hint's
+    P(end), the STT's scores and the silence, fitted on the tuning split (``listen/completeness.json``)."""
 
 
 class SttConfig(Section):

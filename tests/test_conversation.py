@@ -31,6 +31,7 @@ from edge_agent.events import (
     TurnEnd,
     Wake,
 )
+from edge_agent.listen.hint import Hint
 from edge_agent.llm.base import Delta, ToolCallRequest
 
 # --- the virtual clock ------------------------------------------------------------------------
@@ -108,7 +109,7 @@ class FakeListener:
     def utterance(self, start_t: float, end_t: float) -> np.ndarray:
         return np.array([start_t, end_t])
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+    def set_semantic_hint(self, p: float | Hint | None, speech_end_t: float | None = None,
                           confidence: float = 1.0) -> None:
         self.hints.append((p, speech_end_t))
         self.confidences.append(confidence)
@@ -673,7 +674,8 @@ def test_the_speculative_transcript_gives_the_turn_policy_a_semantic_hint(run_vi
         return rig
 
     rig = run_virtual(main())
-    assert rig.listener.hints == [(0.8, 3.0)]
+    (hint, end_t), = rig.listener.hints  # a whole hint: the words it was computed on, for a trained decision
+    assert (hint.p, hint.text, end_t) == (0.8, "set a timer for ten minutes", 3.0)
     assert rig.of("reply_text")[0].text == "Sure."
 
 
@@ -844,5 +846,7 @@ def test_the_hint_carries_the_transcript_confidence_when_the_trust_is_on(run_vir
         return rig
 
     rig = run_virtual(main())
-    assert rig.listener.hints == [(0.8, 3.0)]
+    (hint, end_t), = rig.listener.hints
+    assert (hint.p, end_t, hint.confidence, hint.avg_logprob, hint.no_speech_prob) == (0.8, 3.0, pytest.approx(0.5),
+                                                                                         -0.7, 0.0)
     assert rig.listener.confidences == [pytest.approx(0.5)]  # -0.7 is halfway between -1.2 and -0.2

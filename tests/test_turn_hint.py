@@ -145,3 +145,49 @@ def test_the_lm_hint_keeps_its_top_band_for_how_sure_it_is() -> None:
     assert hint_from_probability(0.2) == pytest.approx(0.98)
     assert hint_from_probability(0.25) == pytest.approx(0.985)
     assert hint_from_probability(0.4) == hint_from_probability(0.9) == pytest.approx(1.0)
+
+
+def test_once_the_words_are_in_the_settled_silence_ends_the_turn() -> None:
+    # the text looks unfinished and Smart Turn is unsure: the maximum silence decides without the rule
+    assert end_after(policy(0.3, Hint(0.0, 1.0)))[0] == "max_silence"
+    reason, silence = end_after(policy(0.3, Hint(0.0, 1.0), settled_after_ms=1000))
+    assert reason == "settled" and 1000 <= silence < 1064
+    # no transcript for this silence: nothing settled, the maximum silence stays
+    assert end_after(policy(0.3, None, settled_after_ms=1000))[0] == "max_silence"
+    assert PolicyConfig.from_settings(load_settings(None)).settled_after_ms == 1000
+    assert PolicyConfig.from_settings(load_settings(None, turn={"settled_after_ms": 0})).settled_after_ms == float("inf")
+
+
+def test_the_trained_decision_replaces_the_blend_when_a_hint_is_in() -> None:
+    from edge_agent.listen.completeness import FEATURES, TrainedCompleteness, features, shipped
+
+    # P(end) and the silence raise it; the rest is zero here
+    model = TrainedCompleteness((1.0, 0.0, 0.0, 0.0, 5.0), bias=3.0, threshold=0.9)
+    sure_words = Hint(0.99, 1.0, p_end=0.4, text="Set a timer for ten minutes.")
+    doubtful = Hint(0.2, 1.0, p_end=0.01, text="Set the oven to")
+    assert features(doubtful, 500)[FEATURES.index("ends_open")] == 1.0
+    # Smart Turn says "not finished" (0.1): the blend would wait, the trained decision ends on the words
+    reason, silence = end_after(policy(0.1, sure_words, completeness=model))  # type: ignore[arg-type]
+    assert reason == "model" and silence < 200
+    # log(0.01) + 3 + 5 s: it needs about 0.76 s of silence
+    reason, silence = end_after(policy(0.1, doubtful, completeness=model))  # type: ignore[arg-type]
+    assert reason == "model" and 700 <= silence < 850
+    assert model.probability(doubtful, 500) < model.probability(doubtful, 800)
+    cfg = PolicyConfig.from_settings(load_settings(None, turn={"decision": "trained"}))
+    assert cfg.completeness == shipped() and PolicyConfig.from_settings(load_settings(None)).completeness is None
+    assert len(shipped().weights) == len(FEATURES) and 0.5 <= shipped().threshold < 1.0
+
+
+def test_fitting_the_trained_decision_learns_the_direction_of_each_input() -> None:
+    import random
+
+    from edge_agent.listen.completeness import fit_rows
+
+    rng = random.Random(3)
+    rows = []
+    for _ in range(400):  # ended words: likely text, longer silences; going on: unlikely text
+        rows.append((Hint(1.0, p_end=rng.uniform(0.05, 0.4), text="Stop the music."), rng.uniform(288, 1100), True))
+        rows.append((Hint(0.1, p_end=rng.uniform(1e-4, 0.1), text="Set the oven to"), rng.uniform(288, 700), False))
+    model = fit_rows(rows, 0.5)
+    assert model.weights[0] > 0 and model.weights[1] < 0 and model.weights[4] > 0
+    assert model.ends(rows[0][0], 900) and not model.ends(rows[1][0], 300)

@@ -52,6 +52,7 @@ from edge_agent.events import (
     TurnEnd,
     Wake,
 )
+from edge_agent.listen.hint import Hint
 from edge_agent.llm.base import ChatModel, Message
 
 __all__ = ["Conversation", "ConversationSettings"]
@@ -84,7 +85,7 @@ class Conversation:
         audio_now: Callable[[], float] | None = None,
         audio_clock: Callable[[], float] | None = None,
         on_reload: Callable[[], None] | None = None,
-        completeness: Callable[[str], float | None] | None = None,
+        completeness: Callable[[str], float | Hint | None] | None = None,
         answers: TurnAnswerer | None = None,
         chime: np.ndarray | None = None,
     ) -> None:
@@ -133,11 +134,11 @@ class Conversation:
         self.responder.cfg = settings
 
     @property
-    def completeness(self) -> Callable[[str], float | None] | None:
+    def completeness(self) -> Callable[[str], float | Hint | None] | None:
         return self.responder.completeness
 
     @completeness.setter
-    def completeness(self, completeness: Callable[[str], float | None] | None) -> None:
+    def completeness(self, completeness: Callable[[str], float | Hint | None] | None) -> None:
         self.responder.completeness = completeness
 
     @property

@@ -26,6 +26,7 @@ from edge_agent.stt.base import ScoredSpeechToText, Transcription
 if TYPE_CHECKING:
     from edge_agent.answers.answer import Answer
     from edge_agent.config import LlmPolicy
+    from edge_agent.listen.hint import Hint
     from edge_agent.llm.base import Delta, Message
 
 # --- required -------------------------------------------------------------------------------------
@@ -115,7 +116,7 @@ class SemanticHintSink(Protocol):
     """A listener whose turn policy can use the text completeness of a speculative transcript
     (``confidence``: how far the transcript can be trusted, :mod:`edge_agent.listen.hint`)."""
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+    def set_semantic_hint(self, p: float | Hint | None, speech_end_t: float | None = None,
                           confidence: float = 1.0) -> None: ...
 
 

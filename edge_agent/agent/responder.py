@@ -46,6 +46,7 @@ from edge_agent.events import (
     Transcript,
     TurnDone,
 )
+from edge_agent.listen.hint import Hint
 from edge_agent.llm.base import ChatModel, Delta, Message, ToolCallRequest
 from edge_agent.stt.base import Transcription
 
@@ -66,7 +67,7 @@ class Responder:
                  transcriber: Transcriber | None, listener: ListenerControl, tools: ToolRunner | None,
                  turn: TurnState, tasks: TrackedTasks, publish: Callable[[Event], None],
                  audio_t: Callable[[], float | None],
-                 completeness: Callable[[str], float | None] | None,
+                 completeness: Callable[[str], float | Hint | None] | None,
                  answers: TurnAnswerer | None = None,
                  on_control: Callable[[Answer], None] | None = None) -> None:
         self.cfg = cfg
@@ -132,7 +133,7 @@ class Responder:
         reply.t_transcript = loop.time()
         if not reply.confirmed and self.completeness is not None and has_words(text):
             confidence = self._hint_confidence(reply, text, scores)
-            self.tasks.spawn(self._semantic_hint(text, end_t - STT_TAIL_S, confidence))  # the turn decision may use it
+            self.tasks.spawn(self._semantic_hint(text, end_t - STT_TAIL_S, confidence, scores))  # the turn decision may use it
         stt_ms = round((reply.t_transcript - t0) * 1000, 1)
         reply.stages["stt_compute"] = stt_ms  # the decode itself ("stt" is what the user waited for it)
         reply.publish(Transcript(text=text, stt_ms=stt_ms, audio_t=round(end_t - STT_TAIL_S, 4),
@@ -159,11 +160,16 @@ class Responder:
         return trust.confidence(scores.avg_logprob if scores else None, scores.no_speech_prob if scores else None,
                                 text, earlier)
 
-    async def _semantic_hint(self, text: str, speech_end_t: float, confidence: float = 1.0) -> None:
+    async def _semantic_hint(self, text: str, speech_end_t: float, confidence: float = 1.0,
+                             scores: Transcription | None = None) -> None:
         assert self.completeness is not None
         p = await asyncio.get_running_loop().run_in_executor(None, self.completeness, text)
         if p is not None and isinstance(self.listener, SemanticHintSink):
-            self.listener.set_semantic_hint(p, speech_end_t, confidence)
+            hint = p if isinstance(p, Hint) else Hint(p, text=text)
+            hint = dataclasses.replace(hint, confidence=confidence,  # the STT's scores, for a trained decision
+                                       avg_logprob=scores.avg_logprob if scores else None,
+                                       no_speech_prob=scores.no_speech_prob if scores else None)
+            self.listener.set_semantic_hint(hint, speech_end_t, confidence)
 
     async def answer(self, reply: Reply, text: str, confirmed: ToolCallRequest | None = None) -> None:
         """User text -> (answer router) -> LLM -> spoken answer; tool calls in between."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edge_agent.audio.ringbuf import RingBuffer
+from edge_agent.listen.hint import Hint
 from edge_agent.listen.listener import Listener, ListenerCore
 
 
@@ -45,6 +46,6 @@ class ListenerAdapter:
     def utterance(self, start_t: float, end_t: float) -> np.ndarray:
         return self.listener.audio_between(max(0.0, start_t - self.pre_roll_s), end_t)
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+    def set_semantic_hint(self, p: float | Hint | None, speech_end_t: float | None = None,
                           confidence: float = 1.0) -> None:
         self.listener.set_semantic_hint(p, speech_end_t, confidence)

@@ -31,14 +31,15 @@ from edge_agent.models import ModelManager
 from edge_agent.stt.base import SpeechToText
 
 if TYPE_CHECKING:
+    from edge_agent.listen.hint import Hint
     from edge_agent.tts.piper_tts import PiperTts
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-Completeness = Callable[[str], float | None]
-"""Text completeness (0..1) of a partial transcript: the turn policy's semantic hint."""
+Completeness = Callable[[str], "float | Hint | None"]
+"""Text completeness (0..1) of a partial transcript, or a whole hint: the turn policy's semantic hint."""
 
 DEFAULT_VOICE_RATE = 22050
 """Piper's usual rate, when a voice's ``.onnx.json`` cannot be read."""
@@ -90,8 +91,8 @@ def build_completeness(settings: Settings, models: ModelManager, chat: object = 
     from edge_agent.llm.llama_compat import shares_weights
 
     if isinstance(chat, LocalLlm) and shares_weights(chat.llm):
-        return LmCompleteness(chat.llm).hint
-    return LmCompleteness(gguf_path(settings, models)).hint
+        return LmCompleteness(chat.llm).scored_hint
+    return LmCompleteness(gguf_path(settings, models)).scored_hint
 
 
 def conversation_settings(settings: Settings) -> ConversationSettings:

@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +49,7 @@ from edge_agent.bench.turns import (
 
 if TYPE_CHECKING:
     from edge_agent.config import Settings
+    from edge_agent.listen.completeness import TrainedCompleteness
     from edge_agent.listen.hint import HintTrust
     from edge_agent.listen.policy import PolicyConfig
     from edge_agent.listen.turn import TurnDetector
@@ -80,6 +82,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--tune", action="store_true", help="also sweep audio-only turn-policy variants (tuning split)")
     p.add_argument("--tune-hint", action="store_true",
                    help="also sweep the confidence-weighted hint's parameters (tuning split only)")
+    p.add_argument("--fit-completeness", metavar="PATH", default=None,
+                   help="fit the trained completeness decision (turn.decision = trained) on the tuning split's "
+                        "checks, choose its threshold on the tuning split, and write its coefficients to PATH "
+                        "(the shipped ones: edge_agent/listen/completeness.json)")
     p.add_argument("--hint-delay-ms", type=float, default=None,
                    help="the speculative hint reaches the policy this long after speech_end (default: this "
                         "run's median STT + LM time); fix it to compare policies: a 2 ms change in the measured "
@@ -236,6 +242,53 @@ class TurnTools:
     """The hint's delay after speech_end (None: the measured STT and LM time)."""
 
 
+def trained() -> TrainedCompleteness | None:
+    """The shipped trained decision (None: no coefficients yet)."""
+    from edge_agent.listen.completeness import shipped
+
+    try:
+        return shipped()
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+FIT_THRESHOLDS = tuple(round(0.5 + 0.01 * k, 2) for k in range(49))
+
+
+def fit_completeness(pauses: Sequence[Recorded], completes: Sequence[Recorded], tools: TurnTools, delay_s: float,
+                     path: Path) -> dict[str, Any]:
+    """Fit :class:`~edge_agent.listen.completeness.TrainedCompleteness` on the tuning split's checks
+    (:func:`~edge_agent.bench.turns.check_rows`), then pick the threshold that ends most complete
+    sentences within 700 ms with none ended before its last word and no more pauses cut than the
+    blend cuts on the same split; write the coefficients to ``path``."""
+    from edge_agent.bench.turns import check_rows
+    from edge_agent.listen.completeness import fit_rows
+
+    assert tools.lm_hints is not None
+    cfg, cache, pre, ctx = tools.cfg, tools.cache, tools.pre_roll_s, tools.context_s
+    blend = replace(cfg, completeness=None)
+    rows = check_rows(pauses, completes, blend, cache, pre, ctx, tools.lm_hints, delay_s, tools.trust)
+    base = score_turns(pauses, completes, blend, cache, pre, ctx, tools.lm_hints, delay_s, tools.trust)
+    model = fit_rows(rows, 0.5)
+    sweep, best = [], None
+    for threshold in FIT_THRESHOLDS:
+        r = score_turns(pauses, completes, replace(blend, completeness=replace(model, threshold=threshold)), cache,
+                        pre, ctx, tools.lm_hints, delay_s, tools.trust)
+        r.pop("misses")
+        sweep.append({"threshold": threshold, **r})
+        if r["complete_cut_before_last_word"] == 0 and r["pause_cut"] <= base["pause_cut"] and (
+                best is None or r["complete_within_700ms"] > best["complete_within_700ms"]):
+            best = sweep[-1]
+    if best is None:
+        return {"rows": len(rows), "error": "no threshold keeps the blend's pauses and no early end", "sweep": sweep}
+    model = replace(model, threshold=best["threshold"])
+    path.write_text(model.to_json(fitted_on="tuning split", checks=len(rows),
+                                  words_ended=sum(1 for _, _, done in rows if done), hint_delay_ms=round(delay_s * 1000)),
+                    encoding="utf-8")
+    return {"rows": len(rows), "model": json.loads(model.to_json()), "chosen": best, "blend": {
+        k: v for k, v in base.items() if k != "misses"}, "sweep": sweep}
+
+
 def split_figures(pauses: Sequence[Recorded], completes: Sequence[Recorded], tools: TurnTools) -> dict[str, Any]:
     """The end-of-turn figures of one split: audio only, silence only, a word-list hint, and the LM
     hint as the daemon runs it (after the STT's and LM's time, weighed by the transcript's confidence)."""
@@ -274,6 +327,10 @@ def split_figures(pauses: Sequence[Recorded], completes: Sequence[Recorded], too
         "hint_trust": tools.trust.__dict__,
         "vad_alone_no_level_rule": score_turns(pauses, completes, replace(daemon, quiet_drop_db=0.0), cache, pre,
                                                ctx, lm, lm_delay, tools.trust)}
+    other = trained() if daemon.completeness is None else None
+    if other is not None or daemon.completeness is not None:  # the other decision, beside the configured one
+        out["with_lm_hint"]["trained_decision" if other is not None else "blend_decision"] = score_turns(
+            pauses, completes, replace(daemon, completeness=other), cache, pre, ctx, lm, lm_delay, tools.trust)
     return out
 
 
@@ -308,8 +365,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(getattr(args, "config", None))
     models = manager_from_settings(settings)
     runs = max(1, args.runs)
-    if args.tune or args.tune_hint:
-        args.split = "tuning"  # sweeps look at the tuning split only, and so does the rest of such a run
+    if args.tune or args.tune_hint or args.fit_completeness:
+        args.split = "tuning"  # sweeps and fits look at the tuning split only, and so does the rest of such a run
     log(f"generating the turn sets ({args.split}; cached after the first run)...")
     splits = turn_splits(args)
     result: dict[str, Any] = {"runs": runs}
@@ -338,7 +395,7 @@ def run(args: argparse.Namespace) -> int:
         from edge_agent.listen.semantic import LmCompleteness
 
         lm = LmCompleteness(models.require("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf"))
-        tools.lm_hints = TextHints(tools.hints.stt, lm.hint)
+        tools.lm_hints = TextHints(tools.hints.stt, lm.scored_hint)
         tools.lm_hints.disk = tools.hints.disk  # the same transcripts
     except EdgeAgentError as exc:  # no STT or LLM model: the audio-only figures still stand
         result["turn_hint_error"] = exc.message
@@ -362,6 +419,12 @@ def run(args: argparse.Namespace) -> int:
             daemon = tools.cfg if tools.cfg.semantic_wait_ms > 0 else replace(tools.cfg, **HINT_POLICY)
             result["tune_hint"] = tune_hint(pauses, completes, daemon, tools.cache, tools.pre_roll_s,
                                             tools.context_s, tools.lm_hints, delay, tools.trust)
+        tools.cache.save()
+
+    if args.fit_completeness and tools.lm_hints is not None:
+        log("fitting the trained completeness decision (tuning split)...")
+        delay = result["turn_policy"]["with_lm_hint"]["stt_plus_lm_ms_median"] / 1000.0
+        result["fit_completeness"] = fit_completeness(*recorded["tuning"], tools, delay, Path(args.fit_completeness))
         tools.cache.save()
 
     if not args.turns_only:

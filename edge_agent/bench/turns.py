@@ -28,7 +28,7 @@ import numpy as np
 from edge_agent.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:
-    from edge_agent.listen.hint import HintTrust
+    from edge_agent.listen.hint import Hint, HintTrust
     from edge_agent.listen.policy import PolicyConfig
     from edge_agent.listen.turn import TurnDetector
     from edge_agent.speechgen import Utterance
@@ -128,7 +128,7 @@ class TextHints:
         self.stt = stt
         self.scorer = scorer or text_completeness
         self.disk = _JsonCache(path)
-        self.scores: dict[str, float | None] = {}
+        self.scores: dict[str, float | Hint | None] = {}
         self.used: set[str] = set()
         self.score_seconds: list[float] = []
 
@@ -148,7 +148,7 @@ class TextHints:
         self.used.add(key)
         return Transcription(found["text"], found["avg_logprob"], found["no_speech_prob"])
 
-    def score(self, text: str) -> float | None:
+    def score(self, text: str) -> float | Hint | None:
         if text not in self.scores:
             t0 = time.perf_counter()
             self.scores[text] = self.scorer(text)
@@ -166,13 +166,14 @@ class TextHints:
 
 def replay(rec: Recorded, idx: int, cfg: PolicyConfig, cache: TurnCache, pre_roll_s: float,
            context_s: float, hints: TextHints | None = None, hint_delay_s: float = 0.0,
-           trust: HintTrust | None = None) -> list[Any]:
+           trust: HintTrust | None = None, checks: list[tuple[Hint | None, float, float]] | None = None) -> Any:
     """The policy over one utterance's recorded VAD output, as the listener would run it.
 
     With ``hints``, each ``speech_end`` starts a (speculative) transcription of the turn so far; its
     text-completeness hint, with the transcript's confidence under ``trust`` (None: always sure),
-    reaches the policy ``hint_delay_s`` later (the STT's own time)."""
-    from edge_agent.listen.hint import Hint
+    reaches the policy ``hint_delay_s`` later (the STT's own time). With ``checks`` (a list), each
+    check's hint in force, silence so far (ms) and last speech time are appended to it, and the
+    events and the list are returned."""
     from edge_agent.listen.policy import TurnPolicy
 
     state: dict[str, Any] = {"frame": 0, "hint": None, "hint_at": 0.0, "earlier": None}
@@ -184,6 +185,8 @@ def replay(rec: Recorded, idx: int, cfg: PolicyConfig, cache: TurnCache, pre_rol
 
     def turn_probability() -> float:
         end = state["frame"] * FRAME
+        if checks is not None and policy.last_speech_t is not None:
+            checks.append((semantic(), (policy.t - policy.last_speech_t) * 1000.0, policy.last_speech_t))
         return cache.get(idx, rec.utt.samples, end, max(turn_start(), end - int(context_s * SAMPLE_RATE)))
 
     def semantic() -> Hint | None:
@@ -203,14 +206,22 @@ def replay(rec: Recorded, idx: int, cfg: PolicyConfig, cache: TurnCache, pre_rol
                 conf = 1.0 if trust is None else trust.confidence(tr.avg_logprob, tr.no_speech_prob, tr.text,
                                                                   state["earlier"])
                 state["earlier"] = tr.text
-                state["hint"] = None if text_p is None else Hint(text_p, conf)
+                state["hint"] = None if text_p is None else with_scores(text_p, conf, tr)
                 state["hint_at"] = policy.t + hint_delay_s
             elif e.type == "speech_start":
                 state["hint"] = None
         events.extend(new)
         if any(e.type == "turn_end" for e in new):
             break
-    return events
+    return events if checks is None else (events, checks)
+
+
+def with_scores(p: float | Hint, confidence: float, tr: Transcription) -> Hint:
+    """The hint as the responder hands it to the policy: with its confidence and the STT's scores."""
+    from edge_agent.listen.hint import Hint
+
+    hint = p if isinstance(p, Hint) else Hint(p, text=tr.text)
+    return replace(hint, confidence=confidence, avg_logprob=tr.avg_logprob, no_speech_prob=tr.no_speech_prob)
 
 
 def score_turns(pauses: Sequence[Recorded], completes: Sequence[Recorded], cfg: PolicyConfig, cache: TurnCache,
@@ -254,6 +265,29 @@ def score_turns(pauses: Sequence[Recorded], completes: Sequence[Recorded], cfg: 
         "pause_clips": len(pauses), "complete_clips": len(completes),
         "misses": misses,
     }
+
+
+FIT_MAX_SILENCE_MS = 1100.0
+"""Checks up to this much silence train the trained decision (past it the settled silence ends the turn)."""
+
+
+def check_rows(pauses: Sequence[Recorded], completes: Sequence[Recorded], cfg: PolicyConfig, cache: TurnCache,
+               pre_roll_s: float, context_s: float, hints: TextHints, hint_delay_s: float,
+               trust: HintTrust | None = None) -> list[tuple[Hint, float, bool]]:
+    """Every check of every silence (none ends the turn), with the hint in force and the silence so
+    far, labelled True when the silence comes after the last word (the words had ended there) and
+    False inside the sentence (a 0.7 s pause, a short pause inside a command): what
+    :func:`edge_agent.listen.completeness.fit_rows` learns from."""
+    held = replace(cfg, turn_threshold=2.0, early_threshold=2.0, sure_threshold=2.0, settled_after_ms=float("inf"),
+                   completeness=None, max_silence_ms=FIT_MAX_SILENCE_MS + 1.0, max_turn_s=600.0)
+    rows: list[tuple[Hint, float, bool]] = []
+    for k, rec in enumerate([*pauses, *completes]):
+        idx = k if k < len(pauses) else 1000 + k - len(pauses)
+        last_start = rec.utt.segments[-1].start_t
+        seen = replay(rec, idx, held, cache, pre_roll_s, context_s, hints, hint_delay_s, trust, checks=[])[1]
+        rows += [(h, silence_ms, last_speech_t > last_start + 0.05) for h, silence_ms, last_speech_t in seen
+                 if h is not None]
+    return rows
 
 
 def tune(pauses: Sequence[Recorded], completes: Sequence[Recorded], base: PolicyConfig, cache: TurnCache,

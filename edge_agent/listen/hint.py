@@ -31,6 +31,14 @@ class Hint:
     """Probability (0..1) that the transcript so far is a complete utterance."""
     confidence: float = 1.0
     """How far the transcript can be trusted (0: a guess, 1: as good as the STT gets)."""
+    p_end: float | None = None
+    """The language model's own probability that the transcript ends here (before it became ``p``)."""
+    avg_logprob: float | None = None
+    """The STT decode's mean token log-probability (None: the engine gives none)."""
+    no_speech_prob: float | None = None
+    """The STT decode's no-speech probability (None: the engine gives none)."""
+    text: str | None = None
+    """The transcript the hint was computed on."""
 
 
 def effective_hint(hint: Hint, both_ways: bool = True) -> float:

@@ -47,6 +47,7 @@ from edge_agent.audio.echo import EchoCanceller, ResidualEchoGuard
 from edge_agent.audio.echo_reference import EchoReference
 from edge_agent.audio.ringbuf import RingBuffer
 from edge_agent.events import Event, SpeechStart, TurnEnd, Wake
+from edge_agent.listen.hint import Hint
 from edge_agent.listen.policy import PolicyConfig, TurnPolicy, level_db
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ class ListenerCore:
             self.vad.reset()
         self.policy.set_playback_active(active)
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+    def set_semantic_hint(self, p: float | Hint | None, speech_end_t: float | None = None,
                           confidence: float = 1.0) -> None:
         self.policy.set_semantic_hint(p, speech_end_t, confidence)
 
@@ -300,7 +301,7 @@ class Listener:
     def set_playback_active(self, active: bool) -> None:
         self._command(lambda: self.core.set_playback_active(active))
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+    def set_semantic_hint(self, p: float | Hint | None, speech_end_t: float | None = None,
                           confidence: float = 1.0) -> None:
         """Text completeness of the transcript up to the ``speech_end`` at ``speech_end_t`` (see
         :class:`edge_agent.listen.semantic.LmCompleteness`), and how far that transcript can be

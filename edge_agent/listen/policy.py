@@ -46,7 +46,14 @@ before that much silence while no hint has arrived. Two rules bound what the hin
     short pauses inside a command;
   - when Smart Turn alone is at or above ``sure_threshold`` after ``sure_after_ms`` of silence,
     the turn ends whatever the text says (reason ``model_sure``): a transcript that looks
-    unfinished cannot hold the turn to the maximum silence.
+    unfinished cannot hold the turn to the maximum silence;
+  - once the hint for this silence has arrived (the words cannot change unless the user speaks
+    again), ``settled_after_ms`` of silence ends the turn whatever either model says (reason
+    ``settled``): ``max_silence_ms`` stays for silence with no transcript to judge.
+
+With ``completeness`` (a :class:`~edge_agent.listen.completeness.TrainedCompleteness`), a check that
+has a hint asks it instead of the blend and the rules that bound it (disagreement, lead-on wait);
+the bounded wait, the settled silence and the maximum silence stay.
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ from edge_agent.listen.hint import Hint, effective_hint
 
 if TYPE_CHECKING:
     from edge_agent.config import Settings
+    from edge_agent.listen.completeness import TrainedCompleteness
 
 HYSTERESIS = 0.15
 CONFIDENT_SPEECH = 0.9
@@ -120,6 +128,10 @@ class PolicyConfig:
     """Silence before a turn whose text is not sure it ended may end (0: no such wait)."""
     doubt_both_ways: bool = True
     """A doubtful hint is pulled towards 0.5 either way (False: only one that says finished)."""
+    settled_after_ms: float = math.inf
+    """Silence that ends the turn once this silence's hint has arrived (inf: never; reason ``settled``)."""
+    completeness: TrainedCompleteness | None = None
+    """A trained decision that replaces the blend at checks with a hint (None: the blend)."""
     use_turn_model: bool = _TURN.enabled
     quiet_drop_db: float = _VAD.quiet_drop_db
     quiet_window_frames: int = _vad_frames_in(_VAD.quiet_window_ms)
@@ -140,7 +152,17 @@ class PolicyConfig:
             quick_hint=t.quick_hint, lead_on_wait_ms=t.lead_on_wait_ms,
             doubt_both_ways=t.hint_confidence != "finished",
             quiet_window_frames=_vad_frames_in(v.quiet_window_ms),
+            settled_after_ms=t.settled_after_ms if t.settled_after_ms > 0 else math.inf,
+            completeness=_trained(t.decision),
         )
+
+
+def _trained(decision: str) -> TrainedCompleteness | None:
+    if decision != "trained":
+        return None
+    from edge_agent.listen.completeness import shipped
+
+    return shipped()
 
 
 def level_db(frame: np.ndarray, scratch: np.ndarray | None = None) -> float:
@@ -205,9 +227,10 @@ class TurnPolicy:
         self.playback = active
         self._barge_run, self._barged = 0.0, False
 
-    def set_semantic_hint(self, p: float | None, speech_end_t: float | None = None,
+    def set_semantic_hint(self, p: float | Hint | None, speech_end_t: float | None = None,
                           confidence: float = 1.0) -> None:
-        """Probability that the partial transcript is a complete utterance (None: no opinion).
+        """Probability that the partial transcript is a complete utterance (None: no opinion), or a
+        whole :class:`~edge_agent.listen.hint.Hint` (its own confidence and scores).
 
         ``speech_end_t``: the ``audio_t`` of the ``speech_end`` the transcript ended at; a hint that
         arrives after the user went on (another speech_end, or speech again) is then ignored.
@@ -215,7 +238,7 @@ class TurnPolicy:
         if speech_end_t is not None and (self.phase is not Phase.SILENCE or self.last_speech_t is None
                                          or abs(self.last_speech_t - speech_end_t) > 1e-6):
             return
-        self._semantic_hint = None if p is None else Hint(p, confidence)
+        self._semantic_hint = p if p is None or isinstance(p, Hint) else Hint(p, confidence)
 
     @property
     def listening(self) -> bool:
@@ -336,25 +359,35 @@ class TurnPolicy:
         if (self.cfg.use_turn_model and self.turn_probability is not None and self._run_start is None
                 and silence_ms >= self._next_check_ms - 1e-6):
             self._next_check_ms += self.cfg.recheck_ms
-            p_model = self.turn_probability()
             hint = self._hint()
-            p = self._combined(p_model, hint)
+            if hint is not None and silence_ms >= self.cfg.settled_after_ms - 1e-6:
+                return self._end("settled")  # the words are in and have not gone on: nothing left to wait for
+            p_model = self.turn_probability()
+            if hint is not None and self.cfg.completeness is not None:
+                p = self.cfg.completeness.probability(hint, silence_ms)
+                blended = p >= self.cfg.completeness.threshold
+            else:
+                p = self._combined(p_model, hint)
+                blended = self._blend_ends(p, p_model, hint, silence_ms)
             self.turn_checks += 1
             self.last_probability = p
-            limit = self.cfg.early_threshold if silence_ms < self.cfg.early_ms else self.cfg.turn_threshold
-            waiting = hint is None and silence_ms < self.cfg.semantic_wait_ms - 1e-6
-            blended = p >= limit and not waiting
-            if blended and hint is not None and p_model < self.cfg.disagree_below \
-                    and silence_ms < self.cfg.disagree_wait_ms - 1e-6:
-                blended = False  # the words look finished, the voice does not: wait a little
-            if blended and hint is not None and silence_ms < self.cfg.lead_on_wait_ms - 1e-6 \
-                    and effective_hint(hint, self.cfg.doubt_both_ways) < self.cfg.quick_hint:
-                blended = False  # the words may well go on ("Set the oven | to 180"): wait out a short pause
             sure = p_model >= self.cfg.sure_threshold and silence_ms >= self.cfg.sure_after_ms - 1e-6
             self._votes = self._votes + 1 if blended or sure else 0
             if self._votes >= self.cfg.confirm_votes:
                 return self._end("model" if blended else "model_sure")
         return NO_EVENTS
+
+    def _blend_ends(self, p: float, p_model: float, hint: Hint | None, silence_ms: float) -> bool:
+        limit = self.cfg.early_threshold if silence_ms < self.cfg.early_ms else self.cfg.turn_threshold
+        waiting = hint is None and silence_ms < self.cfg.semantic_wait_ms - 1e-6
+        blended = p >= limit and not waiting
+        if blended and hint is not None and p_model < self.cfg.disagree_below \
+                and silence_ms < self.cfg.disagree_wait_ms - 1e-6:
+            blended = False  # the words look finished, the voice does not: wait a little
+        if blended and hint is not None and silence_ms < self.cfg.lead_on_wait_ms - 1e-6 \
+                and effective_hint(hint, self.cfg.doubt_both_ways) < self.cfg.quick_hint:
+            blended = False  # the words may well go on ("Set the oven | to 180"): wait out a short pause
+        return blended
 
     def _hint(self) -> Hint | None:
         if self.semantic is None:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.listen.hint import Hint
+
 TOP_BAND = 0.02
 """The top of the hint's scale, kept for how sure the LM is past ``full_at`` (the blend with Smart
 Turn hardly changes: the hint at ``full_at`` is 0.98 instead of 1)."""
@@ -91,6 +93,11 @@ class LmCompleteness:
         """0 (surely unfinished) .. 1 (surely ends here): see :func:`hint_from_probability`."""
         p = self.probability(text)
         return None if p is None else hint_from_probability(p, self.full_at, self.sure_at)
+
+    def scored_hint(self, text: str) -> Hint | None:
+        """:meth:`hint` with the P(end) it came from and the text (a trained decision reads both)."""
+        p = self.probability(text)
+        return None if p is None else Hint(hint_from_probability(p, self.full_at, self.sure_at), p_end=p, text=text)
 
 
 def hint_from_probability(p: float, full_at: float = 0.2, sure_at: float = 0.4) -> float:
