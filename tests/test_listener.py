@@ -296,13 +296,16 @@ def test_vad_reads_the_suppressed_output_and_the_history_the_linear_one() -> Non
 def _closed_loop(core: ListenerCore, reply: np.ndarray, user: np.ndarray | None, echo_db: float) -> Any:
     """The reply through the simulated kiosk into the listener, the user 1 s in; a barge-in stops
     the reply (closed loop). A first reply lets the AEC converge, as in a conversation."""
+    from edge_agent.audio.drift import ClockDriftCorrector
+    from edge_agent.audio.echo_reference import EchoReference
     from edge_agent.audio.room import RoomSimulator, room_spec
     from edge_agent.bench.duplex import Trial, at_rms, play
 
     room = RoomSimulator(room_spec("kiosk", echo_db=echo_db), echo_rms=3000)  # pyroomacoustics (dev extra)
+    reader = ClockDriftCorrector(EchoReference(), HOP)
     reply = at_rms(reply, 3000)
-    play(core, room, Trial(reply), HOP)
-    return play(core, room, Trial(reply, None if user is None else at_rms(user, 1500)), HOP)
+    play(core, room, Trial(reply), HOP, reader)
+    return play(core, room, Trial(reply, None if user is None else at_rms(user, 1500)), HOP, reader)
 
 
 @pytest.fixture(scope="module")

@@ -100,18 +100,27 @@ def test_mix_adds_user_and_noise_and_clips_softly() -> None:
     noise = room.mix(silence, silence)
     assert 20 * np.log10(_rms(noise) / SPEECH_REF_RMS) == pytest.approx(-30.0, abs=3.0)
     loud = np.full(1000, 30000, np.int16)
-    assert np.abs(_quiet(clip=0.5)._speaker(loud)).max() < np.abs(_quiet(clip=0.0)._speaker(loud)).max()
+    assert np.abs(_quiet(clip=0.5)._speaker(loud, 1000)).max() < np.abs(_quiet(clip=0.0)._speaker(loud, 1000)).max()
 
 
 def test_clock_drift_of_100_ppm_stretches_the_echo() -> None:
-    tone = (np.sin(2 * np.pi * 500 * np.arange(10 * SAMPLE_RATE) / SAMPLE_RATE) * 3000).astype(np.int16)
+    tone = (np.sin(2 * np.pi * 500 * np.arange(11 * SAMPLE_RATE) / SAMPLE_RATE) * 3000).astype(np.int16)
     room = _quiet(drift_ppm=100.0, delay_ms=0.0)
-    out = np.concatenate([room._speaker(tone[i : i + 512]) for i in range(0, len(tone), 512)])
-    # 100 ppm fast: after 10 s the speaker is 16 samples ahead; a 500 Hz tone's phase shows it
-    ref = _quiet(delay_ms=0.0)._speaker(tone)
-    tail = slice(len(tone) - 4000, len(tone) - 100)
-    lags = [float(np.dot(out[tail], ref[tail.start + k : tail.stop + k])) for k in range(32)]
-    assert int(np.argmax(lags)) == pytest.approx(16, abs=2)
+    parts, played = [], 0
+    for _ in range(10 * SAMPLE_RATE // 512):
+        k = room.speaker_samples(512)  # the speaker plays its clock's share of each microphone block
+        parts.append(room._speaker(tone[played : played + k], 512))
+        played += k
+    assert played == pytest.approx(len(parts) * 512 * (1 + 100e-6), abs=1)
+    out = np.concatenate(parts)
+    ref = _quiet(delay_ms=0.0)._speaker(tone, len(tone))
+
+    def lag(at: int) -> int:  # how far ahead of the microphone's clock the speaker is, near ``at``
+        span = slice(at, at + 4000)
+        return int(np.argmax([float(np.dot(out[span], ref[span.start + k : span.stop + k])) for k in range(-16, 32)])) - 16
+
+    # 100 ppm fast: 16 samples further ahead after 10 s (the interpolation's 8-sample look-ahead aside)
+    assert lag(len(out) - 4100) - lag(1000) == pytest.approx(16, abs=2)
 
 
 def test_room_input_hears_what_the_wav_sink_played(tmp_path: Path) -> None:

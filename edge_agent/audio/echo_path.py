@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from edge_agent.audio.drift import ClockDriftCorrector
 from edge_agent.audio.echo import EchoCanceller, load_echo_canceller
 from edge_agent.audio.echo_reference import EchoReference
 
@@ -26,6 +27,8 @@ class EchoPath:
     echo: EchoCanceller | None
     """None when ``audio.echo_cancellation`` is off (the listener behaves as without AEC)."""
     reference: EchoReference
+    reader: ClockDriftCorrector
+    """How the listener reads ``reference``: through the clock-drift correction."""
 
     def attach_sink(self, sink: Any) -> None:
         """The sink that plays the replies feeds the reference: a ``WavPlayback`` on the input's
@@ -38,6 +41,7 @@ class EchoPath:
 
     def attach_listener(self, listener: Any) -> None:
         listener.reference = self.reference
+        listener.reader = self.reader
 
 
 def build_echo_path(settings: Settings, acoustic: bool = True) -> EchoPath:
@@ -51,7 +55,8 @@ def build_echo_path(settings: Settings, acoustic: bool = True) -> EchoPath:
         echo = load_echo_canceller(True, max_hop=HOP, noise_suppression=a.echo_noise_suppression,
                                    gain_control=a.echo_gain_control, linear_library=linear_library(settings),
                                    filter_blocks=max(1, round(a.echo_filter_ms / 4)))
-    return EchoPath(echo, EchoReference())
+    reference = EchoReference()
+    return EchoPath(echo, reference, ClockDriftCorrector(reference, HOP))
 
 
 _told = False

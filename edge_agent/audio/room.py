@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.audio import SAMPLE_RATE
+from edge_agent.audio.drift import FractionalReader
 from edge_agent.audio.echo_reference import EchoReference
 from edge_agent.audio.files import PacedInput, WavInput
 from edge_agent.errors import InputDataError
@@ -174,32 +175,32 @@ class RoomSimulator:
         self._line = np.zeros(base + 2 * self._max_jitter + 1, np.float32)  # delayed speaker samples
         self._tail = np.zeros(len(self.ir) - 1, np.float32)  # reverberation still ringing
         self._since_jitter = 0
-        self._drift_pos = 0.0  # fractional read position of the drifting speaker clock
-        self._drift_prev = 0.0
+        self._speaker_clock = FractionalReader() if spec.drift_ppm else None
+        self._mic_samples = 0
+        self._speaker_samples = 0
 
-    def _speaker(self, played: np.ndarray) -> np.ndarray:
-        """The speaker's output: level, soft clipping, clock drift."""
+    def speaker_samples(self, n: int) -> int:
+        """How many samples the speaker plays while the microphone records ``n``: ``n`` on one clock,
+        more or fewer by ``drift_ppm`` on two (the caller feeds ``mix`` that many, and the reference
+        as many: the speaker's callback writes what it plays)."""
+        if self._speaker_clock is None:
+            return n
+        self._mic_samples += n
+        k = math.floor(self._mic_samples * (1.0 + self.spec.drift_ppm * 1e-6)) - self._speaker_samples
+        self._speaker_samples += k
+        return k
+
+    def _speaker(self, played: np.ndarray, n: int) -> np.ndarray:
+        """The speaker's output over ``n`` microphone samples: level, soft clipping, its clock."""
         x = played.astype(np.float32) / 32768.0
         if self.spec.clip > 0:
             knee = self.spec.clip
             x = knee * np.tanh(x / knee)
-        if self.spec.drift_ppm:
-            x = self._drift(x)
+        if self._speaker_clock is not None:
+            self._speaker_clock.push(x)
+            x = np.zeros(n, np.float32)
+            self._speaker_clock.read(x, 1.0 + self.spec.drift_ppm * 1e-6)
         return x * 32768.0 * self._gain
-
-    def _drift(self, x: np.ndarray) -> np.ndarray:
-        """Resample by 1 + drift_ppm (linear interpolation, continuous across blocks)."""
-        step = 1.0 + self.spec.drift_ppm * 1e-6
-        n = len(x)
-        pos = self._drift_pos + np.arange(n) * step
-        padded = np.concatenate(([self._drift_prev], x))
-        idx = np.clip(pos, 0, n - 1e-9)
-        i = np.floor(idx).astype(np.int64)
-        frac = (idx - i).astype(np.float32)
-        out = padded[i] * (1 - frac) + padded[np.minimum(i + 1, n)] * frac
-        self._drift_pos = pos[-1] + step - n
-        self._drift_prev = x[-1]
-        return out.astype(np.float32)
 
     def _delayed(self, x: np.ndarray) -> np.ndarray:
         if self._max_jitter:
@@ -214,9 +215,10 @@ class RoomSimulator:
         self._line = line[-len(self._line):]
         return out
 
-    def echo_only(self, played: np.ndarray) -> np.ndarray:
-        """The echo the microphone picks up for this block of speaker output (float32, int16 scale)."""
-        x = self._delayed(self._speaker(played))
+    def echo_only(self, played: np.ndarray, n: int | None = None) -> np.ndarray:
+        """The echo the microphone picks up over ``n`` samples (default ``len(played)``) while the
+        speaker plays ``played`` (float32, int16 scale)."""
+        x = self._delayed(self._speaker(played, len(played) if n is None else n))
         wet = np.convolve(x, self.ir)
         wet[: len(self._tail)] += self._tail
         n = len(x)
@@ -239,8 +241,9 @@ class RoomSimulator:
         return out * (self._noise_rms / 0.16)
 
     def mix(self, played: np.ndarray, user: np.ndarray) -> np.ndarray:
-        """What the microphone hears: the echo of ``played`` + ``user`` + room noise (int16)."""
-        mic = self.echo_only(played) + user.astype(np.float32) + self.noise(len(user))
+        """What the microphone hears: the echo of ``played`` + ``user`` + room noise (int16). ``played``
+        is ``speaker_samples(len(user))`` long: as long as ``user`` unless the clocks drift."""
+        mic = self.echo_only(played, len(user)) + user.astype(np.float32) + self.noise(len(user))
         return np.clip(mic, -32768, 32767).astype(np.int16)
 
 

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_agent.audio import SAMPLE_RATE
+from edge_agent.audio.drift import ClockDriftCorrector
 from edge_agent.audio.echo import EchoCanceller
+from edge_agent.audio.echo_reference import EchoReference
 
 if TYPE_CHECKING:
     from edge_agent.config import Settings
@@ -112,8 +114,10 @@ def at_rms(x: np.ndarray, rms: float) -> np.ndarray:
     return np.clip(x.astype(np.float64) * (rms / r), -32768, 32767).astype(np.int16)
 
 
-def play(core: ListenerCore, room: Any, trial: Trial, hop: int) -> Outcome:
-    """Play one reply through the room into the listener, closed loop (see the module docstring)."""
+def play(core: ListenerCore, room: Any, trial: Trial, hop: int, reader: ClockDriftCorrector) -> Outcome:
+    """Play one reply through the room into the listener, closed loop (see the module docstring). The
+    speaker plays on the room's clock and writes what it plays into the reference ring, which the
+    listener reads through ``reader``, as in the daemon."""
     from edge_agent.events import BargeIn, Event, Wake
 
     events: list[Event] = []
@@ -126,22 +130,32 @@ def play(core: ListenerCore, room: Any, trial: Trial, hop: int) -> Outcome:
     if trial.user is not None:
         u = trial.user[: n - start]
         user_track[start : start + len(u)] = u
-    played = np.zeros(hop, np.int16)
+    played = np.zeros(2 * hop, np.int16)
+    ref = np.zeros(hop, np.int16)
     cleaned = []
     playing = True
+    spoken = 0  # reply samples the speaker has played
     t0 = core.samples
     for pos in range(0, n - hop + 1, hop):
-        if playing and pos < len(trial.reply):
-            seg = trial.reply[pos : pos + hop]
+        k = room.speaker_samples(hop)
+        if playing and spoken < len(trial.reply):
+            seg = trial.reply[spoken : spoken + k]
             played[: len(seg)] = seg
-            played[len(seg):] = 0
+            played[len(seg) : k] = 0
         else:
-            played[:] = 0
-        if playing and pos >= len(trial.reply):
+            played[:k] = 0
+        spoken += k
+        if playing and spoken - k >= len(trial.reply):
             playing = False
             core.set_playback_active(False)
-        mic = room.mix(played, user_track[pos : pos + hop])
-        core.process_hop(mic, played if core.echo is not None else None)
+        reader.reference.append(played[:k])
+        mic = room.mix(played[:k], user_track[pos : pos + hop])
+        if core.echo is not None:
+            reader.read_hop_into(ref, core.samples)
+            core.process_hop(mic, ref)
+            reader.observe(mic, ref)
+        else:
+            core.process_hop(mic, None)
         echo = core.echo
         if echo is not None and playing and trial.user is None and pos >= ERLE_SKIP_S * SAMPLE_RATE:
             out.mic_energy += echo.mic_power
@@ -194,7 +208,9 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
     from edge_agent.bench.latency import word_error_rate
     from edge_agent.listen.listener import HOP, build_listener_core
 
-    echo = build_echo_path(settings).echo if aec else None  # the daemon's canceller, with its settings
+    path = build_echo_path(settings) if aec else None  # the daemon's canceller and reference, with its settings
+    echo = path.echo if path is not None else None
+    reader = path.reader if path is not None else ClockDriftCorrector(EchoReference(), HOP)
     timed = TimedEcho(echo) if echo is not None else None
     core = build_listener_core(settings, models, lambda e: None, echo=timed)  # type: ignore[arg-type]
     room = RoomSimulator(room_spec(room_name, echo_db=level_db, drift_ppm=drift_ppm), echo_rms=REPLY_RMS)
@@ -202,14 +218,14 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
     mic_e = out_e = 0.0
     played_s = 0.0
     for i, trial in enumerate(trials["alone"]):
-        o = play(core, room, trial, HOP)
+        o = play(core, room, trial, HOP, reader)
         played_s += (o.stopped_at_s or len(trial.reply) / SAMPLE_RATE)
         cut_offs += o.stopped_at_s is not None
         if i > 0:
             mic_e, out_e = mic_e + o.mic_energy, out_e + o.out_energy
     heard, stop_ms, wer_gap = 0, [], []
     for trial in trials["double_talk"]:
-        o = play(core, room, trial, HOP)
+        o = play(core, room, trial, HOP, reader)
         played_s += (o.stopped_at_s or len(trial.reply) / SAMPLE_RATE)
         if o.stopped_at_s is not None and o.stopped_at_s >= USER_AT_S:
             heard += 1
@@ -220,7 +236,7 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
             wer_gap.append((got_e - clean_e) / max(1, words))
     woke = wake_stopped = 0
     for trial in trials["wake"]:
-        o = play(core, room, trial, HOP)
+        o = play(core, room, trial, HOP, reader)
         played_s += (o.stopped_at_s or len(trial.reply) / SAMPLE_RATE)
         woke += o.woke or _wake_in(core, o.cleaned, HOP)
         wake_stopped += (o.stopped_at_s or 0) >= USER_AT_S
@@ -240,6 +256,7 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
         "wer_vs_clean_clip": round(statistics.mean(wer_gap), 3) if wer_gap else None,
         "aec_cpu_pct_of_playback": round(100 * timed.cpu_s / played_s, 2) if timed is not None and played_s else None,
         "aec_cpu_pct_of_audio": round(100 * timed.cpu_s / (core.samples / SAMPLE_RATE), 2) if timed is not None else None,
+        "drift_ppm_found": round(reader.drift_ppm, 1),
     }
 
 

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edge_agent.audio import SAMPLE_RATE
+from edge_agent.audio.drift import ClockDriftCorrector
 from edge_agent.audio.echo import EchoCanceller, ResidualEchoGuard
 from edge_agent.audio.echo_reference import EchoReference
 from edge_agent.audio.ringbuf import RingBuffer
@@ -274,6 +275,8 @@ class Listener:
         self.core, self.ring, self.rate = core, ring, rate
         self.reference = reference
         """What the speaker played (read a hop at a time alongside the microphone), if known."""
+        self.reader: ClockDriftCorrector | None = ClockDriftCorrector(reference, HOP) if reference is not None else None
+        """How ``reference`` is read: through the clock-drift correction (``EchoPath`` sets both)."""
         self._hop = np.zeros(HOP, np.int16)
         self._ref_hop = np.zeros(HOP, np.int16)
         self._timing_logged = False
@@ -360,8 +363,8 @@ class Listener:
             if dropped != self._dropped:
                 log.warning("listener fell behind: %d samples lost", dropped - self._dropped)
                 self.core.skip(dropped - self._dropped)
-                if self.reference is not None:
-                    self.reference.skip(dropped - self._dropped)
+                if self.reader is not None:
+                    self.reader.skip(dropped - self._dropped)
                 self._dropped = dropped
             got = self.ring.read_into(self._hop)
             if got < HOP:
@@ -369,15 +372,18 @@ class Listener:
                 # as lost (the overrun itself shows in ``dropped`` next pass) so the clock stays right.
                 self.core.skip(got)
                 continue
-            self.core.process_hop(self._hop, self._reference_hop())
+            ref = self._reference_hop()
+            self.core.process_hop(self._hop, ref)
+            if ref is not None and self.reader is not None:
+                self.reader.observe(self._hop, ref)
             done += 1
         return done
 
     def _reference_hop(self) -> np.ndarray | None:
         ref = self.reference
-        if ref is None or self.core.echo is None:
+        if ref is None or self.reader is None or self.core.echo is None:
             return None
-        ref.read_hop_into(self._ref_hop, self.core.samples)
+        self.reader.read_hop_into(self._ref_hop, self.core.samples)
         if not ref.timeline:
             self._update_delay_hint(ref)
         return self._ref_hop
