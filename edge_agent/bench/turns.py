@@ -260,6 +260,8 @@ def score_turns(pauses: Sequence[Recorded], completes: Sequence[Recorded], cfg: 
         "complete_cut_before_last_word": int(early.sum()),
         "complete_max_silence": reasons.count("max_silence"),
         "complete_model_sure": reasons.count("model_sure"),
+        "complete_settled": reasons.count("settled"),
+        "complete_not_ended": reasons.count("none"),  # speech-like noise held the turn open to the clip's end
         "end_latency_median_ms": round(float(np.median(finite)) * 1000, 0) if finite.size else None,
         "end_latency_p90_ms": round(float(np.percentile(finite, 90)) * 1000, 0) if finite.size else None,
         "pause_clips": len(pauses), "complete_clips": len(completes),
