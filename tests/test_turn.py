@@ -90,6 +90,9 @@ def test_language_model_completeness(model_path) -> None:
     assert unfinished < 0.05 < finished
     assert lm.probability(" ... ") is None
     assert lm.hint("Please remind me to") == pytest.approx(0.0, abs=0.2)
+    scored = lm.scored_hint("Set a timer for twenty minutes.")  # what the daemon hands the policy
+    assert scored is not None and scored.p_end == pytest.approx(finished) and scored.p == lm.hint(scored.text or "")
+    assert lm.scored_hint(" ... ") is None
 
 
 @pytest.mark.real_model
