@@ -77,11 +77,20 @@ HELDOUT_ROOMS: dict[str, RoomSpec] = {
 }
 """Rooms the duplex bench's settings are never tuned on (``bench duplex --split heldout``)."""
 
+HELDOUT2_ROOMS: dict[str, RoomSpec] = {
+    "atrium": RoomSpec("atrium", rt60_s=1.4, size_m=(15.0, 12.0, 8.0), direct_m=0.3, delay_ms=60.0, seed=51),
+    "corridor": RoomSpec("corridor", rt60_s=0.9, size_m=(20.0, 2.5, 3.0), direct_m=0.15, delay_ms=55.0, seed=52),
+    "bedroom": RoomSpec("bedroom", rt60_s=0.3, size_m=(4.0, 3.5, 2.5), direct_m=0.1, delay_ms=70.0, seed=53),
+}
+"""A second held-out set (``--split heldout2``), for the change after the one ``heldout`` judged."""
+HELDOUT_SPLITS = {"heldout": HELDOUT_ROOMS, "heldout2": HELDOUT2_ROOMS}
+
 
 def room_spec(spec: str, **overrides: float | str | None) -> RoomSpec:
     """A preset by name, or a WAV impulse response by path, with field ``overrides``."""
-    if spec in PRESETS or spec in HELDOUT_ROOMS:
-        base = PRESETS.get(spec) or HELDOUT_ROOMS[spec]
+    held_out = {name: room for rooms in HELDOUT_SPLITS.values() for name, room in rooms.items()}
+    if spec in PRESETS or spec in held_out:
+        base = PRESETS.get(spec) or held_out[spec]
     elif Path(spec).suffix.lower() == ".wav":
         if not Path(spec).is_file():
             raise InputDataError(f"room impulse response {spec} does not exist")

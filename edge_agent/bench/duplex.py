@@ -58,9 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--replies", type=int, default=20, help="replies per trial kind, room and level (default 20)")
-    p.add_argument("--split", choices=("tuning", "heldout"), default="tuning",
-                   help="tuning: the rooms and replies settings are chosen on; heldout: rooms and replies never "
-                   "tuned on (judge on these)")
+    p.add_argument("--split", choices=("tuning", "heldout", "heldout2"), default="tuning",
+                   help="tuning: the rooms and replies settings are chosen on; heldout, heldout2: rooms and "
+                   "replies never tuned on (judge a change on the newest)")
     p.add_argument("--rooms", default=None, help=f"comma-separated presets (default: the split's; tuning "
                    f"{','.join(ROOMS)})")
     p.add_argument("--levels", default=",".join(f"{x:g}" for x in LEVELS_DB), help="echo levels in dB vs the user")
@@ -260,8 +260,8 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
     }
 
 
-HELDOUT_SEED = 4017
-"""The held-out split's replies: sentences drawn past the tuning split's (another seed)."""
+HELDOUT_SEEDS = {"heldout": 4017, "heldout2": 5017}
+"""The held-out splits' replies: sentences drawn past the tuning split's (other seeds)."""
 
 
 def material(n: int, keyword: str, split: str = "tuning",
@@ -272,7 +272,7 @@ def material(n: int, keyword: str, split: str = "tuning",
     sentences = speechgen.ordinary_sentences(n, seed=17)
     if split != "tuning":  # none of the tuning split's replies (its first sentences are fixed chatter)
         seen = set(speechgen.ordinary_sentences(n + 100, seed=17))
-        sentences = [s for s in speechgen.ordinary_sentences(2 * n + 200, seed=HELDOUT_SEED) if s not in seen][:n]
+        sentences = [s for s in speechgen.ordinary_sentences(2 * n + 200, seed=HELDOUT_SEEDS[split]) if s not in seen][:n]
     replies = [at_rms(speechgen.speak(s + " " + s, speechgen.Voice("piper")), REPLY_RMS) for s in sentences]
     voices = speechgen.ESPEAK_VOICES
     commands = [(("Stop. " if i % 2 == 0 else "") + speechgen.COMMANDS[i % len(speechgen.COMMANDS)], voices[i % len(voices)])
@@ -306,9 +306,9 @@ def run(args: argparse.Namespace) -> int:
         stt = create_stt(settings, models)
     rows = []
     modes = {"both": (True, False), "on": (True,), "off": (False,)}[args.aec]
-    from edge_agent.audio.room import HELDOUT_ROOMS
+    from edge_agent.audio.room import HELDOUT_SPLITS
 
-    rooms = args.rooms or ",".join(ROOMS if args.split == "tuning" else HELDOUT_ROOMS)
+    rooms = args.rooms or ",".join(ROOMS if args.split == "tuning" else HELDOUT_SPLITS[args.split])
     for room_name in rooms.split(","):
         for level in (float(x) for x in args.levels.split(",")):
             for aec in modes:
