@@ -78,9 +78,9 @@ class AudioConfig(Section):
     Off: the VAD's playback threshold alone guards barge-in. If no library loads, half duplex."""
     echo_filter_ms: int = Field(160, ge=52, le=400)
     """The ``webrtc-aec3`` canceller's linear echo filter, in ms (rounded to 4 ms blocks). 160 covers more
-    of a room's response (the wake word and STT hear the user better over a reply); 52 is AEC3's own and
-    copes better when the microphone and speaker are separate devices whose clocks drift apart
-    (docs/design/echo-cancellation.md measures both)."""
+    of a room's response (the wake word and STT hear the user better over a reply); 52 is AEC3's own.
+    Clock drift between a separate microphone and speaker is corrected before the canceller
+    (``audio.drift``), so it needs no shorter filter (docs/design/echo-cancellation.md)."""
     echo_noise_suppression: bool = False
     """WebRTC noise suppression on the cleaned signal (off: the duplex bench showed no gain)."""
     echo_gain_control: bool = False

@@ -238,7 +238,7 @@ def test_the_recipe_refuses_a_changed_sdist(tmp_path) -> None:  # type: ignore[n
 
 
 def test_guard_learns_the_residual_floor_and_lets_louder_speech_through() -> None:
-    guard = ResidualEchoGuard(margin_db=25.0)
+    guard = ResidualEchoGuard(margin_db=25.0, warmup_s=0.0)  # a canceller past its start (below)
     hop_s = HOP / SAMPLE_RATE
     ref_p = 3000.0**2
     for _ in range(50):  # converged AEC: residual 25 dB under the reference
@@ -250,7 +250,7 @@ def test_guard_learns_the_residual_floor_and_lets_louder_speech_through() -> Non
 
 
 def test_guard_follows_the_room_tail_after_the_reference_stops() -> None:
-    guard = ResidualEchoGuard(margin_db=25.0, tail_db_per_s=75.0)
+    guard = ResidualEchoGuard(margin_db=25.0, tail_db_per_s=75.0, warmup_s=0.0)
     hop_s = HOP / SAMPLE_RATE
     ref_p = 3000.0**2
     for _ in range(20):
@@ -262,21 +262,50 @@ def test_guard_follows_the_room_tail_after_the_reference_stops() -> None:
     assert guard.user_possible(0.0, 1.0, hop_s)
 
 
+def test_a_new_canceller_needs_a_louder_voice_until_it_has_heard_some_reference() -> None:
+    """AEC3 lets bursts of echo through in its first seconds: 43 dB above the floor is the agent,
+    not the user, until the guard has heard ``warmup_s`` of reference; then 30 dB is enough again."""
+    guard = ResidualEchoGuard(margin_db=25.0, warmup_db=25.0, warmup_s=8.0)
+    hop_s = HOP / SAMPLE_RATE
+    ref_p = 3000.0**2
+    for _ in range(40):  # 1.3 s of reply, the residual 45 dB under the reference
+        guard.user_possible(ref_p, ref_p * 10 ** -4.5, hop_s, ref_p)
+    assert not guard.user_possible(ref_p, ref_p * 10 ** -0.2, hop_s, ref_p)  # a burst 43 dB above the floor
+    for _ in range(200):  # 6.4 s of reply: converged
+        guard.user_possible(ref_p, ref_p * 10 ** -4.5, hop_s, ref_p)
+    assert guard.user_possible(ref_p, ref_p * 10 ** -1.5, hop_s, ref_p)  # 30 dB above: the user
+
+
 def test_the_rooms_tail_has_a_floor_of_its_own() -> None:
     """In a reply's pause the room still rings and AEC3's leftovers stand far above the floor the
     reply's speech taught (its linear filter has nothing to cancel there): they are not the user. A
     voice well above the tail's own floor still is."""
-    guard = ResidualEchoGuard(margin_db=25.0, tail_db_per_s=75.0)
+    guard = ResidualEchoGuard(margin_db=25.0, tail_db_per_s=75.0, warmup_s=0.0)
     hop_s = HOP / SAMPLE_RATE
     ref_p = 3000.0**2
     for _ in range(30):  # speech: converged to 45 dB under the reference
-        guard.user_possible(ref_p, ref_p * 10 ** -4.5, hop_s)
+        guard.user_possible(ref_p, ref_p * 10 ** -4.5, hop_s, ref_p)
     # the pause: the reference falls silent, the tail's leftovers come out 35 dB above the speech floor
-    assert not guard.user_possible(0.0, ref_p * 10 ** -1.0, hop_s)
-    assert not guard.user_possible(0.0, ref_p * 10 ** -1.2, hop_s)
+    assert not guard.user_possible(0.0, ref_p * 10 ** -1.0, hop_s, ref_p * 10 ** -0.5)
+    assert not guard.user_possible(0.0, ref_p * 10 ** -1.2, hop_s, ref_p * 10 ** -0.7)
     assert guard.ratio_db == pytest.approx(-45.0, abs=1.0)  # the speech floor is not moved by the tail
-    # a user 30 dB above the tail's floor, in the same pause
-    assert guard.user_possible(0.0, ref_p * 10 ** 1.8, hop_s)
+    # a user 30 dB above the tail's floor, in the same pause, louder than the room's ringing
+    assert guard.user_possible(0.0, ref_p * 10 ** 1.8, hop_s, ref_p * 10 ** 1.8)
+
+
+def test_a_tail_the_canceller_lets_through_is_the_room_while_the_microphone_only_falls() -> None:
+    """A long tail the canceller barely touches is not the user while the microphone rings down,
+    however far above the tail's floor; a voice that lifts the microphone over that ringing is."""
+    guard = ResidualEchoGuard(margin_db=25.0, tail_db_per_s=75.0, warmup_s=0.0)
+    hop_s = HOP / SAMPLE_RATE
+    ref_p = 3000.0**2
+    for _ in range(30):
+        guard.user_possible(ref_p, ref_p * 10 ** -4.5, hop_s, ref_p)
+    for k in range(1, 8):  # the room rings down at 60 dB/s, 2 dB a hop; the canceller takes 10 dB off
+        mic = ref_p * 10 ** (-0.2 * k)
+        assert not guard.user_possible(0.0, mic * 0.1, hop_s, mic)
+    mic = ref_p * 10 ** (-0.2 * 8 + 2.0)  # someone speaks up: 20 dB over the ringing
+    assert guard.user_possible(0.0, mic, hop_s, mic)
 
 
 # --- the reference ring ------------------------------------------------------------------------------

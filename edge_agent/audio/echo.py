@@ -324,11 +324,31 @@ class ResidualEchoGuard:
     has a floor of its own, learnt the same way: there AEC3's linear filter (tens of milliseconds)
     has nothing to cancel and its suppressor works from a reverberation model it has yet to learn, so
     the tail's leftovers stand 30-40 dB above the floor the same reply's speech taught (traced in the
-    hall preset: the first reply cut itself off in its first pause, at every level)."""
+    hall preset: the first reply cut itself off in its first pause, at every level).
+
+    In the tail the microphone itself says more: with nobody speaking its power only falls, as the
+    room rings down. So there the user is possible only when the microphone (``mic_power``) rises
+    ``tail_rise_db`` above its own envelope, taken while the reference plays and falling at
+    ``mic_decay_db_per_s`` (a reverberation time of 1.5 s, longer than any room modelled): a long
+    tail that the canceller lets through is not taken for the user (traced: the hall at +10 dB, the
+    first reply's first pause).
+
+    A new canceller (the first reply after start) has not converged: AEC3 lets bursts of echo through
+    40-45 dB above the floor it has shown so far (traced in a 1.2 s stairwell, 1.6 s into the first
+    reply). Until it has heard ``warmup_s`` of reference the margin is up to ``warmup_db`` higher,
+    falling linearly: the first interruption after start needs a louder voice, and the agent does not
+    stop itself."""
 
     def __init__(self, margin_db: float = 25.0, rise_db_per_s: float = 3.0, ref_floor: float = 100.0,
-                 initial_ratio_db: float = 0.0, tail_db_per_s: float = 75.0) -> None:
+                 initial_ratio_db: float = 0.0, tail_db_per_s: float = 75.0, mic_decay_db_per_s: float = 40.0,
+                 tail_rise_db: float = 6.0, warmup_db: float = 25.0, warmup_s: float = 8.0) -> None:
+        self.warmup_db = warmup_db
+        self.warmup_s = warmup_s
+        self._heard_s = 0.0
         self.tail_db_per_s = tail_db_per_s
+        self.mic_decay_db_per_s = mic_decay_db_per_s
+        self.tail_rise = 10 ** (tail_rise_db / 10)
+        self._mic_env = 0.0
         """How fast the reference's envelope falls: 60 dB in 0.8 s, the longest reverberation modelled."""
         self._ref_env = 0.0
         self.margin = 10 ** (margin_db / 10)
@@ -341,9 +361,12 @@ class ResidualEchoGuard:
         self.last_excess_db = 0.0
         """How far the last hop's cleaned power stood above the residual floor (dB; 0 with no reference)."""
 
-    def user_possible(self, ref_power: float, out_power: float, hop_s: float) -> bool:
+    def user_possible(self, ref_power: float, out_power: float, hop_s: float, mic_power: float = 0.0) -> bool:
         # the room keeps ringing after the reference falls: compare with its decaying envelope
         tail = ref_power < self.ref_floor
+        self._mic_env *= 10 ** (-self.mic_decay_db_per_s * hop_s / 10)
+        if not tail:
+            self._mic_env = max(self._mic_env, mic_power)
         self._ref_env = max(ref_power, self._ref_env * 10 ** (-self.tail_db_per_s * hop_s / 10))
         ref_power = self._ref_env
         if ref_power < self.ref_floor:
@@ -354,11 +377,16 @@ class ResidualEchoGuard:
         if tail:
             self.tail_ratio = r if r < self.tail_ratio else self.tail_ratio * rise
             floor = self.tail_ratio
+            if mic_power <= self.tail_rise * self._mic_env:  # only the room ringing down
+                self.last_excess_db = 10 * float(np.log10(max(r / floor, 1e-12)))
+                return False
         else:
             self.ratio = r if r < self.ratio else self.ratio * rise
             floor = self.ratio
+            self._heard_s += hop_s
         self.last_excess_db = 10 * float(np.log10(max(r / floor, 1e-12)))
-        return out_power > self.margin * floor * ref_power
+        young = self.warmup_db * max(0.0, 1.0 - self._heard_s / self.warmup_s) if self.warmup_s > 0 else 0.0
+        return out_power > self.margin * 10 ** (young / 10) * floor * ref_power
 
     @property
     def ratio_db(self) -> float:

@@ -114,6 +114,7 @@ class ListenerCore:
             self.wake.reset()
         if self.echo is not None:
             self.echo.reset()
+            self.echo_guard = ResidualEchoGuard()  # a new canceller: the guard's warm-up again
         self.policy = TurnPolicy(self.policy.cfg, self.policy.turn_probability, self.policy.semantic)
         self._turn_span = None
         if self.always_listen:
@@ -175,7 +176,7 @@ class ListenerCore:
             words = self.echo.linear
             if self.policy.playback:
                 user_possible = self.echo.active and self.echo_guard.user_possible(
-                    self.echo.ref_power, self.echo.out_power, len(hop) / SAMPLE_RATE)
+                    self.echo.ref_power, self.echo.out_power, len(hop) / SAMPLE_RATE, self.echo.mic_power)
         with self._history_lock:
             self._history.write(words)
             self.samples += len(hop)
