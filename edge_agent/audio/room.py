@@ -83,7 +83,14 @@ HELDOUT2_ROOMS: dict[str, RoomSpec] = {
     "bedroom": RoomSpec("bedroom", rt60_s=0.3, size_m=(4.0, 3.5, 2.5), direct_m=0.1, delay_ms=70.0, seed=53),
 }
 """A second held-out set (``--split heldout2``), for the change after the one ``heldout`` judged."""
-HELDOUT_SPLITS = {"heldout": HELDOUT_ROOMS, "heldout2": HELDOUT2_ROOMS}
+HELDOUT3_ROOMS: dict[str, RoomSpec] = {
+    "museum": RoomSpec("museum", rt60_s=1.1, size_m=(12.0, 9.0, 5.0), direct_m=0.2, delay_ms=65.0, seed=61),
+    "office": RoomSpec("office", rt60_s=0.6, size_m=(6.0, 5.0, 2.7), direct_m=0.07, delay_ms=50.0, seed=62),
+    "car_showroom": RoomSpec("car_showroom", rt60_s=0.8, size_m=(14.0, 10.0, 4.0), direct_m=0.35, delay_ms=80.0,
+                             seed=63),
+}
+"""A third held-out set (``--split heldout3``), for the change after the one ``heldout2`` judged."""
+HELDOUT_SPLITS = {"heldout": HELDOUT_ROOMS, "heldout2": HELDOUT2_ROOMS, "heldout3": HELDOUT3_ROOMS}
 
 
 def room_spec(spec: str, **overrides: float | str | None) -> RoomSpec:

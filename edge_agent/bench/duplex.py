@@ -58,8 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--replies", type=int, default=20, help="replies per trial kind, room and level (default 20)")
-    p.add_argument("--split", choices=("tuning", "heldout", "heldout2"), default="tuning",
-                   help="tuning: the rooms and replies settings are chosen on; heldout, heldout2: rooms and "
+    p.add_argument("--split", choices=("tuning", "heldout", "heldout2", "heldout3"), default="tuning",
+                   help="tuning: the rooms and replies settings are chosen on; heldout, heldout2, heldout3: rooms "
                    "replies never tuned on (judge a change on the newest)")
     p.add_argument("--rooms", default=None, help=f"comma-separated presets (default: the split's; tuning "
                    f"{','.join(ROOMS)})")
@@ -260,7 +260,7 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
     }
 
 
-HELDOUT_SEEDS = {"heldout": 4017, "heldout2": 5017}
+HELDOUT_SEEDS = {"heldout": 4017, "heldout2": 5017, "heldout3": 6017}
 """The held-out splits' replies: sentences drawn past the tuning split's (other seeds)."""
 
 
