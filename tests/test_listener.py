@@ -296,6 +296,41 @@ def test_vad_reads_the_suppressed_output_and_the_history_the_linear_one() -> Non
     assert (core.audio_between(2 * HOP / 16000) == LOUD).all()  # the history: the microphone's words
 
 
+def test_a_word_the_suppressor_thinned_is_heard_on_the_linear_output_far_above_the_echo_floor() -> None:
+    """While the agent speaks, a hop whose suppressed output stands far above the residual floor
+    counts as the user when the second VAD, on the linear output, calls it speech (the suppressor
+    thinned it below what the first VAD calls speech); that VAD starts afresh with each reply."""
+    from edge_agent.audio.echo import PassThroughEchoCanceller
+    from edge_agent.events import BargeIn
+
+    class Thinning(PassThroughEchoCanceller):
+        has_linear = True
+        active = True
+
+        def _frame(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray, linear: np.ndarray) -> None:
+            out[:] = mic // 8  # thinned: the VAD on it hears no speech
+            linear[:] = mic
+
+    resets: list[int] = []
+
+    class WordsVad(FakeVad):
+        def reset(self) -> None:
+            resets.append(1)
+
+    events: list[object] = []
+    core = ListenerCore(FakeVad(), None, None, events.append, PolicyConfig(playback_threshold=0.5, barge_in_ms=96),
+                        echo=Thinning(HOP), words_vad=WordsVad())
+    core.set_playback_active(True)
+    assert resets  # a new reply: a fresh state
+    quiet, ref = np.full(HOP, 20, np.int16), np.full(HOP, 3000, np.int16)
+    for _ in range(40):  # the reply alone: the floor is learnt
+        core.process_hop(quiet, ref)
+    loud = np.full(HOP, LOUD, np.int16)
+    for _ in range(6):
+        core.process_hop(loud, ref)
+    assert any(isinstance(e, BargeIn) for e in events)
+
+
 def _closed_loop(core: ListenerCore, reply: np.ndarray, user: np.ndarray | None, echo_db: float) -> Any:
     """The reply through the simulated kiosk into the listener, the user 1 s in; a barge-in stops
     the reply (closed loop). A first reply lets the AEC converge, as in a conversation."""

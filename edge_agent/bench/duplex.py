@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--replies", type=int, default=20, help="replies per trial kind, room and level (default 20)")
     p.add_argument("--split", choices=("tuning", "heldout", "heldout2", "heldout3"), default="tuning",
-                   help="tuning: the rooms and replies settings are chosen on; heldout, heldout2, heldout3: rooms "
+                   help="tuning: the rooms and replies settings are chosen on; heldout, heldout2, heldout3: rooms and "
                    "replies never tuned on (judge a change on the newest)")
     p.add_argument("--rooms", default=None, help=f"comma-separated presets (default: the split's; tuning "
                    f"{','.join(ROOMS)})")

@@ -72,6 +72,8 @@ CLEAR_USER_EXCESS_DB = 30.0
 CLEAR_USER_MIN_POWER = 100.0**2
 """int16 mean square of about -50 dBFS: quieter than any voice at the microphone."""
 CLEAR_USER_MIN_PROB = 0.15
+WORDS_VAD = True
+WORDS_EXCESS_DB = 36.0
 EventCallback = Callable[[Event], None]
 
 
@@ -79,9 +81,12 @@ class ListenerCore:
     def __init__(self, vad: Vad, turn: TurnDetector | None, wake: WakeWordDetector | None,
                  on_event: EventCallback, policy: PolicyConfig | None = None, *,
                  always_listen: bool = False, pre_roll_ms: float = 300.0, history_s: float = 40.0,
-                 max_context_s: float = 8.0, echo: EchoCanceller | None = None) -> None:
+                 max_context_s: float = 8.0, echo: EchoCanceller | None = None,
+                 words_vad: Vad | None = None) -> None:
         self.vad, self.turn, self.wake = vad, turn, wake
         self.echo = echo
+        self.words_vad = words_vad
+        """A second VAD, on the canceller's linear output, while the agent speaks (``_clearly_words``)."""
         self.echo_guard = ResidualEchoGuard()
         self._silent_ref = np.zeros(HOP, np.int16)
         self.echo_hops_rejected = 0
@@ -110,6 +115,8 @@ class ListenerCore:
             self._history.clear()
             self.samples = 0
         self.vad.reset()
+        if self.words_vad is not None:
+            self.words_vad.reset()
         if self.wake is not None:
             self.wake.reset()
         if self.echo is not None:
@@ -151,6 +158,10 @@ class ListenerCore:
     def set_playback_active(self, active: bool) -> None:
         if active and not self.policy.listening:
             self.vad.reset()
+        if active and self.words_vad is not None:
+            # it hears only replies: its state from the last one's end held it at "no speech" for
+            # seconds into the next (traced: a "Stop." heard 700 ms late)
+            self.words_vad.reset()
         self.policy.set_playback_active(active)
 
     def set_semantic_hint(self, p: float | Hint | None, speech_end_t: float | None = None,
@@ -193,11 +204,12 @@ class ListenerCore:
             self.policy.t = self.t  # VAD off while idle
             return
         prob = self.vad.process(hop)
+        words_prob = self.words_vad.process(words) if self.words_vad is not None and self.policy.playback else 0.0
         if not user_possible:
             if prob >= self.policy.cfg.threshold:
                 self.echo_hops_rejected += 1
             prob = 0.0
-        elif self.policy.playback and self._clearly_user(prob):
+        elif self.policy.playback and (self._clearly_user(prob) or self._clearly_words(words_prob)):
             prob = max(prob, self.policy.cfg.playback_threshold)
         # the loudness is only wanted by the level rule; without it the VAD decides alone
         level = level_db(hop, self._level_scratch) if self.policy.cfg.quiet_drop_db > 0 else None
@@ -218,6 +230,14 @@ class ListenerCore:
         echo = self.echo
         return (echo is not None and echo.active and prob >= CLEAR_USER_MIN_PROB
                 and self.echo_guard.last_excess_db >= CLEAR_USER_EXCESS_DB and echo.out_power >= CLEAR_USER_MIN_POWER)
+
+    def _clearly_words(self, words_prob: float) -> bool:
+        """The suppressor can thin a short "Stop." to nothing the VAD calls speech while leaving it far
+        above the residual-echo floor: then the VAD on the linear output (the user's words whole, and
+        the echo's leftovers, which the higher excess keeps out) decides."""
+        echo = self.echo
+        return (echo is not None and echo.active and words_prob >= self.policy.cfg.playback_threshold
+                and self.echo_guard.last_excess_db >= WORDS_EXCESS_DB and echo.out_power >= CLEAR_USER_MIN_POWER)
 
     def _emit(self, event: Event) -> None:
         if isinstance(event, SpeechStart):
@@ -426,7 +446,8 @@ def build_listener_core(settings: Settings, models: ModelManager, on_event: Even
     if echo is not None and echo.active:  # the guard and the AEC keep the echo out: the user's voice decides
         policy = dataclasses.replace(policy, playback_threshold=settings.audio.echo_barge_in_threshold,
                                      barge_in_ms=settings.audio.echo_barge_in_ms)
+    words_vad = load_vad(settings, models) if echo is not None and echo.has_linear and WORDS_VAD else None
     return ListenerCore(vad, turn, detector, on_event, policy,
                         always_listen=always_listen,
                         pre_roll_ms=settings.turn.pre_roll_ms, max_context_s=settings.turn.max_context_s,
-                        echo=echo)
+                        echo=echo, words_vad=words_vad)
