@@ -137,8 +137,9 @@ class DelayTracker:
 
     def __init__(self, hop: int) -> None:
         self.hop = hop
-        self.mic = np.zeros(WINDOW, np.float32)
+        self.mic = np.zeros(WINDOW, np.float32)  # rings: the latest WINDOW samples end at ``_at``
         self.ref = np.zeros(WINDOW, np.float32)
+        self._at = 0
         hops = WINDOW // hop + 2
         self._raw_start = np.zeros(hops)  # per hop: the raw reference position of its first sample
         self._ratio = np.ones(hops)  # per hop: the ratio it was read at
@@ -154,10 +155,12 @@ class DelayTracker:
     def observe(self, mic: np.ndarray, ref: np.ndarray, raw_start: float, ratio: float) -> bool:
         """Add a hop; True when a delay was measured."""
         n = len(mic)
-        self.mic[:-n] = self.mic[n:]
-        self.mic[-n:] = mic
-        self.ref[:-n] = self.ref[n:]
-        self.ref[-n:] = ref
+        first = min(n, WINDOW - self._at)  # a hop divides WINDOW in practice; wrap anyway
+        self.mic[self._at : self._at + first] = mic[:first]
+        self.ref[self._at : self._at + first] = ref[:first]
+        self.mic[: n - first] = mic[first:]
+        self.ref[: n - first] = ref[first:]
+        self._at = (self._at + n) % WINDOW
         slot = self._hops % len(self._raw_start)
         self._raw_start[slot], self._ratio[slot] = raw_start, ratio
         self._hops += 1
@@ -171,7 +174,8 @@ class DelayTracker:
     def delay(self) -> float | None:
         """The echo's delay behind the reference over the last window (samples), or None when the
         correlation peak is not clear (silence, the user over the reply, no echo)."""
-        spec = np.fft.rfft(self.mic, self._nfft) * np.conj(np.fft.rfft(self.ref, self._nfft))
+        mic, ref = np.roll(self.mic, -self._at), np.roll(self.ref, -self._at)  # oldest first
+        spec = np.fft.rfft(mic, self._nfft) * np.conj(np.fft.rfft(ref, self._nfft))
         freqs = np.fft.rfftfreq(self._nfft, 1 / SAMPLE_RATE)
         spec[(freqs < 200) | (freqs > 6000)] = 0
         cc = np.fft.irfft(spec / np.maximum(np.abs(spec), 1e-9), self._nfft)
