@@ -168,7 +168,7 @@ def test_force_end_and_settings() -> None:
 
 
 def test_text_completeness_hint() -> None:
-    from edge_agent.listen.policy import text_completeness
+    from edge_agent.listen.hint import text_completeness
 
     assert text_completeness("Please remind me to") == 0.0
     assert text_completeness("I think we should.") == 0.0

@@ -120,10 +120,10 @@ class TurnCache:
 class TextHints:
     """Speculative transcripts of the turn so far (with their STT scores and decode time, cached by
     the audio), scored for text completeness by ``scorer`` (default:
-    :func:`edge_agent.listen.policy.text_completeness`)."""
+    :func:`edge_agent.listen.hint.text_completeness`)."""
 
     def __init__(self, stt: Any, scorer: Any = None, path: Path | None = None) -> None:
-        from edge_agent.listen.policy import text_completeness
+        from edge_agent.listen.hint import text_completeness
 
         self.stt = stt
         self.scorer = scorer or text_completeness

@@ -10,7 +10,7 @@ probability that the turn is over from:
 - ``log_p_end``: the language model's P(end) of the speculative transcript (log, clipped to
   [1e-4, 0.4], the range the hint resolves);
 - ``ends_open``: 1 when the transcript ends on a word an utterance almost never ends on ("to", "the",
-  :func:`~edge_agent.listen.policy.text_completeness`);
+  :func:`~edge_agent.listen.hint.text_completeness`);
 - ``avg_logprob`` and ``no_speech``: the STT's own scores for that transcript;
 - ``silence_s``: the silence so far.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.listen.hint import Hint
+from edge_agent.listen.hint import Hint, text_completeness
 
 FEATURES = ("log_p_end", "ends_open", "avg_logprob", "no_speech", "silence_s")
 COEFFICIENTS_PATH = Path(__file__).with_name("completeness.json")
@@ -43,8 +43,6 @@ MISSING_LOGPROB = -0.5
 
 def features(hint: Hint, silence_ms: float) -> list[float]:
     """The decision's inputs, in :data:`FEATURES` order."""
-    from edge_agent.listen.policy import text_completeness
-
     lo, hi = P_END_RANGE
     p_end = lo if hint.p_end is None else min(hi, max(lo, hint.p_end))
     finished = text_completeness(hint.text) if hint.text is not None else None

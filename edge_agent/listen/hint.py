@@ -97,3 +97,30 @@ class HintTrust:
             return 1.0
         return transcript_confidence(avg_logprob, no_speech_prob, doubt_logprob=self.doubt_logprob,
                                      sure_logprob=self.sure_logprob, earlier=earlier, text=text)
+
+
+# --- a text signal for the semantic hook ------------------------------------------------------------
+
+# Words an English utterance almost never ends on: articles, prepositions, conjunctions, auxiliaries
+# and modals, infinitive "to", possessive and subject pronouns. A general linguistic fact, not a model.
+_ENDING_WORDS = (
+    "a an the this that these those my your his her its our their some any every each no",
+    "to of in on at for from with about into onto over under after before between through during without",
+    "and or but so because if when while than as until unless whether nor",
+    "is are was were be been being am do does did have has had will would shall should can could may might must",
+    "i you he she we they it's i'm you're we're they're there's what's",
+    "very really just also not",
+)
+INCOMPLETE_ENDINGS = frozenset(" ".join(_ENDING_WORDS).split())
+
+
+def text_completeness(text: str) -> float | None:
+    """A crude semantic hint from a (partial) transcript: 0.0 when it ends on a word an utterance
+    almost never ends on ("...remind me to"), 1.0 otherwise; None for no words. Good enough to
+    show what a text signal adds; the conversation core may pass a better one. (Here, not in ``policy``, so the
+    trained decision in ``completeness`` can use it without an import cycle.)"""
+    words = [w.strip(".,!?;:\"'()-").lower() for w in text.split()]
+    words = [w for w in words if w]
+    if not words or text.rstrip().endswith(("...", "…", "-")):
+        return None if not words else 0.0
+    return 0.0 if words[-1] in INCOMPLETE_ENDINGS else 1.0
