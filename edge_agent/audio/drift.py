@@ -164,7 +164,8 @@ class DelayTracker:
         slot = self._hops % len(self._raw_start)
         self._raw_start[slot], self._ratio[slot] = raw_start, ratio
         self._hops += 1
-        self._active.append(float(np.dot(ref.astype(np.float32), ref.astype(np.float32))) > ACTIVE_RMS ** 2 * n)
+        level = ref.astype(np.float32)
+        self._active.append(float(np.dot(level, level)) > ACTIVE_RMS ** 2 * n)
         self._since += 1
         if self._since >= EVERY_HOPS and self._hops * n >= WINDOW and sum(self._active) >= 0.6 * len(self._active):
             self._since = 0

@@ -72,7 +72,6 @@ CLEAR_USER_EXCESS_DB = 30.0
 CLEAR_USER_MIN_POWER = 100.0**2
 """int16 mean square of about -50 dBFS: quieter than any voice at the microphone."""
 CLEAR_USER_MIN_PROB = 0.15
-WORDS_VAD = True
 WORDS_EXCESS_DB = 36.0
 EventCallback = Callable[[Event], None]
 
@@ -446,7 +445,7 @@ def build_listener_core(settings: Settings, models: ModelManager, on_event: Even
     if echo is not None and echo.active:  # the guard and the AEC keep the echo out: the user's voice decides
         policy = dataclasses.replace(policy, playback_threshold=settings.audio.echo_barge_in_threshold,
                                      barge_in_ms=settings.audio.echo_barge_in_ms)
-    words_vad = load_vad(settings, models) if echo is not None and echo.has_linear and WORDS_VAD else None
+    words_vad = load_vad(settings, models) if echo is not None and echo.has_linear else None
     return ListenerCore(vad, turn, detector, on_event, policy,
                         always_listen=always_listen,
                         pre_roll_ms=settings.turn.pre_roll_ms, max_context_s=settings.turn.max_context_s,
