@@ -154,7 +154,7 @@ def test_no_cut_where_espeak_joins_two_words() -> None:
 
 
 @pytest.mark.real_model
-@pytest.mark.parametrize("split", ["heldout3", "heldout4", "heldout5"])
+@pytest.mark.parametrize("split", ["heldout3", "heldout4", "heldout5", "heldout6"])
 def test_the_whole_sentence_held_out_splits_have_their_pauses_inside(split) -> None:
     from edge_agent.speechgen import heldout
 

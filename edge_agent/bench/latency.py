@@ -46,9 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--cold-starts", type=int, default=3, help="cold-start runs (median reported; 0 skips, and skips RSS)")
     p.add_argument("--full-replies", action="store_true", help="let every reply play out instead of cutting it after 0.3 s")
     p.add_argument("--no-llm-probe", action="store_true", help="skip the LLM first-token cold/warm probe")
-    p.add_argument("--split", choices=("tuning", "heldout2", "heldout3", "heldout4", "heldout5"), default="tuning",
-                   help="tuning: the generated commands in the Piper voice (default); heldout2-5: the end of turn's "
-                        "held-out voices, noises and sentences (speechgen.heldout), never tuned on (heldout5 the "
+    p.add_argument("--split", choices=("tuning", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6"),
+                   default="tuning",
+                   help="tuning: the generated commands in the Piper voice (default); heldout2-6: the end of turn's "
+                        "held-out voices, noises and sentences (speechgen.heldout), never tuned on (heldout6 the "
                         "clean one; the others have been looked at)")
     p.add_argument("--route", choices=("answers", "llm"), default="answers",
                    help="answers: every turn through the answer router, as the daemon does (default); "

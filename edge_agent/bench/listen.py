@@ -74,11 +74,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--no-wake", action="store_true", help="skip the wake word accuracy part (slow)")
     p.add_argument("--turns-only", action="store_true",
                    help="only the end-of-turn figures (no VAD timing, idle cost or wake word)")
-    p.add_argument("--split", choices=("all", "tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"),
+    p.add_argument("--split", choices=("all", "tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5",
+                                          "heldout6"),
                    default="all",
-                   help="which turn split to score: tuning, heldout, heldout2, heldout3, heldout4 (validation: "
-                        "each was looked at), heldout5 (sentences said whole, pauses cut in at a word boundary; "
-                        "nothing decided on it), or all (default: every split)")
+                   help="which turn split to score: tuning, heldout .. heldout5 (validation: each was looked at), "
+                        "heldout6 (sentences said whole, pauses cut in at a word boundary; nothing decided on "
+                        "it), or all (default: every split)")
     p.add_argument("--tune", action="store_true", help="also sweep audio-only turn-policy variants (tuning split)")
     p.add_argument("--tune-hint", action="store_true",
                    help="also sweep the confidence-weighted hint's parameters (tuning split only)")
@@ -482,7 +483,8 @@ def print_summary(r: dict[str, Any]) -> None:
         print(f"turn model: {t['ms_per_call']} ms/call ({t['cpu_ms_per_call']} ms CPU)")
     for key, name in (("turn_policy", "tuning"), ("turn_policy_heldout", "held-out"),
                       ("turn_policy_heldout2", "second held-out"), ("turn_policy_heldout3", "third held-out"),
-                      ("turn_policy_heldout4", "fourth held-out"), ("turn_policy_heldout5", "fifth held-out")):
+                      ("turn_policy_heldout4", "fourth held-out"), ("turn_policy_heldout5", "fifth held-out"),
+                      ("turn_policy_heldout6", "sixth held-out")):
         if key in r:
             print_turns(name, r[key])
     if "wake" in r:

@@ -18,7 +18,10 @@ who stops mid-sentence sounds. The fourth (``heldout4``) is made the same way wi
 noises (a vacuum cleaner, a washing machine) and sentences, nine of its sixteen commands said in
 parts; it was written before the inner-pause work it measures. The fifth (``heldout5``) is made the
 same way again (other voices, a keyboard and a television as noises, other sentences), written before
-the trained completeness decision of 2026-12-07 and the split that decision is judged on.
+the trained completeness decision of 2026-12-07 and the split that decision is judged on. The sixth
+(``heldout6``) again (other voices, a talk-radio presenter and an air conditioner as noises, other
+sentences), written before the end-of-speech and confidence work of 2026-12-07's afternoon that it
+judges.
 
 Nothing in the policy or its tuning may read this module: it only feeds ``bench listen``'s
 held-out figures. Items are cached like the other sets (:func:`~edge_agent.speechgen.sets._cached`).
@@ -124,7 +127,7 @@ HELDOUT_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
 people do in lists and before numbers: the turn must end after the last part, never inside."""
 
 HELDOUT_NOISES = ("none", "brown", "hum", "cafe", "street", "music", "rain", "kitchen", "vacuum", "washer",
-                  "typing", "tv")
+                  "typing", "tv", "radio", "aircon")
 CAFE_TEXT = (
     "I told him the parcel would arrive on Wednesday at the latest.",
     "The soup of the day is tomato with a little basil.",
@@ -330,6 +333,64 @@ HELDOUT5_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
     ("Call mum.",),
 )
 """Said whole; the 0.2-0.4 s pauses are cut in between the parts (9 of the 16 are said in parts)."""
+HELDOUT6_VOICES: tuple[HeldoutVoice, ...] = (
+    Voice("espeak", "en-us+john", 150, 50),
+    ShiftedVoice(Voice("piper", speed=0.92), cents=-250, tempo=1.0),
+    Voice("espeak", "en-gb-x-gbcwmd+anika", 150, 60),
+    Voice("espeak", "en-gb-scotland+Denis", 155, 45),
+    ShiftedVoice(Voice("piper", speed=1.08), cents=160, tempo=0.94),
+    Voice("espeak", "en-us-nyc+Jacky", 160, 50),
+    Voice("espeak", "en-gb-x-rp+iven3", 145, 50),
+    Voice("espeak", "en-029+quincy", 150, 45),
+)
+"""The sixth held-out split's voices: espeak-ng variants no other split (nor a noise) uses, and two
+other sox shifts (written before the end-of-speech work of 2026-12-07's afternoon, never tuned on)."""
+HELDOUT6_PAUSE_SENTENCES = (
+    ("Could you let me know if the", "post office is open on Saturday?"),
+    ("Switch the bathroom heater to", "low for an hour."),
+    ("I'd like to borrow", "three books about gardening."),
+    ("Please tell the front desk that", "my room key is not working."),
+    ("How many teaspoons are in", "one tablespoon?"),
+    ("Put the hallway radio on", "my favourite station."),
+    ("Add crackers, hummus and", "sparkling water to the order."),
+    ("When does the last train to", "Brighton leave tonight?"),
+    ("Could you turn the attic fan", "off after midnight?"),
+    ("Remind the whole family about", "Sunday's picnic in the park."),
+    ("Set the garden lights to", "come on at sunset."),
+    ("What's the best way to clean", "cast iron pans?"),
+    ("Tell me which museums are", "free to visit this month."),
+    ("Lock every window on", "both floors tonight."),
+    ("Play something calm for", "twenty minutes before bed."),
+    ("Message the football coach that", "Ella will miss training."),
+)
+"""Said whole; the 0.7 s pause is cut in after the first part (no second part begins on "the" or
+"a", which espeak-ng joins to the word before)."""
+HELDOUT6_COMPLETE_SENTENCES: tuple[tuple[str, ...], ...] = (
+    ("Set the guest room heater", "to 23 degrees."),
+    ("Buy oats,", "honey", "and a carton of oat milk."),
+    ("Close the skylight.",),
+    ("Remind me at six", "to take the bins out."),
+    ("Who wrote Pride and Prejudice?",),
+    ("Turn the reading lamp", "to 45%."),
+    ("Pause the podcast.",),
+    ("Book the tennis court", "for Saturday", "at eleven."),
+    ("Switch off the hallway fan.",),
+    ("Add soap,", "sponges", "and bin bags to the list."),
+    ("How deep is Lake Baikal?",),
+    ("Run the dishwasher", "after midnight."),
+    ("Open the kitchen window.",),
+    ("Set the landing light", "to 5%."),
+    ("Water the tomatoes", "in the greenhouse."),
+    ("Ring dad.",),
+)
+"""Said whole; the 0.2-0.4 s pauses are cut in between the parts (9 of the 16 are said in parts)."""
+RADIO_TEXT = (
+    "You're listening to the afternoon show, and we've got a packed hour of music and chat ahead.",
+    "Our next caller has a question about planting bulbs before the first frost.",
+    "Traffic is slow on the ring road this afternoon because of roadworks near the bridge.",
+    "Stay with us, after the break we'll be talking to a chef about winter soups.",
+)
+RADIO_VOICES = (Voice("espeak", "en-gb-x-rp+rob", 170, 50), Voice("espeak", "en-us+Marco", 165, 45))
 TV_TEXT = (
     "Good evening, and welcome to the late news from our studio in the capital.",
     "Heavy snow is expected across the northern hills by the end of the week.",
@@ -368,12 +429,17 @@ SPLITS = {
     "heldout5": HeldoutSplit("heldout5", HELDOUT5_VOICES, HELDOUT5_PAUSE_SENTENCES, HELDOUT5_COMPLETE_SENTENCES,
                              (("none", None), ("typing", 20.0), ("tv", 20.0), ("none", None),
                               ("typing", 15.0), ("tv", 15.0)), whole=True),
+    "heldout6": HeldoutSplit("heldout6", HELDOUT6_VOICES, HELDOUT6_PAUSE_SENTENCES, HELDOUT6_COMPLETE_SENTENCES,
+                             (("none", None), ("radio", 20.0), ("aircon", 20.0), ("none", None),
+                              ("radio", 15.0), ("aircon", 15.0)), whole=True),
 }
 """``heldout`` was looked at once to decide which of the tuned mechanisms to keep (see
 docs/design/end-of-turn.md); ``heldout2`` and ``heldout3`` were measured once each and then looked
 at (validation splits since 2026-12-07); ``heldout4`` (written before the inner-pause work of
 2026-12-07) was measured once and is a validation split since; ``heldout5`` (written before the
-trained completeness decision of 2026-12-07) is the split nothing is decided on."""
+trained completeness decision of 2026-12-07) was measured once and is a validation split since;
+``heldout6`` (written before the end-of-speech work of 2026-12-07's afternoon) is the split nothing is
+decided on."""
 
 
 def _sox_shift(audio: np.ndarray, cents: int, tempo: float) -> np.ndarray:
@@ -407,6 +473,22 @@ def _tv_speech() -> np.ndarray:
     gap = np.zeros(SAMPLE_RATE // 4, np.int16)
     said = [say(t, TV_VOICES[i % len(TV_VOICES)]) for i, t in enumerate(TV_TEXT)]
     return np.concatenate([x for s in said for x in (s, gap)]).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _radio_speech() -> np.ndarray:
+    """A talk-radio presenter and a caller taking turns with hardly a gap, as a radio keeps talking."""
+    gap = np.zeros(SAMPLE_RATE // 8, np.int16)
+    said = [say(t, RADIO_VOICES[i % len(RADIO_VOICES)]) for i, t in enumerate(RADIO_TEXT)]
+    return np.concatenate([x for s in said for x in (s, gap)]).astype(np.float32)
+
+
+def _band(x: np.ndarray, low_hz: float, high_hz: float) -> np.ndarray:
+    """``x`` with everything outside ``low_hz``..``high_hz`` removed (an FFT mask)."""
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(len(x), 1.0 / SAMPLE_RATE)
+    spec[(f < low_hz) | (f > high_hz)] = 0.0
+    return np.fft.irfft(spec, len(x))
 
 
 def heldout_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -481,6 +563,17 @@ def heldout_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
         t = np.arange(n) / SAMPLE_RATE
         bed = np.sum([np.sin(2 * np.pi * f * t + rng.uniform(0, 6.28)) for f in (110.0, 165.0, 220.0, 277.0)], axis=0)
         x = np.diff(np.concatenate([[0.0], talk + 0.15 * bed]))  # a thin speaker: less of the lows
+    elif kind == "radio":  # a talk-radio presenter and a caller, through a kitchen radio's small band
+        speech = _radio_speech()
+        talk = np.resize(np.roll(speech, -int(rng.integers(0, len(speech)))), n).astype(np.float64)
+        x = np.tanh(2.0 * _band(talk, 250.0, 4000.0) / (np.abs(talk).max() + 1e-9))  # squashed, as broadcast
+    elif kind == "aircon":  # an air conditioner: a low rush of air, a compressor's 100 Hz hum, a fan's beat
+        t = np.arange(n) / SAMPLE_RATE
+        rush = np.convolve(rng.standard_normal(n), np.ones(12) / 12, mode="same") * 3
+        beat = 1.0 + 0.25 * np.sin(2 * np.pi * float(rng.uniform(9.0, 14.0)) * t)
+        x = rush * beat
+        for k, a in ((1, 0.6), (2, 0.3), (3, 0.15)):
+            x += a * np.sin(2 * np.pi * 100.0 * k * t + rng.uniform(0, 6.28))
     else:
         raise ValueError(f"unknown held-out noise {kind!r}")
     x = np.asarray(x, np.float32)
