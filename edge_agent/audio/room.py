@@ -90,7 +90,17 @@ HELDOUT3_ROOMS: dict[str, RoomSpec] = {
                              seed=63),
 }
 """A third held-out set (``--split heldout3``), for the change after the one ``heldout2`` judged."""
-HELDOUT_SPLITS = {"heldout": HELDOUT_ROOMS, "heldout2": HELDOUT2_ROOMS, "heldout3": HELDOUT3_ROOMS}
+HELDOUT4_ROOMS: dict[str, RoomSpec] = {
+    "lobby": RoomSpec("lobby", rt60_s=0.75, size_m=(11.0, 8.0, 4.5), direct_m=0.18, delay_ms=55.0, noise_db=-40.0,
+                      seed=71),
+    "kitchen": RoomSpec("kitchen", rt60_s=0.45, size_m=(4.5, 3.5, 2.5), direct_m=0.06, delay_ms=40.0, clip=0.5,
+                        seed=72),
+    "library": RoomSpec("library", rt60_s=1.2, size_m=(16.0, 11.0, 5.0), direct_m=0.28, delay_ms=90.0, seed=73),
+}
+"""A fourth held-out set (``--split heldout4``): with its own users' voices and words (see
+:data:`edge_agent.bench.duplex.HELDOUT4_USERS`), for the change after the one ``heldout3`` judged."""
+HELDOUT_SPLITS = {"heldout": HELDOUT_ROOMS, "heldout2": HELDOUT2_ROOMS, "heldout3": HELDOUT3_ROOMS,
+                  "heldout4": HELDOUT4_ROOMS}
 
 
 def room_spec(spec: str, **overrides: float | str | None) -> RoomSpec:

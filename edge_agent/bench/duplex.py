@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--replies", type=int, default=20, help="replies per trial kind, room and level (default 20)")
-    p.add_argument("--split", choices=("tuning", "heldout", "heldout2", "heldout3"), default="tuning",
+    p.add_argument("--split", choices=("tuning", "heldout", "heldout2", "heldout3", "heldout4"), default="tuning",
                    help="tuning: the rooms and replies settings are chosen on; heldout, heldout2, heldout3: rooms and "
                    "replies never tuned on (judge a change on the newest)")
     p.add_argument("--rooms", default=None, help=f"comma-separated presets (default: the split's; tuning "
@@ -260,8 +260,37 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
     }
 
 
-HELDOUT_SEEDS = {"heldout": 4017, "heldout2": 5017, "heldout3": 6017}
+HELDOUT_SEEDS = {"heldout": 4017, "heldout2": 5017, "heldout3": 6017, "heldout4": 7017}
 """The held-out splits' replies: sentences drawn past the tuning split's (other seeds)."""
+
+HELDOUT4_COMMANDS = (
+    "Wait, what are your opening hours?",
+    "Hold on. Where is the gift shop?",
+    "Cancel that and turn off the hallway light.",
+    "No, stop. Tell me the time instead.",
+    "Excuse me, how much is a ticket for children?",
+    "Pause the music, please.",
+    "Sorry, can you say the last part again?",
+    "Actually, set an alarm for seven thirty.",
+    "Okay, enough. What is the date today?",
+    "Quiet please, I have a question.",
+)
+"""What ``heldout4``'s users say over a reply: interruptions worded as people word them, not "Stop."."""
+
+
+def _heldout4_users() -> tuple[Any, ...]:
+    from edge_agent.speechgen import Voice
+    from edge_agent.speechgen.heldout import ShiftedVoice
+
+    return (
+        Voice("espeak", "en-us+aunty", 150, 55),
+        Voice("espeak", "en-gb-x-rp+grandpa", 145, 45),
+        Voice("espeak", "en-029+zac", 160, 50),
+        ShiftedVoice(Voice("piper", speed=0.95), cents=350, tempo=1.05),
+        Voice("espeak", "en-gb-scotland+m5", 150, 50),
+        Voice("espeak", "en-us-nyc+gustave", 155, 45),
+        Voice("espeak", "en+iven2", 150, 50),
+    )
 
 
 def material(n: int, keyword: str, split: str = "tuning",
@@ -274,11 +303,18 @@ def material(n: int, keyword: str, split: str = "tuning",
         seen = set(speechgen.ordinary_sentences(n + 100, seed=17))
         sentences = [s for s in speechgen.ordinary_sentences(2 * n + 200, seed=HELDOUT_SEEDS[split]) if s not in seen][:n]
     replies = [at_rms(speechgen.speak(s + " " + s, speechgen.Voice("piper")), REPLY_RMS) for s in sentences]
+    phrases = speechgen.WAKE_TEXT.get(keyword, ("Okay Nabu.",))
+    if split == "heldout4":  # its own users and words too, not only its own rooms
+        from edge_agent.speechgen.heldout import say
+
+        users = _heldout4_users()
+        said = [(HELDOUT4_COMMANDS[i % len(HELDOUT4_COMMANDS)], users[i % len(users)]) for i in range(n)]
+        return (replies, [(text, at_rms(say(text, v), USER_RMS)) for text, v in said],
+                [at_rms(say(phrases[i % len(phrases)], users[(i + 3) % len(users)]), USER_RMS) for i in range(n)])
     voices = speechgen.ESPEAK_VOICES
     commands = [(("Stop. " if i % 2 == 0 else "") + speechgen.COMMANDS[i % len(speechgen.COMMANDS)], voices[i % len(voices)])
                 for i in range(n)]
     said = [(text, at_rms(speechgen.speak(text, v), USER_RMS)) for text, v in commands]
-    phrases = speechgen.WAKE_TEXT.get(keyword, ("Okay Nabu.",))
     wakes = [at_rms(speechgen.speak(phrases[i % len(phrases)], voices[(i + 3) % len(voices)]), USER_RMS)
              for i in range(n)]
     return replies, said, wakes
