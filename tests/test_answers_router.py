@@ -230,3 +230,22 @@ def test_what_the_agent_is_is_said_plainly_never_by_the_model(router: AnswerRout
 @pytest.mark.parametrize("text", ["Are you open on Sundays?", "Are you a member of staff?"])
 def test_questions_that_only_begin_like_it_are_not_about_the_agent(router: AnswerRouter, text: str) -> None:
     assert asyncio.run(router.answer(text)).text != "I'm Edge, a voice assistant: a computer program, not a person."
+
+
+@pytest.mark.parametrize(("text", "intent", "slots"), [
+    ("I'd want a timer for 25 minutes.", "HassStartTimer", {"seconds": 1500}),
+    ("Get the lobby lights on.", "HassTurnOn", {"tool": "set_light", "area": "lobby"}),
+])
+def test_the_learned_matcher_takes_what_no_template_has(router: AnswerRouter, text: str, intent: str,
+                                                        slots: dict[str, object]) -> None:
+    assert router.matcher is not None and router.matcher.match(text) is None
+    found = router.match(text)
+    assert found is not None and found.name == intent and found.confidence is not None
+    assert {k: found.slots.get(k) for k in slots} == slots
+
+
+@pytest.mark.parametrize("text", ["What time does the bakery on the corner open?", "What time does the cafe close?",
+                                  "I need a timer."])
+def test_the_learned_matcher_leaves_other_questions_alone(router: AnswerRouter, text: str) -> None:
+    found = router.match(text)
+    assert found is None or found.confidence is None

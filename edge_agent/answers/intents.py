@@ -55,6 +55,8 @@ question goes on to the knowledge files and the LLM."""
 class IntentMatch:
     name: str
     slots: dict[str, Any] = field(default_factory=dict)
+    confidence: float | None = None
+    """The learned matcher's probability (:mod:`edge_agent.answers.intent_model`); None for a template's match."""
 
 
 def _load_templates(language: str) -> dict[str, Any] | None:
@@ -67,12 +69,18 @@ def _load_templates(language: str) -> dict[str, Any] | None:
     data["intents"] = {k: v for k, v in data["intents"].items() if k in SUPPORTED}
     for intent in data["intents"].values():  # "<do something> in 2 hours": delayed commands we cannot run
         intent["data"] = [d for d in intent["data"] if not any("{timer_command" in s for s in d["sentences"])]
-    ours = resources.files("edge_agent") / "data" / f"intents_{language}.yaml"
-    if ours.is_file():
-        import yaml
-
-        merge_dict(data, yaml.safe_load(ours.read_text(encoding="utf-8")))
+    merge_dict(data, own_templates(language))
     return data
+
+
+def own_templates(language: str) -> dict[str, Any]:
+    """Our templates of ``language`` (``data/intents_<lang>.yaml``), in hassil's dict form; empty if none."""
+    ours = resources.files("edge_agent") / "data" / f"intents_{language}.yaml"
+    if not ours.is_file():
+        return {}
+    import yaml
+
+    return dict(yaml.safe_load(ours.read_text(encoding="utf-8")))
 
 
 class IntentMatcher:
