@@ -116,3 +116,12 @@ def test_a_yes_no_question_the_passage_answers(museum: KnowledgeBase, question: 
     hit, why = museum.answer(question)
     assert hit is not None, why
     assert fact in museum.reply(question, hit.passage)
+
+
+def test_a_reply_that_opens_with_a_pronoun_brings_the_sentence_it_points_back_to(tmp_path: Path) -> None:
+    f = tmp_path / "zoo.md"
+    f.write_text("## Reptile house\n\nThe reptile house is called Scales and Tails. It is next to the north gate. "
+                 "Feeding is at noon.\n", encoding="utf-8")
+    kb = KnowledgeBase([f])
+    reply = kb.reply("What is next to the north gate?", kb.passages[0])
+    assert reply == "The reptile house is called Scales and Tails. It is next to the north gate."

@@ -130,6 +130,8 @@ STATED_UNNAMED = frozenset(["name", "names", "size", "length", "height", "width"
                             "year", "time", "times", "price", "prices", "cost", "number", "colour", "color"])
 """Attributes a passage states without their word: "the Galley Cafe" is the cafe's name, "18 metres long"
 the whale's size."""
+_ANAPHOR = re.compile(r"(?:It|Its|They|Their|This|These|He|She|His|Her)\b")
+"""A sentence that opens with a pronoun names its subject in the sentence before it."""
 _SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly")
 
 
@@ -427,6 +429,9 @@ class KnowledgeBase:
         best = [i for n, i in sorted(scored, key=lambda s: (-(s[0] > 0 and stated[s[1]]), -s[0], s[1]))
                 if n > 0][: self.max_sentences]
         start = best[0] if best else 0
+        if start > 0 and _ANAPHOR.match(sentences[start]):
+            start -= 1  # "It is in the east wing": the sentence before says what "it" is
+            best = [start, *best][: self.max_sentences]
         chosen = set(best)
         for i in range(start + 1, len(sentences)):
             if len(chosen) >= self.max_sentences:
