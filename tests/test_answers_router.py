@@ -249,3 +249,9 @@ def test_the_learned_matcher_takes_what_no_template_has(router: AnswerRouter, te
 def test_the_learned_matcher_leaves_other_questions_alone(router: AnswerRouter, text: str) -> None:
     found = router.match(text)
     assert found is None or found.confidence is None
+
+
+def test_a_request_in_the_last_clause_is_matched(router: AnswerRouter) -> None:
+    found = router.match("It's getting late, what time is it?")
+    assert found is not None and found.name == "HassGetCurrentTime" and found.confidence is None
+    assert router.match("Thanks, bye") is None

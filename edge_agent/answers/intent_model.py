@@ -28,9 +28,9 @@ from edge_agent.answers.knowledge import STOPWORDS
 
 MIN_CONFIDENCE = 0.5
 """The class's probability below which the matcher does not answer. Chosen on the tuning split and the
-validation splits (``heldout``-``heldout8``) with the router's check of unfamiliar words: 0.3-0.4 took
-one intent more than 0.5 and no other question, but also "I need a timer." for a timer's status (p 0.41);
-0.7 two intents fewer (docs/design/answers.md)."""
+validation splits (``heldout``-``heldout8``) with the router's check of unfamiliar words: 0.5 took one
+intent more than 0.6-0.7 and no other question; 0.4 also took "I need a timer." (no duration) for a
+timer's status (docs/design/answers.md)."""
 
 NAME_OF = {"time": "HassGetCurrentTime", "date": "HassGetCurrentDate", "timer_start": "HassStartTimer",
            "timer_cancel": "HassCancelTimer", "timer_cancel_all": "HassCancelAllTimers",
@@ -42,6 +42,10 @@ SIBLINGS = {"volume_set": ("volume_set", "volume_relative"), "volume_relative": 
             "timer_cancel": ("timer_cancel", "timer_cancel_all"), "timer_cancel_all": ("timer_cancel", "timer_cancel_all")}
 """Classes :func:`intent_for` tells apart by the words (a level or a direction; "all"), whose words are one
 vocabulary for :meth:`IntentClassifier.unfamiliar`."""
+DISCOURSE = frozenset(["oh", "ah", "well", "right", "alright", "sorry", "um", "uh", "erm", "hmm", "actually",
+                       "yes", "yeah", "cheers", "hey", "excuse"])
+"""Words that open or soften a request and say nothing of what it asks ("oh, don't worry about it"): never
+unfamiliar. Not "no", which can turn a request round."""
 _ALL_TIMERS = re.compile(r"\b(all|every|timers|each)\b", re.IGNORECASE)
 
 
@@ -102,7 +106,8 @@ class IntentClassifier:
         """The words of ``text`` that no training sentence of ``label`` has (stopwords and numbers aside):
         "What time does the *ferry leave*?" is not the time; "I need a timer" has none."""
         known = frozenset().union(*(self.vocab.get(c, frozenset()) for c in SIBLINGS.get(label, (label,))))
-        return [w for w in dict.fromkeys(tokens(text)) if w != "NUM" and w not in STOPWORDS and w not in known]
+        return [w for w in dict.fromkeys(tokens(text))
+                if w != "NUM" and w not in STOPWORDS and w not in DISCOURSE and w not in known]
 
 
 def intent_for(label: str, text: str, devices: list[Device]) -> tuple[str, dict[str, Any]] | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -56,6 +57,7 @@ CHITCHAT_BOUND = Bound(max_sentences=2, max_words=25, no_numbers=True, instead="
 prompt asks for one short sentence, and the 135M model does not always keep to it. It also ends
 before the clause holding its first digit: the model states no number, even in a story."""
 TOPICS_IN_DECLINE = 3
+_LAST_CLAUSE = re.compile(r"[,;:]\s+|\s+-\s+")
 MAX_UNFAMILIAR = 0
 """Words the learned matcher's intent never has in its training sentences (stopwords aside) that a sentence
 may still hold: none. "What time does the *cafe close*", "what's the *news* today" are not the time or the
@@ -133,6 +135,9 @@ class AnswerRouter:
         if self.matcher is None:
             return None
         found = self.matcher.match(request)
+        clause = _LAST_CLAUSE.split(request)[-1]
+        if found is None and clause != request and len(clause.split()) >= 2:
+            found = self.matcher.match(clause)  # "That's too loud, turn it down": the request is the last clause
         if found is not None and found.name in ("EdgeTurnOnUnknown", "EdgeTurnOffUnknown"):
             slots = device_slots(str(found.slots.get("device", "")), self.devices)
             if "tool" in slots:  # the wildcard caught a declared device ("put the cafe lights on")
