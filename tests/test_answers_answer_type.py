@@ -133,3 +133,13 @@ def test_a_common_word_the_file_lacks_does_not_decline(museum: KnowledgeBase) ->
     # the file never says "city" or "go down"; the question still asks what it says
     assert museum.unknown_words("When did the Mary Ellen go down?") == []
     assert museum.unknown_words("Does the cafe have gluten-free cakes?") == ["gluten"]  # a compound is its parts
+
+
+@pytest.mark.parametrize(("question", "sentence", "stated"), [
+    ("How many lanterns hang in the hall?", "The hall is 30 metres long.", False),
+    ("How many lanterns hang in the hall?", "Some 40 paper lanterns hang there.", True),
+    ("How many parking spaces are there?", "The car park has 80 spaces.", True),
+    ("How many are there?", "The car park has 80 spaces.", True),
+])
+def test_a_count_counts_what_the_question_counts(question: str, sentence: str, stated: bool) -> None:
+    assert states(sentence, Kind.COUNT, question) is stated

@@ -132,6 +132,20 @@ _STATED_DIMENSION = re.compile(rf"\b{_NUMBER}[\s-]*(?:{_LENGTH_UNITS})[\s-]+(tal
                                re.IGNORECASE)
 
 
+_COUNTED = re.compile(r"\bhow many ((?:[a-z]+\b ?){1,2})")
+_NOT_NOUNS = frozenset(["are", "is", "were", "was", "do", "does", "did", "can", "could", "will", "would", "should",
+                        "have", "has", "there", "of", "in", "on", "at", "for", "to", "the", "a", "an", "you", "i",
+                        "we", "they", "it"])
+_COUNT_OF = re.compile(rf"(?<![\d,.])(?!{_YEAR})\b{_NUMBER}\s+((?:[a-z-]+\b\s*){{1,2}})", re.IGNORECASE)
+"""A number and the word it counts, with at most one word between ("up to 12 children", "40 stops",
+"80 parking spaces"): a count answers "how many X" only when what it counts is X."""
+
+
+def _stem(word: str) -> str:
+    word = word.lower()
+    return word[:-3] + "y" if word.endswith("ies") else word.rstrip("s")[:5]
+
+
 def states(sentence: str, kind: Kind, question: str = "") -> bool:
     """True when ``sentence`` states an answer of ``kind`` (to ``question``, when given: a length that
     names its dimension must be the one asked, "18 metres long" is no height)."""
@@ -145,6 +159,12 @@ def states(sentence: str, kind: Kind, question: str = "") -> bool:
                     or STATES[Kind.MEASURE].search(sentence))
     if kind is Kind.TIME:
         sentence = _UNTIL_END.sub(" ", sentence)
+    if kind is Kind.COUNT and question:
+        found = _COUNTED.search(question.lower())
+        counted = {_stem(w) for w in found.group(1).split() if w not in _NOT_NOUNS} if found else set()
+        if counted:  # "how many harpoons": a count of harpoons, not "18 metres"
+            return bool(re.search(r"\bno\b|\bnone\b", sentence, re.I)) or any(
+                _stem(word) in counted for words in _COUNT_OF.findall(sentence) for word in words.split())
     if kind is Kind.SIZE and STATES[Kind.COUNT].search(STATES[Kind.DURATION].sub(" ", sentence)):
         return True  # "80 spaces" is a car park's size; "two hours" is not
     return bool(STATES[kind].search(sentence))
