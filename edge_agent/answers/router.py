@@ -1,6 +1,7 @@
 """The answer router: which part of the agent answers a turn, and why.
 
-In order: a local intent (the clock, timers, the volume, the declared devices) → a passage of
+In order: a local intent (the clock, timers, the volume, the declared devices: the exact templates, then
+their last clause, then the learned matcher of :mod:`~edge_agent.answers.intent_model`) → a passage of
 the operator's knowledge files → small talk, for the small local model → an open question, for
 the cloud when one is configured and ``llm.policy`` allows it → otherwise a short "I don't
 know that". The small local model is never asked a question of fact: it has no facts to give.
