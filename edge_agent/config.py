@@ -161,6 +161,14 @@ class VadConfig(Section):
     no longer holds the end of the turn back. 0 = the VAD alone decides."""
     quiet_window_ms: int = Field(384, ge=32, le=2000)
     """The loudness envelope: the loudest 32 ms frame of this much audio."""
+    quiet_end_ms: int = Field(640, ge=0, le=10000)
+    """During a turn, speech with no 32 ms frame within ``user_within_db`` of the user's loudest for
+    this long is a voice in the room (a television the VAD is sure of), not the user: the user's
+    speech ended at the last such frame, and speech resumes the turn only when it comes that near
+    again. 0 = off (the VAD alone, with ``quiet_drop_db``, says when speech ends)."""
+    user_within_db: float = Field(14.0, gt=0.0, le=60.0)
+    """How near the loudest envelope of the user's confident speech a frame must come to count as
+    the user's (``quiet_end_ms``)."""
 
 
 class TurnConfig(Section):

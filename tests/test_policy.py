@@ -247,6 +247,33 @@ def test_babble_does_not_resume_the_turn_but_the_user_does() -> None:
     assert types(ev) == ["speech_start"]  # the user, as loud as before, is
 
 
+def test_a_voice_far_below_the_user_that_the_vad_is_sure_of_ends_the_users_speech() -> None:
+    # a television 20 dB below the user, Silero sure of it: after 640 ms with no frame within 14 dB
+    # of the user's loudest, the user's speech ended at their last loud frame, and the turn can end
+    pol, script = make([0.9], quiet_drop_db=12.0, quiet_window_frames=12, quiet_end_ms=640.0, user_within_db=14.0)
+    ev = run_levels(pol, [(0.3, 0.0, 40.0), (1.5, 0.99, 70.0), (0.6, 0.99, 50.0)])
+    assert types(ev) == ["speech_start"]  # not yet: 640 ms
+    ev = run_levels(pol, [(0.5, 0.99, 50.0)])
+    assert types(ev)[0] == "speech_end" and ev[0].audio_t == pytest.approx(1.8, abs=0.04)
+    assert types(ev)[-1] == "turn_end"  # the television does not resume the turn; the checks go on
+    assert script is not None and script.asked
+
+
+def test_after_such_an_end_the_user_at_their_level_resumes_the_turn() -> None:
+    pol, _ = make([0.1], quiet_drop_db=12.0, quiet_window_frames=12, quiet_end_ms=640.0, user_within_db=14.0,
+                  max_silence_ms=5000)
+    ev = run_levels(pol, [(0.3, 0.0, 40.0), (1.5, 0.99, 70.0), (1.0, 0.99, 50.0)])
+    assert types(ev) == ["speech_start", "speech_end"]
+    assert types(run_levels(pol, [(0.5, 0.99, 50.0)])) == []  # the television again: not the user
+    assert types(run_levels(pol, [(0.2, 0.99, 68.0)])) == ["speech_start"]  # the user is
+
+
+def test_the_user_within_reach_of_their_loudest_stays_speech() -> None:
+    pol, _ = make([0.0], quiet_drop_db=12.0, quiet_window_frames=12, quiet_end_ms=640.0, user_within_db=14.0)
+    seq = [(0.3, 0.0, 40.0), (1.5, 0.99, 70.0), (2.0, 0.99, 59.0)]  # 11 dB down, for 2 s
+    assert types(run_levels(pol, seq)) == ["speech_start"]
+
+
 def test_level_rule_needs_enough_confident_speech_to_know_the_user() -> None:
     # 160 ms of speech (5 frames < MIN_LEVEL_FRAMES): no reference yet, the VAD decides
     pol, _ = make([0.0], quiet_drop_db=12.0, quiet_window_frames=2)

@@ -135,6 +135,16 @@ class PolicyConfig:
     use_turn_model: bool = _TURN.enabled
     quiet_drop_db: float = _VAD.quiet_drop_db
     quiet_window_frames: int = _vad_frames_in(_VAD.quiet_window_ms)
+    quiet_end_ms: float = 0.0
+    """Speech with no frame within ``user_within_db`` of the user's loudest for this long is not the
+    user: the speech ended at the last such frame (a voice in the room, e.g. a television, that the
+    VAD is sure of; 0: off). The user's own speech never went 0.6 s without one on the tuning and
+    validation splits."""
+    user_within_db: float = 14.0
+    """How near the user's level (dB) a frame must come to count as the user's (``quiet_end_ms``)."""
+    resume_hold_ms: float = 352.0
+    """After such an end, VAD speech resumes the turn only once a frame of it comes within
+    ``user_within_db`` of the user; a run of it holds the turn model's checks back this long at most."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyConfig:
@@ -152,6 +162,7 @@ class PolicyConfig:
             quick_hint=t.quick_hint, lead_on_wait_ms=t.lead_on_wait_ms,
             doubt_both_ways=t.hint_confidence != "finished",
             quiet_window_frames=_vad_frames_in(v.quiet_window_ms),
+            quiet_end_ms=v.quiet_end_ms, user_within_db=v.user_within_db,
             settled_after_ms=t.settled_after_ms if t.settled_after_ms > 0 else math.inf,
             completeness=_trained(t.decision),
         )
@@ -259,6 +270,16 @@ class TurnPolicy:
         self._envelope: deque[float] = deque(maxlen=max(1, self.cfg.quiet_window_frames))
         self._user_sum = 0.0
         self._user_n = 0
+        self._user_peak = -math.inf
+        """The loudest envelope of the turn's confident speech (a voice far below it does not lower it)."""
+        self._last_loud_t = self.t
+        """The end of the last frame within ``user_within_db`` of the user's level."""
+        self._run_loud = False
+        """The current run of speech had such a frame."""
+        self._frame_loud = True
+        """This frame is one (True when the level rule is off or the user's level not known yet)."""
+        self._gated = False
+        """The speech ended by ``quiet_end_ms`` this turn: resuming needs a frame near the user's level."""
 
     def process(self, frame_s: float, speech_prob: float, level_db: float | None = None) -> tuple[Event, ...]:
         """One VAD frame of ``frame_s`` seconds ending now, with its loudness in dB (any fixed
@@ -273,6 +294,8 @@ class TurnPolicy:
             speech = None  # ambiguous: keep the current state
         if level_db is not None and self._far_below_user(speech_prob, level_db):
             speech = False  # speech-like noise well below the user's voice: not the user
+        if level_db is not None and self.cfg.quiet_end_ms > 0:
+            self._track_loud(level_db)
 
         events: tuple[Event, ...] = NO_EVENTS
         if self.playback:
@@ -295,17 +318,38 @@ class TurnPolicy:
         if self.phase is Phase.SPEECH and speech_prob >= CONFIDENT_SPEECH:
             self._user_sum += envelope
             self._user_n += 1
+            self._user_peak = max(self._user_peak, envelope)
         return (speech_prob < SURE_SPEECH and self._user_n >= MIN_LEVEL_FRAMES
                 and envelope < self._user_sum / self._user_n - self.cfg.quiet_drop_db)
+
+    def _track_loud(self, level: float) -> None:
+        if self.phase not in (Phase.SPEECH, Phase.SILENCE):
+            return
+        loud = self._user_n < MIN_LEVEL_FRAMES or level >= self._user_peak - self.cfg.user_within_db
+        if loud and self.phase is Phase.SPEECH:
+            self._last_loud_t = self.t
+        self._frame_loud = loud
+
+    def _quiet_too_long(self) -> bool:
+        """Speech that has not come near the user's level for ``quiet_end_ms``: not the user's."""
+        return self.cfg.quiet_end_ms > 0 and self._user_n >= MIN_LEVEL_FRAMES \
+            and (self.t - self._last_loud_t) * 1000.0 >= self.cfg.quiet_end_ms - 1e-6
+
+    def _run_is_user(self) -> bool:
+        """The run of speech in a silence may be the user going on (always, unless the turn's speech
+        has been ended by ``quiet_end_ms``: then it must have come near the user's level)."""
+        return not self._gated or self._run_loud
 
     def _count_run(self, frame_s: float, start: float, speech: bool | None) -> bool:
         """Track consecutive speech; True when it has lasted speech_start_ms."""
         if speech:
             if self._run_start is None:
-                self._run_start, self._run = start, 0.0
+                self._run_start, self._run, self._run_loud = start, 0.0, False
             self._run += frame_s
+            self._run_loud = self._run_loud or self._frame_loud
         elif speech is False:
             self._run_start, self._run = None, 0.0
+            self._run_loud = False
         return self._run_start is not None and self._run * 1000.0 >= self.cfg.speech_start_ms - 1e-6
 
     def _barge_in(self, frame_s: float, start: float, speech: bool | None) -> tuple[Event, ...]:
@@ -334,9 +378,12 @@ class TurnPolicy:
         return NO_EVENTS
 
     def _speaking(self, frame_s: float, start: float, speech: bool | None) -> tuple[Event, ...]:
-        if speech is False:
+        if speech is False or self._quiet_too_long():
+            if speech is not False:  # a voice in the room, not the user: the user stopped at their last loud frame
+                self._gated = True
+                self.last_speech_t = max(self._last_loud_t, self.speech_start_t or 0.0)
             self.phase = Phase.SILENCE
-            self._run_start, self._run = None, 0.0
+            self._run_start, self._run, self._run_loud = None, 0.0, False
             self._next_check_ms = self.cfg.first_check_ms
             self._votes = 0
             return (SpeechEnd(audio_t=self.last_speech_t),)
@@ -344,9 +391,9 @@ class TurnPolicy:
         return self._max_length() or NO_EVENTS
 
     def _silence(self, frame_s: float, start: float, speech: bool | None) -> tuple[Event, ...]:
-        if self._count_run(frame_s, start, speech):
+        if self._count_run(frame_s, start, speech) and self._run_is_user():
             self.phase = Phase.SPEECH  # the user goes on: this turn continues
-            self.last_speech_t = self.t
+            self.last_speech_t = self._last_loud_t = self.t
             self._semantic_hint = None  # it described the words before this pause
             return (SpeechStart(audio_t=self._run_start),)
         cut = self._max_length()
@@ -356,7 +403,9 @@ class TurnPolicy:
         silence_ms = (self.t - self.last_speech_t) * 1000.0
         if silence_ms >= self.cfg.max_silence_ms - 1e-6:
             return self._end("max_silence")
-        if (self.cfg.use_turn_model and self.turn_probability is not None and self._run_start is None
+        holds = self._run_start is not None and (
+            self._run_is_user() or self._run * 1000.0 < self.cfg.resume_hold_ms - 1e-6)
+        if (self.cfg.use_turn_model and self.turn_probability is not None and not holds
                 and silence_ms >= self._next_check_ms - 1e-6):
             self._next_check_ms += self.cfg.recheck_ms
             hint = self._hint()
