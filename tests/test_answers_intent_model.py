@@ -72,3 +72,42 @@ def test_the_shipped_model_knows_a_phrasing_no_template_has() -> None:
     model = IntentClassifier()
     assert model.predict("I need a timer for 20 minutes").label == "timer_start"
     assert model.predict("What are your opening hours?").label == "none"
+
+
+def test_reversal_cues() -> None:
+    from edge_agent.answers.intent_features import reversal_cues
+
+    known = frozenset(["mute", "sound", "light"])
+    assert reversal_cues("Take the sound off mute.", known) == {"off:mute"}
+    assert reversal_cues("Come out of mute", known) == {"off:mute"}
+    assert reversal_cues("I don't want it muted", known) == {"not"}
+    assert reversal_cues("no longer", known) == {"not"}
+    assert reversal_cues("please unmute", frozenset(["mute"])) == {"un:mute"}
+    assert reversal_cues("unmute", frozenset(["mute", "unmute"])) == set()  # a word of the training sentences
+    assert reversal_cues("switch off the foyer light", known) == set()  # "foyer": a name, not a state
+    assert reversal_cues("turn the light off", known) == set()
+
+
+def test_a_request_turned_round_is_not_taken_for_its_opposite() -> None:
+    model = IntentClassifier()
+    model.cues = {"mute": frozenset(["off:sound"]), "unmute": frozenset(["off:mute"])}
+    model.cue_words = frozenset(["mute", "sound"])
+    assert model.check_reversal("mute", "turn the sound off") == "mute"
+    assert model.check_reversal("mute", "take the sound off mute") == "unmute"  # the opposite has the cue
+    assert model.check_reversal("mute", "don't mute") is None  # neither has it: no answer
+    assert model.check_reversal("time", "what time is it") == "time"
+
+
+@pytest.mark.parametrize("text", ["Take the sound off mute.", "Don't mute.", "I no longer want you muted.",
+                                  "Don't turn the lights on."])
+def test_the_shipped_model_never_does_the_opposite_of_what_was_asked(text: str) -> None:
+    model = IntentClassifier()
+    guess = model.predict(text)
+    assert model.check_reversal(guess.label, text) in (None, "unmute", "turn_off")
+
+
+@pytest.mark.parametrize(("label", "text"), [("mute", "Mute yourself for a bit."),
+                                             ("nevermind", "Oh, don't worry about it."),
+                                             ("turn_off", "Switch off the foyer light.")])
+def test_the_shipped_model_keeps_plain_requests(label: str, text: str) -> None:
+    assert IntentClassifier().check_reversal(label, text) == label

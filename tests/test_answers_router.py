@@ -245,7 +245,7 @@ def test_the_learned_matcher_takes_what_no_template_has(router: AnswerRouter, te
 
 
 @pytest.mark.parametrize("text", ["What time does the bakery on the corner open?", "What time does the cafe close?",
-                                  "I need a timer."])
+                                  "I need a timer.", "Take the sound off mute."])
 def test_the_learned_matcher_leaves_other_questions_alone(router: AnswerRouter, text: str) -> None:
     found = router.match(text)
     assert found is None or found.confidence is None

@@ -18,9 +18,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge_agent.answers.intent_features import tokens  # noqa: E402
+from edge_agent.answers.intent_features import reversal_cues, tokens  # noqa: E402
 from edge_agent.answers.intent_model import encode  # noqa: E402
-from edge_agent.answers.intent_training import CLASS_OF, NONE, all_templates, fit, template_sentences  # noqa: E402
+from edge_agent.answers.intent_training import (  # noqa: E402
+    AREAS,
+    CLASS_OF,
+    NAMES,
+    NONE,
+    WILDCARD,
+    all_templates,
+    fit,
+    template_sentences,
+)
 from edge_agent.bench.answers import load_questions  # noqa: E402
 
 TUNING_REPEATS = 3
@@ -48,7 +57,13 @@ def main() -> int:
     vocab: dict[str, set[str]] = {}
     for label, text in examples:
         vocab.setdefault(label, set()).update(w for w in tokens(text) if w != "NUM")
-    args.output.write_text(json.dumps(encode(weights, bias, classes, vocab)) + "\n", encoding="utf-8")
+    names = {w for phrase in AREAS + NAMES + WILDCARD for w in tokens(phrase)}
+    cue_words = set().union(*(v for c, v in vocab.items() if c != NONE)) - names
+    cues: dict[str, set[str]] = {}
+    for label, text in examples:
+        cues.setdefault(label, set()).update(reversal_cues(text, frozenset(cue_words)))
+    data = encode(weights, bias, classes, vocab, cues, cue_words)
+    args.output.write_text(json.dumps(data) + "\n", encoding="utf-8")
     print(f"{len(examples)} sentences, {len(classes)} classes -> {args.output} "
           f"({args.output.stat().st_size // 1024} kB)")
     return 0

@@ -45,3 +45,39 @@ def features(text: str) -> list[int]:
         padded = f"<{w}>"
         grams += [f"c:{padded[i:i + n]}" for n in (3, 4) for i in range(len(padded) - n + 1)]
     return [zlib.crc32(g.encode()) % N_FEATURES for g in grams]
+
+
+NEGATORS = frozenset(["not", "no", "never", "nothing", "nor", "neither", "without", "anymore", "longer"])
+"""Words that turn a request round ("*no longer* muted", "I do*n't* want it on"): one cue, ``not``.
+"""
+REVERSING_PREFIXES = ("un", "dis", "de")
+AWAY = frozenset(["off", "out", "from"])
+"""Words that, followed by a state ("take it *off mute*", "come *out of* silent mode"), leave it."""
+
+
+def reversal_cues(text: str, known_words: frozenset[str] = frozenset()) -> set[str]:
+    """What in ``text`` turns a request round: ``not`` for a negation (a negator or an "n't" word),
+    ``un:WORD`` for a reversing prefix on a word of ``known_words`` ("unmute", "disconnect"), and
+    ``off:WORD`` for "off" / "out of" / "from" before a word of ``known_words`` (articles aside: "take it off
+    mute" is ``off:mute``). ``known_words`` are the words of the training sentences less the names of things
+    and places, so "switch off the foyer light" gives no cue. The learned matcher refuses a class whose
+    training sentences never have a cue the sentence has (:meth:`IntentClassifier.check_reversal`)."""
+    raw = _TOKEN.findall(text.lower().replace("’", "'"))
+    words = [w.replace("'", "") for w in raw]
+    cues: set[str] = set()
+    for i, w in enumerate(words):
+        if w in NEGATORS or raw[i].endswith("n't") or w in _NT_WORDS:
+            cues.add("not")
+        for prefix in REVERSING_PREFIXES:
+            if w.startswith(prefix) and w not in known_words and w[len(prefix):] in known_words:
+                cues.add(f"un:{w[len(prefix):]}")
+        if w in AWAY:
+            rest = [x for x in words[i + 1:i + 4] if x not in _ARTICLES and x not in AWAY]
+            if rest and rest[0] in known_words:
+                cues.add(f"off:{rest[0]}")
+    return cues
+
+
+_NT_WORDS = frozenset(["dont", "doesnt", "didnt", "cant", "wont", "isnt", "arent", "wasnt", "shouldnt", "wouldnt",
+                       "couldnt", "havent", "hasnt", "neednt"])
+_ARTICLES = frozenset(["the", "a", "an", "my", "your", "this", "that", "its", "it", "of", "me", "us"])

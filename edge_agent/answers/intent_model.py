@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edge_agent.answers.devices import Device
-from edge_agent.answers.intent_features import N_FEATURES, features, tokens
+from edge_agent.answers.intent_features import N_FEATURES, features, reversal_cues, tokens
 from edge_agent.answers.intent_slots import device_slots, duration_seconds, volume_direction, volume_level
 from edge_agent.answers.knowledge import STOPWORDS
 
@@ -46,6 +46,9 @@ DISCOURSE = frozenset(["oh", "ah", "well", "right", "alright", "sorry", "um", "u
                        "yes", "yeah", "cheers", "hey", "excuse"])
 """Words that open or soften a request and say nothing of what it asks ("oh, don't worry about it"): never
 unfamiliar. Not "no", which can turn a request round."""
+OPPOSITE = {"mute": "unmute", "unmute": "mute", "turn_on": "turn_off", "turn_off": "turn_on"}
+"""Classes that undo each other: a reversal cue that one's sentences never have and the other's do moves the
+guess across ("take me off mute" is an unmute when the unmute sentences say "off mute")."""
 _ALL_TIMERS = re.compile(r"\b(all|every|timers|each)\b", re.IGNORECASE)
 
 
@@ -59,16 +62,20 @@ def model_path() -> Any:
     return resources.files("edge_agent") / "answers" / "intent_model.json"
 
 
-def encode(weights: np.ndarray, bias: np.ndarray, classes: list[str], vocab: dict[str, set[str]]) -> dict[str, Any]:
-    """The weights as JSON: the rows of the buckets in use, int8 with one scale, zlib and base64; and
-    each class's words (what :meth:`IntentClassifier.unfamiliar` checks)."""
+def encode(weights: np.ndarray, bias: np.ndarray, classes: list[str], vocab: dict[str, set[str]],
+           cues: dict[str, set[str]] | None = None, cue_words: set[str] | None = None) -> dict[str, Any]:
+    """The weights as JSON: the rows of the buckets in use, int8 with one scale, zlib and base64; each
+    class's words (what :meth:`IntentClassifier.unfamiliar` checks); and each class's reversal cues with
+    the words they are read against (what :meth:`IntentClassifier.check_reversal` checks)."""
     used = np.flatnonzero(np.abs(weights).max(axis=1) > 1e-6)
     scale = float(np.abs(weights).max()) / 127 or 1.0
     q = np.round(weights[used] / scale).astype(np.int8)
     pack = lambda a: base64.b64encode(zlib.compress(a.tobytes(), 9)).decode()  # noqa: E731
     return {"classes": classes, "n_features": N_FEATURES, "scale": scale, "bias": [round(float(b), 4) for b in bias],
             "rows": pack(used.astype(np.uint16)), "weights": pack(q),
-            "vocab": {c: " ".join(sorted(vocab.get(c, ()))) for c in classes if c != "none"}}
+            "vocab": {c: " ".join(sorted(vocab.get(c, ()))) for c in classes if c != "none"},
+            "cues": {c: " ".join(sorted((cues or {}).get(c, ()))) for c in classes if c != "none"},
+            "cue_words": " ".join(sorted(cue_words or ()))}
 
 
 def decode(data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -90,6 +97,8 @@ class IntentClassifier:
             raise ValueError("intent_model.json was trained with other features: run tools/train_intent_model.py")
         self.weights, self.bias, self.classes = decode(data)
         self.vocab = {c: frozenset(words.split()) for c, words in data.get("vocab", {}).items()}
+        self.cues = {c: frozenset(words.split()) for c, words in data.get("cues", {}).items()}
+        self.cue_words = frozenset(str(data.get("cue_words", "")).split())
 
     def predict(self, text: str) -> Prediction:
         idx = features(text)
@@ -108,6 +117,21 @@ class IntentClassifier:
         known = frozenset().union(*(self.vocab.get(c, frozenset()) for c in SIBLINGS.get(label, (label,))))
         return [w for w in dict.fromkeys(tokens(text))
                 if w != "NUM" and w not in STOPWORDS and w not in DISCOURSE and w not in known]
+
+
+    def check_reversal(self, label: str, text: str) -> str | None:
+        """``label``, unless the sentence turns a request round in a way that its training sentences never
+        do ("take the sound *off mute*", "*don't* turn it on", "I *no longer* want it muted"): then the
+        opposite class when its training sentences have all those cues, else None (no answer; an action
+        the user did not ask for is the worst failure)."""
+        known = frozenset().union(*(self.cues.get(c, frozenset()) for c in SIBLINGS.get(label, (label,))))
+        strange = reversal_cues(text, self.cue_words) - known
+        if not strange:
+            return label
+        opposite = OPPOSITE.get(label)
+        if opposite is not None and strange <= self.cues.get(opposite, frozenset()):
+            return opposite
+        return None
 
 
 def intent_for(label: str, text: str, devices: list[Device]) -> tuple[str, dict[str, Any]] | None:

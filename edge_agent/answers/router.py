@@ -148,10 +148,13 @@ class AnswerRouter:
         guess = self.learned.predict(request)
         if guess.label == "none" or guess.confidence < MIN_CONFIDENCE:
             return None
-        strange = self.learned.unfamiliar(guess.label, request)
+        label = self.learned.check_reversal(guess.label, request)
+        if label is None:
+            return None  # "take the sound off mute", "don't turn it on": turned round as its class never is
+        strange = self.learned.unfamiliar(label, request)
         if len(strange) > MAX_UNFAMILIAR or any(self.knowledge.knows(w) for w in strange):
             return None  # "what time does the cafe close": words the intent never has, or the files' subjects
-        intent = intent_for(guess.label, request, self.devices)
+        intent = intent_for(label, request, self.devices)
         return None if intent is None else IntentMatch(intent[0], intent[1], confidence=round(guess.confidence, 3))
 
     def answer_without_intent(self, text: str) -> Answer:
