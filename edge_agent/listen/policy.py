@@ -142,6 +142,9 @@ class PolicyConfig:
     validation splits."""
     user_within_db: float = 14.0
     """How near the user's level (dB) a frame must come to count as the user's (``quiet_end_ms``)."""
+    quiet_end_tail_ms: float = 320.0
+    """Such a speech end is put this long after the last frame near the user's level (a quiet last
+    syllable can follow it: the transcript is cut at the speech end)."""
     resume_hold_ms: float = 352.0
     """After such an end, VAD speech resumes the turn only once a frame of it comes within
     ``user_within_db`` of the user; a run of it holds the turn model's checks back this long at most."""
@@ -381,7 +384,8 @@ class TurnPolicy:
         if speech is False or self._quiet_too_long():
             if speech is not False:  # a voice in the room, not the user: the user stopped at their last loud frame
                 self._gated = True
-                self.last_speech_t = max(self._last_loud_t, self.speech_start_t or 0.0)
+                self.last_speech_t = min(self.t, max(self._last_loud_t, self.speech_start_t or 0.0)
+                                         + self.cfg.quiet_end_tail_ms / 1000.0)
             self.phase = Phase.SILENCE
             self._run_start, self._run, self._run_loud = None, 0.0, False
             self._next_check_ms = self.cfg.first_check_ms
@@ -393,7 +397,10 @@ class TurnPolicy:
     def _silence(self, frame_s: float, start: float, speech: bool | None) -> tuple[Event, ...]:
         if self._count_run(frame_s, start, speech) and self._run_is_user():
             self.phase = Phase.SPEECH  # the user goes on: this turn continues
-            self.last_speech_t = self._last_loud_t = self.t
+            self.last_speech_t = self.t
+            # speech that has not come near the user's level yet gets resume_hold_ms to (a quiet onset)
+            self._last_loud_t = self.t if self._run_loud else max(
+                self._last_loud_t, self.t - (self.cfg.quiet_end_ms - self.cfg.resume_hold_ms) / 1000.0)
             self._semantic_hint = None  # it described the words before this pause
             return (SpeechStart(audio_t=self._run_start),)
         cut = self._max_length()
