@@ -59,8 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--replies", type=int, default=20, help="replies per trial kind, room and level (default 20)")
     p.add_argument("--split", choices=("tuning", "heldout", "heldout2", "heldout3", "heldout4"), default="tuning",
-                   help="tuning: the rooms and replies settings are chosen on; heldout, heldout2, heldout3: rooms and "
-                   "replies never tuned on (judge a change on the newest)")
+                   help="tuning: the rooms and replies settings are chosen on; heldout..heldout4: rooms and "
+                   "replies (heldout4: and users) never tuned on (judge a change on the newest)")
     p.add_argument("--rooms", default=None, help=f"comma-separated presets (default: the split's; tuning "
                    f"{','.join(ROOMS)})")
     p.add_argument("--levels", default=",".join(f"{x:g}" for x in LEVELS_DB), help="echo levels in dB vs the user")
@@ -223,7 +223,9 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
         cut_offs += o.stopped_at_s is not None
         if i > 0:
             mic_e, out_e = mic_e + o.mic_energy, out_e + o.out_energy
-    heard, stop_ms, wer_gap = 0, [], []
+    heard, stop_ms = 0, []
+    errors = {"over_reply": 0, "without_echo": 0, "clean": 0}
+    words = 0
     for trial in trials["double_talk"]:
         o = play(core, room, trial, HOP, reader)
         played_s += (o.stopped_at_s or len(trial.reply) / SAMPLE_RATE)
@@ -231,9 +233,14 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
             heard += 1
             stop_ms.append(1000 * (o.stopped_at_s - USER_AT_S))
         if stt is not None and trial.user is not None:
-            clean_e, words = word_error_rate(trial.user_text, stt.transcribe(trial.user))
-            got_e, _ = word_error_rate(trial.user_text, stt.transcribe(o.cleaned[: len(trial.user) + 12000]))
-            wer_gap.append((got_e - clean_e) / max(1, words))
+            # "the same clip without echo": the user in the same room (its noise), nobody else talking
+            in_room = np.clip(trial.user + room.noise(len(trial.user)), -32768, 32767).astype(np.int16)
+            heard_as = {"over_reply": o.cleaned[: len(trial.user) + 12000], "without_echo": in_room,
+                        "clean": trial.user}
+            for name, audio in heard_as.items():
+                e, n_words = word_error_rate(trial.user_text, stt.transcribe(audio))
+                errors[name] += e
+            words += n_words
     woke = wake_stopped = 0
     for trial in trials["wake"]:
         o = play(core, room, trial, HOP, reader)
@@ -253,7 +260,11 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
         "wake_over_reply": f"{woke}/{n_w}",
         "wake_over_reply_pct": round(100 * woke / max(1, n_w), 1),
         "wake_phrase_stopped_reply": f"{wake_stopped}/{n_w}",
-        "wer_vs_clean_clip": round(statistics.mean(wer_gap), 3) if wer_gap else None,
+        # corpus WER (errors over all words); the gap is against the same clips in the room without echo
+        "wer_vs_clean_clip": round((errors["over_reply"] - errors["without_echo"]) / words, 3) if words else None,
+        "wer_over_reply": round(errors["over_reply"] / words, 3) if words else None,
+        "wer_without_echo": round(errors["without_echo"] / words, 3) if words else None,
+        "wer_clean_clip": round(errors["clean"] / words, 3) if words else None,
         "aec_cpu_pct_of_playback": round(100 * timed.cpu_s / played_s, 2) if timed is not None and played_s else None,
         "aec_cpu_pct_of_audio": round(100 * timed.cpu_s / (core.samples / SAMPLE_RATE), 2) if timed is not None else None,
         "drift_ppm_found": round(reader.drift_ppm, 1),
