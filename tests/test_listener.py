@@ -296,20 +296,27 @@ def test_vad_reads_the_suppressed_output_and_the_history_the_linear_one() -> Non
     assert (core.audio_between(2 * HOP / 16000) == LOUD).all()  # the history: the microphone's words
 
 
-def test_a_word_the_suppressor_thinned_is_heard_on_the_linear_output_far_above_the_echo_floor() -> None:
-    """While the agent speaks, a hop whose suppressed output stands far above the residual floor
-    counts as the user when the second VAD, on the linear output, calls it speech (the suppressor
-    thinned it below what the first VAD calls speech); that VAD starts afresh with each reply."""
+def _thinning_canceller() -> Any:
+    """A converged canceller whose suppressor thins everything (the VAD on its output hears no
+    speech) and whose linear output is the microphone's."""
     from edge_agent.audio.echo import PassThroughEchoCanceller
-    from edge_agent.events import BargeIn
 
     class Thinning(PassThroughEchoCanceller):
         has_linear = True
         active = True
 
         def _frame(self, mic: np.ndarray, ref: np.ndarray, out: np.ndarray, linear: np.ndarray) -> None:
-            out[:] = mic // 8  # thinned: the VAD on it hears no speech
+            out[:] = mic // 8
             linear[:] = mic
+
+    return Thinning(HOP)
+
+
+def test_a_word_the_suppressor_thinned_is_heard_on_the_linear_output_far_above_the_echo_floor() -> None:
+    """While the agent speaks, a hop whose suppressed output stands far above the residual floor
+    counts as the user when the second VAD, on the linear output, calls it speech (the suppressor
+    thinned it below what the first VAD calls speech); that VAD starts afresh with each reply."""
+    from edge_agent.events import BargeIn
 
     resets: list[int] = []
 
@@ -319,7 +326,7 @@ def test_a_word_the_suppressor_thinned_is_heard_on_the_linear_output_far_above_t
 
     events: list[object] = []
     core = ListenerCore(FakeVad(), None, None, events.append, PolicyConfig(playback_threshold=0.5, barge_in_ms=96),
-                        echo=Thinning(HOP), words_vad=WordsVad())
+                        echo=_thinning_canceller(), words_vad=WordsVad())
     core.set_playback_active(True)
     assert resets  # a new reply: a fresh state
     quiet, ref = np.full(HOP, 20, np.int16), np.full(HOP, 3000, np.int16)
@@ -327,6 +334,37 @@ def test_a_word_the_suppressor_thinned_is_heard_on_the_linear_output_far_above_t
         core.process_hop(quiet, ref)
     loud = np.full(HOP, LOUD, np.int16)
     for _ in range(6):
+        core.process_hop(loud, ref)
+    assert any(isinstance(e, BargeIn) for e in events)
+
+
+def test_the_second_vads_verdict_holds_a_few_hops() -> None:
+    """Under double talk the linear output's VAD peaks a hop or two before or after the hops far above
+    the echo floor: its verdict holds ``WORDS_HOLD_HOPS``, so a short peak still makes a barge-in."""
+    from edge_agent.events import BargeIn
+
+    class PeakingVad(FakeVad):
+        """0.9 on the first loud hop, 0.3 (no speech) after it."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.loud = 0
+
+        def process(self, frame: np.ndarray) -> float:
+            if np.abs(frame.astype(np.int32)).mean() <= LOUD / 2:
+                return 0.05
+            self.loud += 1
+            return 0.9 if self.loud == 1 else 0.3
+
+    events: list[object] = []
+    core = ListenerCore(FakeVad(), None, None, events.append, PolicyConfig(playback_threshold=0.5, barge_in_ms=96),
+                        echo=_thinning_canceller(), words_vad=PeakingVad())
+    core.set_playback_active(True)
+    quiet, ref = np.full(HOP, 20, np.int16), np.full(HOP, 3000, np.int16)
+    for _ in range(40):
+        core.process_hop(quiet, ref)
+    loud = np.full(HOP, LOUD, np.int16)
+    for _ in range(3):  # barge_in_ms
         core.process_hop(loud, ref)
     assert any(isinstance(e, BargeIn) for e in events)
 
