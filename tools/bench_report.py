@@ -169,7 +169,8 @@ def render_listen(r: dict[str, Any]) -> list[str]:
     for key, name in (("turn_policy_heldout", "held-out split"), ("turn_policy_heldout2", "second held-out split"),
                       ("turn_policy_heldout3", "third held-out split (sentences said whole)"),
                       ("turn_policy_heldout4", "fourth held-out split (said whole, inner pauses)"),
-                      ("turn_policy_heldout5", "fifth held-out split (said whole, inner pauses; clean)")):
+                      ("turn_policy_heldout5", "fifth held-out split (said whole, inner pauses)"),
+                      ("turn_policy_heldout6", "sixth held-out split (said whole, inner pauses; clean)")):
         held = r.get(key, {}).get("with_lm_hint", {}).get("hint_after_stt_and_lm_time")
         rows += _heldout_rows(f"end of turn, {name}", held)
     wake = r.get("wake")
@@ -407,12 +408,12 @@ SUMMARY = (
     Summary("listen", "mid-sentence pauses cut (tuning set, 72 + 72)", r"^end of turn, default.*: pauses cut", "≤ 10%"),
     Summary("listen", "complete sentences ended ≤ 700 ms (tuning set, 72 + 72)",
             r"^end of turn, default.*: complete sentences", "≥ 90%"),
-    Summary("listen", "mid-sentence pauses cut (clean held-out split heldout5)",
-            r"^end of turn, fifth held-out split.*: pauses cut", "≤ 5%"),
-    Summary("listen", "complete sentences ended before the last word (heldout5)",
-            r"^end of turn, fifth held-out split.*: complete sentences ended before", "0"),
-    Summary("listen", "complete sentences ended ≤ 700 ms (heldout5)",
-            r"^end of turn, fifth held-out split.*: complete sentences ended ≤ 700", "≥ 95%"),
+    Summary("listen", "mid-sentence pauses cut (clean held-out split heldout6)",
+            r"^end of turn, sixth held-out split.*: pauses cut", "≤ 5%"),
+    Summary("listen", "complete sentences ended before the last word (heldout6)",
+            r"^end of turn, sixth held-out split.*: complete sentences ended before", "0"),
+    Summary("listen", "complete sentences ended ≤ 700 ms (heldout6)",
+            r"^end of turn, sixth held-out split.*: complete sentences ended ≤ 700", "≥ 95%"),
     Summary("duplex", "self cut-offs by the agent's own echo (AEC on, 3 rooms, -6 to +10 dB)",
             r"^self cut-offs with AEC", "0"),
     Summary("duplex", "wake word over a reply at +6 dB, detected", r"^wake word over a reply", "≥ 90%"),
