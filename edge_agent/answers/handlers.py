@@ -44,7 +44,7 @@ class IntentHandler:
     async def handle(self, match: IntentMatch) -> Answer:
         name = match.name
         reason = f"matched {name}" + ("" if match.confidence is None else
-                                      f" (no template: the learned matcher, p={match.confidence:.2f})")
+                                      f" (no template: {match.by}={match.confidence:.2f})")
 
         def say(text: str, **extra: Any) -> Answer:
             return Answer(source=Source.INTENT, reason=reason, text=text, intent=name, slots=match.slots, **extra)

@@ -56,7 +56,10 @@ class IntentMatch:
     name: str
     slots: dict[str, Any] = field(default_factory=dict)
     confidence: float | None = None
-    """The learned matcher's probability (:mod:`edge_agent.answers.intent_model`); None for a template's match."""
+    """The learned matcher's probability (:mod:`edge_agent.answers.intent_model`), or the nearest reference
+    sentence's similarity (:mod:`edge_agent.answers.meaning`); None for a template's match."""
+    by: str = "the learned matcher, p"
+    """Which fallback matched, for ``--events``."""
 
 
 def _load_templates(language: str) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ from edge_agent.answers.intent_model import MIN_CONFIDENCE, IntentClassifier, in
 from edge_agent.answers.intent_slots import device_slots
 from edge_agent.answers.intents import IntentMatch, IntentMatcher
 from edge_agent.answers.knowledge import KnowledgeBase
+from edge_agent.answers.meaning import NEAREST_MIN, load_encoder, load_neighbours
 from edge_agent.answers.timers import TimerBook
 from edge_agent.config import ToolConfig
 from edge_agent.control import ToolRunner
@@ -105,7 +106,14 @@ class AnswerRouter:
         self.handler = IntentHandler(self.devices, tools, self.timers, self.capabilities, volume=volume)
         kcfg = settings.knowledge
         files = [demo_knowledge_file()] if kcfg.files is None else list(kcfg.files)
-        self.knowledge = KnowledgeBase(files, min_score=kcfg.min_score, max_sentences=kcfg.max_sentences)
+        self.meaning = load_encoder(Path(settings.paths.models_dir))
+        """The meaning model, when pulled (None: words only): the intents' last fallback, and a check of the
+        passage the knowledge search found by its words."""
+        self.knowledge = KnowledgeBase(files, min_score=kcfg.min_score, max_sentences=kcfg.max_sentences,
+                                       encoder=self.meaning)
+        self.neighbours = (load_neighbours(Path(settings.paths.models_dir), self.meaning)
+                           if self.learned is not None else None)
+        """The intents' nearest reference sentences in meaning, after both matchers."""
 
     @property
     def problems(self) -> list[str]:
@@ -145,6 +153,10 @@ class AnswerRouter:
                 return IntentMatch(found.name.replace("EdgeTurn", "HassTurn").replace("Unknown", ""), slots)
         if found is not None or self.learned is None:
             return found
+        return self._learned_match(request) or self._nearest_match(request)
+
+    def _learned_match(self, request: str) -> IntentMatch | None:
+        assert self.learned is not None
         guess = self.learned.predict(request)
         if guess.label == "none" or guess.confidence < MIN_CONFIDENCE:
             return None
@@ -156,6 +168,19 @@ class AnswerRouter:
             return None  # "what time does the cafe close": words the intent never has, or the files' subjects
         intent = intent_for(label, request, self.devices)
         return None if intent is None else IntentMatch(intent[0], intent[1], confidence=round(guess.confidence, 3))
+
+    def _nearest_match(self, request: str) -> IntentMatch | None:
+        """The class of the reference sentence nearest in meaning ("could you lower your voice" is near "turn
+        the volume down"), when near enough (:data:`NEAREST_MIN`), not turned round, and with its slots."""
+        if self.neighbours is None or self.learned is None:
+            return None
+        label, sim = self.neighbours.nearest(request)
+        if label == "none" or sim < NEAREST_MIN:
+            return None
+        checked = self.learned.check_reversal(label, request)
+        intent = None if checked is None else intent_for(checked, request, self.devices)
+        return None if intent is None else IntentMatch(intent[0], intent[1], confidence=round(sim, 3),
+                                                      by="the nearest sentence in meaning, similarity")
 
     def answer_without_intent(self, text: str) -> Answer:
         """The knowledge files, small talk, the cloud or "I don't know" (blocking: it searches)."""
