@@ -153,3 +153,27 @@ def test_the_nearest_fallback_is_checked_like_the_learned_matcher() -> None:
     assert found is not None and found.name == "HassTimerStatus" and "nearest" in found.by
     assert router.match("What time does the ferry leave?") is None
     assert isinstance(router.learned, IntentClassifier)
+
+
+class _Neighbours:
+    def __init__(self, label: str, sim: float) -> None:
+        self.label, self.sim = label, sim
+
+    def nearest(self, text: str) -> tuple[str, float]:
+        return self.label, self.sim
+
+
+def test_the_nearest_sentence_never_decides_on_or_off_against_the_words() -> None:
+    from edge_agent.answers import AnswerRouter
+    from edge_agent.config import Settings
+
+    router = AnswerRouter(Settings(answers={"demo_tool": True}))
+    text = "Please have the lobby lights switched on."
+    router.neighbours = _Neighbours("turn_off", 0.9)  # type: ignore[assignment]
+    found = router._nearest_match(text)
+    assert found is None  # meaning put it next to "switch the lights off"; its words say on
+    router.neighbours = _Neighbours("turn_on", 0.9)  # type: ignore[assignment]
+    found = router._nearest_match(text)
+    assert found is not None and found.name == "HassTurnOn" and found.slots.get("area") == "lobby"
+    router.neighbours = _Neighbours("turn_on", 0.5)  # type: ignore[assignment]
+    assert router._nearest_match(text) is None  # not near enough

@@ -100,15 +100,29 @@ class IntentClassifier:
         self.cues = {c: frozenset(words.split()) for c, words in data.get("cues", {}).items()}
         self.cue_words = frozenset(str(data.get("cue_words", "")).split())
 
-    def predict(self, text: str) -> Prediction:
+    def probabilities(self, text: str) -> dict[str, float]:
         idx = features(text)
         if not idx:
-            return Prediction("none", 1.0)
+            return {c: float(c == "none") for c in self.classes}
         z = self.weights[idx].sum(axis=0) / np.sqrt(len(idx)) + self.bias
         p = np.exp(z - z.max())
         p /= p.sum()
-        k = int(p.argmax())
-        return Prediction(self.classes[k], float(p[k]))
+        return {c: float(v) for c, v in zip(self.classes, p, strict=True)}
+
+    def predict(self, text: str) -> Prediction:
+        p = self.probabilities(text)
+        best = max(p, key=lambda c: p[c])
+        return Prediction(best, p[best])
+
+    def polarity_agrees(self, label: str, text: str) -> bool:
+        """Whether the words say ``label`` rather than its opposite (:data:`OPPOSITE`): a sentence's meaning
+        finds what it is about, but puts "switch the lights on" next to "switch the lights off"; the words
+        tell them apart. True for a class with no opposite."""
+        opposite = OPPOSITE.get(label)
+        if opposite is None:
+            return True
+        p = self.probabilities(text)
+        return p[label] > p[opposite]
 
 
     def unfamiliar(self, label: str, text: str) -> list[str]:

@@ -177,6 +177,8 @@ class AnswerRouter:
         label, sim = self.neighbours.nearest(request)
         if label == "none" or sim < NEAREST_MIN:
             return None
+        if not self.learned.polarity_agrees(label, request):
+            return None  # on or off, mute or unmute: the words decide, and they say the other
         checked = self.learned.check_reversal(label, request)
         intent = None if checked is None else intent_for(checked, request, self.devices)
         return None if intent is None else IntentMatch(intent[0], intent[1], confidence=round(sim, 3),
