@@ -341,7 +341,7 @@ def render_duplex(r: dict[str, Any]) -> list[str]:
          "≤ 400 ms"),
         ("wake word over a reply at +6 dB, detected", pct(*total(at6, "wake_over_reply")), "≥ 90%"),
         ("ERLE on reference-only stretches", f"{min(erle):.0f}-{max(erle):.0f} dB" if erle else "–", "≥ 25 dB"),
-        ("WER over a reply against the clean clip at +6 dB, worst room",
+        ("WER over a reply against the same clip without echo at +6 dB, worst room",
          num(max(wer6) if wer6 else None, 3), "≤ 0.05"),
         ("AEC CPU per second of playback, worst", num(max(cpu) if cpu else None, 1, "%"), "≤ 5%"),
     ]
@@ -414,7 +414,7 @@ SUMMARY = (
             r"^end of turn, sixth held-out split.*: complete sentences ended before", "0"),
     Summary("listen", "complete sentences ended ≤ 700 ms (heldout6)",
             r"^end of turn, sixth held-out split.*: complete sentences ended ≤ 700", "≥ 95%"),
-    Summary("duplex", "self cut-offs by the agent's own echo (AEC on, 3 rooms, -6 to +10 dB)",
+    Summary("duplex", "self cut-offs by the agent's own echo (AEC on, 3 held-out rooms, -6 to +10 dB)",
             r"^self cut-offs with AEC", "0"),
     Summary("duplex", "wake word over a reply at +6 dB, detected", r"^wake word over a reply", "≥ 90%"),
     Summary("wake", "wake recall", r"the default", "≥ 0.95"),
