@@ -99,8 +99,15 @@ HELDOUT4_ROOMS: dict[str, RoomSpec] = {
 }
 """A fourth held-out set (``--split heldout4``): with its own users' voices and words (see
 :data:`edge_agent.bench.duplex.HELDOUT4_USERS`), for the change after the one ``heldout3`` judged."""
+HELDOUT5_ROOMS: dict[str, RoomSpec] = {
+    "foyer": RoomSpec("foyer", rt60_s=0.65, size_m=(8.0, 6.0, 3.5), direct_m=0.15, delay_ms=60.0, seed=81),
+    "shop": RoomSpec("shop", rt60_s=0.4, size_m=(6.0, 4.0, 2.8), direct_m=0.09, delay_ms=45.0, noise_db=-38.0,
+                     seed=82),
+    "chapel": RoomSpec("chapel", rt60_s=1.6, size_m=(18.0, 9.0, 9.0), direct_m=0.3, delay_ms=75.0, seed=83),
+}
+"""A fifth held-out set (``--split heldout5``), with its own users too, for the change after ``heldout4``'s."""
 HELDOUT_SPLITS = {"heldout": HELDOUT_ROOMS, "heldout2": HELDOUT2_ROOMS, "heldout3": HELDOUT3_ROOMS,
-                  "heldout4": HELDOUT4_ROOMS}
+                  "heldout4": HELDOUT4_ROOMS, "heldout5": HELDOUT5_ROOMS}
 
 
 def room_spec(spec: str, **overrides: float | str | None) -> RoomSpec:

@@ -58,9 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--replies", type=int, default=20, help="replies per trial kind, room and level (default 20)")
-    p.add_argument("--split", choices=("tuning", "heldout", "heldout2", "heldout3", "heldout4"), default="tuning",
-                   help="tuning: the rooms and replies settings are chosen on; heldout..heldout4: rooms and "
-                   "replies (heldout4: and users) never tuned on (judge a change on the newest)")
+    p.add_argument("--split", choices=("tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"),
+                   default="tuning", help="tuning: the rooms and replies settings are chosen on; heldout..heldout5: "
+                   "rooms and replies (heldout4, heldout5: and users) never tuned on (judge a change on the newest)")
     p.add_argument("--rooms", default=None, help=f"comma-separated presets (default: the split's; tuning "
                    f"{','.join(ROOMS)})")
     p.add_argument("--levels", default=",".join(f"{x:g}" for x in LEVELS_DB), help="echo levels in dB vs the user")
@@ -271,7 +271,7 @@ def condition(settings: Settings, models: ModelManager, room_name: str, level_db
     }
 
 
-HELDOUT_SEEDS = {"heldout": 4017, "heldout2": 5017, "heldout3": 6017, "heldout4": 7017}
+HELDOUT_SEEDS = {"heldout": 4017, "heldout2": 5017, "heldout3": 6017, "heldout4": 7017, "heldout5": 8017}
 """The held-out splits' replies: sentences drawn past the tuning split's (other seeds)."""
 
 HELDOUT4_COMMANDS = (
@@ -304,6 +304,40 @@ def _heldout4_users() -> tuple[Any, ...]:
     )
 
 
+HELDOUT5_COMMANDS = (
+    "Hey, hang on a second.",
+    "One moment, where are the toilets?",
+    "That's not what I asked.",
+    "Stop talking, please.",
+    "Let me ask something else.",
+    "Never mind, switch off the fan.",
+    "Hmm, how long does the tour take?",
+    "Right, and what about parking?",
+    "Could you speak more slowly?",
+    "Enough, thanks.",
+)
+"""What ``heldout5``'s users say over a reply."""
+
+
+def _heldout5_users() -> tuple[Any, ...]:
+    from edge_agent.speechgen import Voice
+    from edge_agent.speechgen.heldout import ShiftedVoice
+
+    return (
+        Voice("espeak", "en-us+grandma", 150, 60),
+        Voice("espeak", "en-gb-x-rp+Storm", 150, 45),
+        Voice("espeak", "en-us-nyc+boris", 150, 45),
+        ShiftedVoice(Voice("piper", speed=1.05), cents=-400, tempo=0.97),
+        Voice("espeak", "en-029+michel", 155, 50),
+        Voice("espeak", "en-gb-scotland+antonio", 150, 50),
+        Voice("espeak", "en+steph3", 150, 55),
+    )
+
+
+HELDOUT_USERS = {"heldout4": (_heldout4_users, HELDOUT4_COMMANDS), "heldout5": (_heldout5_users, HELDOUT5_COMMANDS)}
+"""The held-out splits with users of their own: who they are, and what they say over a reply."""
+
+
 def material(n: int, keyword: str, split: str = "tuning",
              ) -> tuple[list[np.ndarray], list[tuple[str, np.ndarray]], list[np.ndarray]]:
     """Replies (Piper), user commands and wake phrases (espeak voices), at bench levels."""
@@ -315,11 +349,12 @@ def material(n: int, keyword: str, split: str = "tuning",
         sentences = [s for s in speechgen.ordinary_sentences(2 * n + 200, seed=HELDOUT_SEEDS[split]) if s not in seen][:n]
     replies = [at_rms(speechgen.speak(s + " " + s, speechgen.Voice("piper")), REPLY_RMS) for s in sentences]
     phrases = speechgen.WAKE_TEXT.get(keyword, ("Okay Nabu.",))
-    if split == "heldout4":  # its own users and words too, not only its own rooms
+    if split in HELDOUT_USERS:  # its own users and words too, not only its own rooms
         from edge_agent.speechgen.heldout import say
 
-        users = _heldout4_users()
-        said = [(HELDOUT4_COMMANDS[i % len(HELDOUT4_COMMANDS)], users[i % len(users)]) for i in range(n)]
+        make_users, lines = HELDOUT_USERS[split]
+        users = make_users()
+        said = [(lines[i % len(lines)], users[i % len(users)]) for i in range(n)]
         return (replies, [(text, at_rms(say(text, v), USER_RMS)) for text, v in said],
                 [at_rms(say(phrases[i % len(phrases)], users[(i + 3) % len(users)]), USER_RMS) for i in range(n)])
     voices = speechgen.ESPEAK_VOICES
