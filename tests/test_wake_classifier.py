@@ -100,3 +100,16 @@ def test_training_set_shares_no_voice_and_only_the_noisy_neighbour_with_the_benc
     assert all(u.noise != "none" for u in noisy_clips)
     with pytest.raises(ModelError, match="no training phrases"):
         recipe.clip_plan("alexa")
+
+
+def test_some_training_phrases_have_speech_before_them() -> None:
+    """Every third wake phrase and neighbour follows the end of another sentence (the agent's reply
+    or another voice): the classifier learns the phrase, not "speech after silence"."""
+    plan = recipe.clip_plan("okay_nabu")
+    wake = [(text, vi, k) for kind, text, vi, k, cmd in plan if kind == "wake" and cmd is None]
+    text, vi, k = next(w for w in wake if w[2] % recipe.SPEECH_BEFORE_EVERY == recipe.SPEECH_BEFORE_EVERY - 1)
+    u = recipe._clip("okay_nabu", text, recipe.TRAIN_VOICES[vi], k, "wake")
+    assert len(u.segments) == 2 and u.segments[1].text == text
+    assert u.segments[1].start_t - u.segments[0].end_t <= 0.4
+    plain = recipe._clip("okay_nabu", text, recipe.TRAIN_VOICES[vi], k - 1, "wake")
+    assert [s.text for s in plain.segments] == [text]

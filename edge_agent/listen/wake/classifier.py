@@ -33,7 +33,7 @@ from edge_agent.errors import ModelError
 if TYPE_CHECKING:
     from edge_agent.models import ModelManager
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """What a classifier's rows are made of (these features and the recipe's training set). A classifier
 of another version is refused, and ``models pull`` builds it again (the manifest's ``build`` is this
 number)."""
