@@ -12,7 +12,9 @@ tuning split or the drawing change."""
 from __future__ import annotations
 
 import random
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,9 +23,17 @@ OUTPUT_FILE = "intent_refs.npz"
 PER_CLASS = 200
 
 
+def _tuning_questions() -> dict[str, list[dict[str, Any]]]:
+    """``bench answers``' tuning split, read from its data file (a runtime recipe does not import the
+    benchmark kit)."""
+    from edge_agent.compat import tomllib
+
+    data = tomllib.loads((resources.files("edge_agent") / "data" / "answers_tuning.toml").read_text(encoding="utf-8"))
+    return {group: list(data.get(group, [])) for group in ("intents", "knowledge", "chitchat", "out_of_scope")}
+
+
 def reference_sentences() -> list[tuple[str, str]]:
     from edge_agent.answers.intent_training import CLASS_OF, NONE, all_templates, template_sentences
-    from edge_agent.bench.answers import load_questions
 
     drawn = list(template_sentences(all_templates("en"), random.Random(0)))
     random.Random(1).shuffle(drawn)
@@ -32,7 +42,7 @@ def reference_sentences() -> list[tuple[str, str]]:
         if len(per.setdefault(label, [])) < PER_CLASS:
             per[label].append(text)
     tuning = [(CLASS_OF.get(q["intent"], NONE) if group == "intents" else NONE, q["text"])
-              for group, questions in load_questions("tuning").items() for q in questions]
+              for group, questions in _tuning_questions().items() for q in questions]
     return [(label, text) for label, texts in sorted(per.items()) for text in texts] + tuning
 
 
