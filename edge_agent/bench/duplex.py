@@ -289,21 +289,6 @@ HELDOUT4_COMMANDS = (
 """What ``heldout4``'s users say over a reply: interruptions worded as people word them, not "Stop."."""
 
 
-def _heldout4_users() -> tuple[Any, ...]:
-    from edge_agent.speechgen import Voice
-    from edge_agent.speechgen.heldout import ShiftedVoice
-
-    return (
-        Voice("espeak", "en-us+aunty", 150, 55),
-        Voice("espeak", "en-gb-x-rp+grandpa", 145, 45),
-        Voice("espeak", "en-029+zac", 160, 50),
-        ShiftedVoice(Voice("piper", speed=0.95), cents=350, tempo=1.05),
-        Voice("espeak", "en-gb-scotland+m5", 150, 50),
-        Voice("espeak", "en-us-nyc+gustave", 155, 45),
-        Voice("espeak", "en+iven2", 150, 50),
-    )
-
-
 HELDOUT5_COMMANDS = (
     "Hey, hang on a second.",
     "One moment, where are the toilets?",
@@ -319,23 +304,29 @@ HELDOUT5_COMMANDS = (
 """What ``heldout5``'s users say over a reply."""
 
 
-def _heldout5_users() -> tuple[Any, ...]:
+HELDOUT_USERS: dict[str, tuple[tuple[tuple[str, str | float, int, float], ...], tuple[str, ...]]] = {
+    "heldout4": ((("espeak", "en-us+aunty", 150, 55), ("espeak", "en-gb-x-rp+grandpa", 145, 45),
+                  ("espeak", "en-029+zac", 160, 50), ("piper", 0.95, 350, 1.05),
+                  ("espeak", "en-gb-scotland+m5", 150, 50), ("espeak", "en-us-nyc+gustave", 155, 45),
+                  ("espeak", "en+iven2", 150, 50)), HELDOUT4_COMMANDS),
+    "heldout5": ((("espeak", "en-us+grandma", 150, 60), ("espeak", "en-gb-x-rp+Storm", 150, 45),
+                  ("espeak", "en-us-nyc+boris", 150, 45), ("piper", 1.05, -400, 0.97),
+                  ("espeak", "en-029+michel", 155, 50), ("espeak", "en-gb-scotland+antonio", 150, 50),
+                  ("espeak", "en+steph3", 150, 55)), HELDOUT5_COMMANDS),
+}
+"""The held-out splits with users of their own: espeak-ng variants and a shifted Piper voice no other split
+or training set uses (``("espeak", variant, speed, pitch)``, ``("piper", speed, cents, tempo)``), and what
+they say over a reply."""
+
+
+def _user(spec: tuple[str, str | float, int, float]) -> Any:
     from edge_agent.speechgen import Voice
     from edge_agent.speechgen.heldout import ShiftedVoice
 
-    return (
-        Voice("espeak", "en-us+grandma", 150, 60),
-        Voice("espeak", "en-gb-x-rp+Storm", 150, 45),
-        Voice("espeak", "en-us-nyc+boris", 150, 45),
-        ShiftedVoice(Voice("piper", speed=1.05), cents=-400, tempo=0.97),
-        Voice("espeak", "en-029+michel", 155, 50),
-        Voice("espeak", "en-gb-scotland+antonio", 150, 50),
-        Voice("espeak", "en+steph3", 150, 55),
-    )
-
-
-HELDOUT_USERS = {"heldout4": (_heldout4_users, HELDOUT4_COMMANDS), "heldout5": (_heldout5_users, HELDOUT5_COMMANDS)}
-"""The held-out splits with users of their own: who they are, and what they say over a reply."""
+    engine, a, b, c = spec
+    if engine == "espeak":
+        return Voice("espeak", str(a), b, int(c))
+    return ShiftedVoice(Voice("piper", speed=float(a)), cents=b, tempo=c)
 
 
 def material(n: int, keyword: str, split: str = "tuning",
@@ -352,8 +343,8 @@ def material(n: int, keyword: str, split: str = "tuning",
     if split in HELDOUT_USERS:  # its own users and words too, not only its own rooms
         from edge_agent.speechgen.heldout import say
 
-        make_users, lines = HELDOUT_USERS[split]
-        users = make_users()
+        specs, lines = HELDOUT_USERS[split]
+        users = tuple(_user(spec) for spec in specs)
         said = [(lines[i % len(lines)], users[i % len(users)]) for i in range(n)]
         return (replies, [(text, at_rms(say(text, v), USER_RMS)) for text, v in said],
                 [at_rms(say(phrases[i % len(phrases)], users[(i + 3) % len(users)]), USER_RMS) for i in range(n)])
